@@ -1,0 +1,103 @@
+"""What this machine offers: audio devices (through PortAudio) and onnxruntime providers.
+
+Thread contract: main thread only, and never while a stream runs: PortAudio's device list is
+read by (re)initialising the library, which would pull the devices from under a live stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from types import ModuleType
+
+from .cli import Command
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    host_api: str
+    max_input_channels: int
+    max_output_channels: int
+    default_sample_rate: float
+    is_default_input: bool
+    is_default_output: bool
+
+
+def _sounddevice() -> ModuleType:
+    try:
+        import sounddevice
+    except OSError as error:  # raised at import when libportaudio is missing
+        raise UserError(
+            f"PortAudio is not installed ({error}): install it with "
+            "'apt-get install libportaudio2' (or your system's package)."
+        ) from error
+    return sounddevice
+
+
+def list_audio_devices(rescan: bool = True) -> list[AudioDevice]:
+    """Every device PortAudio sees now; ``rescan`` re-reads the list (a JACK server started
+    after the import is seen only then)."""
+    sd = _sounddevice()
+    if rescan:
+        sd._terminate()
+        sd._initialize()
+    host_apis = sd.query_hostapis()
+    default_in, default_out = sd.default.device
+    devices = []
+    for info in sd.query_devices():
+        devices.append(
+            AudioDevice(
+                index=info["index"],
+                name=info["name"],
+                host_api=host_apis[info["hostapi"]]["name"],
+                max_input_channels=info["max_input_channels"],
+                max_output_channels=info["max_output_channels"],
+                default_sample_rate=info["default_samplerate"],
+                is_default_input=info["index"] == default_in,
+                is_default_output=info["index"] == default_out,
+            )
+        )
+    return devices
+
+
+def execution_providers() -> list[str]:
+    """The onnxruntime execution providers this installation really has."""
+    import onnxruntime
+
+    return list(onnxruntime.get_available_providers())
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options
+
+
+def _run(args: argparse.Namespace) -> int:
+    del args
+    devices = list_audio_devices()
+    print("Audio devices (PortAudio):")
+    if not devices:
+        print(
+            "  none: no sound card, and no JACK or PulseAudio server running "
+            "(for a test server: jackd -d dummy)"
+        )
+    for device in devices:
+        marks = ("<" if device.is_default_input else " ") + (
+            ">" if device.is_default_output else " "
+        )
+        print(
+            f" {marks}{device.index:>3} {device.name} ({device.host_api}): "
+            f"{device.max_input_channels} in, {device.max_output_channels} out, "
+            f"{device.default_sample_rate:g} Hz"
+        )
+    print("onnxruntime execution providers: " + ", ".join(execution_providers()))
+    return 0
+
+
+COMMAND = Command(
+    help="list audio devices and onnxruntime execution providers",
+    configure=_configure,
+    run=_run,
+)

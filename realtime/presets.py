@@ -1,0 +1,145 @@
+"""Spectral presets: the frame geometry that fixes a model's algorithmic latency.
+
+Thread contract: plain immutable data and pure functions. Windows are computed once, when a
+processor is prepared, never on the audio path.
+
+A preset belongs to the *model* (a model is trained for one frame geometry), not to the run.
+Three are defined (DESIGN.md, "Spectral front end and latency"):
+
+- ``studio``: symmetric 4096-sample Hann analysis window, hop 1024, the same window for
+  synthesis (weighted overlap-add normalised so that analysis x synthesis sums to one).
+- ``live`` and ``ultra``: a long *asymmetric* analysis window (frequency resolution) with a
+  short synthesis window at its newest end (delay). Their product is a Hann window of the
+  synthesis length, which overlap-adds to exactly one at half its length, so the pair
+  reconstructs perfectly. The design follows Mauler and Martin's low-delay analysis-synthesis
+  scheme as used for low-latency STFT enhancement (e.g. Wang et al., "STFT-domain neural speech
+  enhancement with very low algorithmic latency").
+
+The delay a preset adds is fixed by where the synthesis window starts: a sample leaves the
+overlap-add only when the newest frame that still weights it has been computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+DEFAULT_SAMPLE_RATE = 44100
+
+
+def _periodic_hann(length: int) -> np.ndarray:
+    """Periodic Hann window, sum-to-constant at hop ``length / 2`` [shape=(length,), float64]."""
+    n = np.arange(length, dtype=np.float64)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / length)
+
+
+@dataclass(frozen=True)
+class SpectralPreset:
+    """One STFT frame geometry.
+
+    Attributes:
+        name: the preset's name (``studio``, ``live``, ``ultra``).
+        n_fft: analysis window length and FFT size, in samples.
+        hop: samples between frames.
+        synthesis_length: length of the synthesis window's support, at the newest end of the
+            frame; equal to ``n_fft`` for a symmetric preset.
+        sample_rate: the rate the geometry was designed for, in Hz.
+    """
+
+    name: str
+    n_fft: int
+    hop: int
+    synthesis_length: int
+    sample_rate: int = DEFAULT_SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop <= self.synthesis_length <= self.n_fft:
+            raise ValueError(
+                f"preset {self.name!r} needs 0 < hop <= synthesis_length <= n_fft, "
+                f"got hop={self.hop}, synthesis_length={self.synthesis_length}, n_fft={self.n_fft}"
+            )
+        if self.synthesis_length % self.hop:
+            raise ValueError(f"preset {self.name!r}: synthesis_length must be a multiple of hop")
+
+    @property
+    def is_symmetric(self) -> bool:
+        return self.synthesis_length == self.n_fft
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @cached_property
+    def _windows(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.is_symmetric:
+            analysis = _periodic_hann(self.n_fft)
+            synthesis = analysis.copy()
+        else:
+            # Rising half of a long Hann, then the falling half of a short one: the frame's
+            # newest samples get the short window's shape, so synthesis can stay short.
+            half = self.synthesis_length // 2
+            rising = np.sqrt(_periodic_hann(2 * (self.n_fft - half))[: self.n_fft - half])
+            falling = np.sqrt(_periodic_hann(2 * half)[half:])
+            analysis = np.concatenate([rising, falling])
+            synthesis = np.zeros(self.n_fft)
+            support = slice(self.n_fft - self.synthesis_length, self.n_fft)
+            synthesis[support] = _periodic_hann(self.synthesis_length) / analysis[support]
+        # Weighted overlap-add: divide by the frame-summed product so that it is exactly one.
+        product_sum = (analysis * synthesis).reshape(-1, self.hop).sum(axis=0)
+        if np.ptp(product_sum) > 1e-9 * product_sum.max():
+            raise ValueError(f"preset {self.name!r} does not reconstruct perfectly at its hop")
+        synthesis /= product_sum.mean()
+        analysis.setflags(write=False)
+        synthesis.setflags(write=False)
+        return analysis, synthesis
+
+    @property
+    def analysis_window(self) -> np.ndarray:
+        """[shape=(n_fft,), float64, read-only]"""
+        return self._windows[0]
+
+    @property
+    def synthesis_window(self) -> np.ndarray:
+        """[shape=(n_fft,), float64, read-only], zero before the synthesis support."""
+        return self._windows[1]
+
+    @property
+    def synthesis_start(self) -> int:
+        """Index in the frame of the synthesis window's first non-zero sample."""
+        return int(np.flatnonzero(self.synthesis_window)[0])
+
+    @property
+    def latency_samples(self) -> int:
+        """The delay the overlap-add imposes, in samples.
+
+        When a frame ending at sample ``t`` is computed, the samples it completes are the
+        ``hop`` samples from frame index ``synthesis_start`` on (no later frame weights them);
+        the oldest of them is ``n_fft - 1 - synthesis_start`` samples old. This figure is what
+        the stream processor reports; ``tests/realtime/test_processor.py`` measures it with an
+        impulse and asserts that the two agree.
+        """
+        return self.n_fft - 1 - self.synthesis_start
+
+    def latency_ms(self, sample_rate: int | None = None) -> float:
+        return 1000.0 * self.latency_samples / (sample_rate or self.sample_rate)
+
+
+PRESETS: dict[str, SpectralPreset] = {
+    preset.name: preset
+    for preset in (
+        SpectralPreset("studio", n_fft=4096, hop=1024, synthesis_length=4096),
+        SpectralPreset("live", n_fft=2048, hop=256, synthesis_length=512),
+        SpectralPreset("ultra", n_fft=1024, hop=128, synthesis_length=256),
+    )
+}
+
+
+def get_preset(name: str) -> SpectralPreset:
+    """The preset called ``name``; a ValueError naming the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ValueError(f"Unknown preset {name!r}: choose one of {known}.") from None

@@ -1,0 +1,229 @@
+"""The stream processor: the plugin-shaped object that runs audio through a model.
+
+Thread contract: one thread owns a ``StreamProcessor`` and calls ``prepare``, ``reset`` and
+``process``: the engine's worker thread when playing, the caller's thread when rendering
+offline. It takes no lock and is not shared. ``prepare`` and ``reset`` allocate or clear every
+buffer; ``process_into`` allocates no array memory (``process`` neither, for blocks up to
+``max_block``). The audio callback never calls into this module: it only reads the rings the
+worker fills.
+
+The surface follows an audio plugin's (DESIGN.md, "The stream processor"): ``prepare(sample_rate,
+max_block)``, ``reset()``, ``process(block) -> stems`` for any block length, ``latency_samples``
+and ``stems``. Internally it re-blocks to the preset's hop: STFT, the model's masks, one
+iSTFT per stem. Its output is delayed by exactly ``latency_samples``: the output FIFO is
+pre-filled with ``hop - 1`` zeros, the most a caller can be owed before the next hop is complete.
+
+``render_offline`` drives the model's whole-sequence path through the same transform and gives
+the very same samples, so what is rendered is what was heard.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from .presets import SpectralPreset
+from .ring_buffer import AudioRingBuffer
+from .stft import SAMPLE_DTYPE, SPECTRUM_DTYPE, StreamingIstft, StreamingStft, istft, stft
+
+
+class HopModel(Protocol):
+    """What the processor needs of a model: masks from spectra, with state between calls."""
+
+    @property
+    def stems(self) -> tuple[str, ...]: ...
+
+    def reset(self) -> None:
+        """Clear all recurrent and convolution state."""
+
+    def step(self, spectrum: np.ndarray) -> np.ndarray:
+        """Masks for the newest frame.
+
+        Args:
+            spectrum: [shape=(n_channels, n_bins), complex64]
+
+        Returns:
+            [shape=(n_stems, n_channels, n_bins), float32]
+        """
+        ...
+
+    def run(self, spectra: np.ndarray) -> np.ndarray:
+        """Masks for a sequence of frames, continuing from the current state.
+
+        Args:
+            spectra: [shape=(n_frames, n_channels, n_bins), complex64]
+
+        Returns:
+            [shape=(n_frames, n_stems, n_channels, n_bins), float32]
+        """
+        ...
+
+
+class IdentityModel:
+    """One stem, ``mix``, with masks of one: drives the whole path before any model exists, and
+    measures the delay the spectral front end alone adds."""
+
+    stems: tuple[str, ...] = ("mix",)
+
+    def __init__(self, preset: SpectralPreset, n_channels: int = 2) -> None:
+        self._masks = np.ones((1, n_channels, preset.n_bins), dtype=SAMPLE_DTYPE)
+
+    def reset(self) -> None:
+        """Stateless: nothing to clear."""
+
+    def step(self, spectrum: np.ndarray) -> np.ndarray:
+        return self._masks
+
+    def run(self, spectra: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self._masks, (spectra.shape[0], *self._masks.shape))
+
+
+class StreamProcessor:
+    """Any block of audio in, the same number of samples of each stem out, ``latency_samples``
+    later.
+
+    Args:
+        model: the mask model.
+        preset: the frame geometry the model was trained for.
+        n_channels: audio channels (2: stereo).
+    """
+
+    def __init__(self, model: HopModel, preset: SpectralPreset, n_channels: int = 2) -> None:
+        self.model = model
+        self.preset = preset
+        self.n_channels = n_channels
+        self.stems: tuple[str, ...] = tuple(model.stems)
+        self.sample_rate = 0
+        self.max_block = 0
+
+    @property
+    def latency_samples(self) -> int:
+        return self.preset.latency_samples
+
+    def prepare(self, sample_rate: int, max_block: int) -> None:
+        """Allocate every buffer for blocks of up to ``max_block`` samples, then ``reset()``."""
+        if sample_rate != self.preset.sample_rate:
+            raise ValueError(
+                f"The model runs at {self.preset.sample_rate} Hz but the stream is at "
+                f"{sample_rate} Hz: resample the audio or open the device at "
+                f"{self.preset.sample_rate} Hz."
+            )
+        if max_block < 1:
+            raise ValueError(f"max_block must be at least 1, got {max_block}")
+        hop, n_stems, n_channels = self.preset.hop, len(self.stems), self.n_channels
+        self.sample_rate = sample_rate
+        self.max_block = max_block
+        self._analysis = StreamingStft(self.preset, n_channels)
+        self._synthesis = StreamingIstft(self.preset, (n_stems, n_channels))
+        self._stem_spectra = np.zeros((n_stems, n_channels, self.preset.n_bins), SPECTRUM_DTYPE)
+        self._hop_in = np.zeros((hop, n_channels), dtype=SAMPLE_DTYPE)
+        # Output is read right after each input chunk, so the FIFO never holds more than the
+        # pre-fill plus one hop.
+        self._out_fifo = AudioRingBuffer(2 * hop, n_stems * n_channels)
+        self._out = np.zeros((max_block, n_stems * n_channels), dtype=SAMPLE_DTYPE)
+        self.reset()
+
+    def reset(self) -> None:
+        """Clear all state: STFT history, overlap-add sums, model state, partial hop, output."""
+        self._require_prepared()
+        self._analysis.reset()
+        self._synthesis.reset()
+        self.model.reset()
+        self._hop_fill = 0
+        self._out_fifo.reset()
+        self._out_fifo.write_zeros(self.preset.hop - 1)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Run a block of any length.
+
+        Args:
+            block: [shape=(n_samples, n_channels), float32]
+
+        Returns:
+            [shape=(n_stems, n_samples, n_channels), float32]. For ``n_samples <= max_block``
+            a view of an internal buffer, valid until the next call; longer blocks get a new
+            array.
+        """
+        self._require_prepared()
+        n_samples = block.shape[0]
+        if n_samples <= self.max_block:
+            flat = self._out[:n_samples]
+        else:
+            flat = np.empty((n_samples, self._out.shape[1]), dtype=SAMPLE_DTYPE)
+        self.process_into(block, flat)
+        # (n_samples, n_stems * n_channels) -> (n_stems, n_samples, n_channels)
+        return flat.reshape(n_samples, len(self.stems), self.n_channels).transpose(1, 0, 2)
+
+    def process_into(self, block: np.ndarray, out: np.ndarray) -> None:
+        """Like ``process``, into ``out`` [shape=(n_samples, n_stems * n_channels)], stems
+        side by side per sample (stem-major within a sample)."""
+        self._require_prepared()
+        if block.ndim != 2 or block.shape[1] != self.n_channels:
+            raise ValueError(
+                f"expected a block of shape (n_samples, {self.n_channels}), got {block.shape}"
+            )
+        hop = self.preset.hop
+        n_samples = block.shape[0]
+        done = 0
+        while done < n_samples:
+            take = min(hop - self._hop_fill, n_samples - done)
+            self._hop_in[self._hop_fill : self._hop_fill + take] = block[done : done + take]
+            self._hop_fill += take
+            if self._hop_fill == hop:
+                self._run_hop()
+                self._hop_fill = 0
+            self._out_fifo.read_into(out[done : done + take])
+            done += take
+
+    def _run_hop(self) -> None:
+        spectrum = self._analysis.analyze(self._hop_in)
+        masks = self.model.step(spectrum)
+        np.multiply(spectrum, masks, out=self._stem_spectra)
+        hop_out = self._synthesis.synthesize(self._stem_spectra)
+        # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels): one FIFO for all stems
+        self._out_fifo.write(hop_out.reshape(self.preset.hop, -1))
+
+    def _require_prepared(self) -> None:
+        if not self.max_block:
+            raise RuntimeError("call prepare(sample_rate, max_block) before using the processor")
+
+
+def render_offline(model: HopModel, preset: SpectralPreset, signal: np.ndarray) -> np.ndarray:
+    """The processor's output for a whole signal, from the model's sequence path in one call.
+
+    Equal, sample for sample, to ``StreamProcessor.process`` over the same signal after
+    ``reset()``, in any blocking.
+
+    Args:
+        signal: [shape=(n_samples, n_channels), float32]
+
+    Returns:
+        [shape=(n_stems, n_samples, n_channels), float32], delayed by ``latency_samples``.
+    """
+    spectra = stft(signal, preset)
+    masks = model.run(spectra)
+    # (n_frames, n_channels, n_bins) -> (n_frames, 1, n_channels, n_bins): one mask per stem
+    stem_spectra = spectra[:, None] * masks
+    stems = istft(stem_spectra, preset, signal.shape[0])
+    # (n_samples, n_stems, n_channels) -> (n_stems, n_samples, n_channels)
+    return stems.transpose(1, 0, 2)
+
+
+def measure_latency_samples(preset: SpectralPreset, block_size: int = 64) -> int:
+    """Where a unit impulse comes out of the identity processor, minus where it went in.
+
+    Measured through the streaming path, so that the figure reported to users is the one the
+    code produces rather than the one the geometry predicts.
+    """
+    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor.prepare(preset.sample_rate, block_size)
+    impulse_at = preset.n_fft + 3 * preset.hop + 17  # off the hop grid, past the first frame
+    n_samples = impulse_at + 2 * preset.n_fft
+    signal = np.zeros((n_samples, 2), dtype=SAMPLE_DTYPE)
+    signal[impulse_at] = 1.0
+    out = np.empty((n_samples, 2), dtype=SAMPLE_DTYPE)
+    for start in range(0, n_samples, block_size):
+        stop = min(start + block_size, n_samples)
+        out[start:stop] = processor.process(signal[start:stop])[0]
+    return int(np.argmax(np.abs(out[:, 0]))) - impulse_at

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up livestems on this machine: system libraries, a virtual environment in .venv, and the
+# package in it (editable, so the checkout is what runs).
+#
+#   ./setup.sh         the runtime: play, separate, the window (no torch)
+#   ./setup.sh --dev   also training and export (the CPU build of torch 2.13.0) and the test tools
+#
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    *) echo "setup.sh: unknown option $arg (use --dev or nothing)" >&2; exit 2 ;;
+  esac
+done
+
+# System libraries: PortAudio and libsndfile for audio, ffmpeg for MUSDB's .stem.mp4, and JACK,
+# whose dummy back-end is the real audio server the tests (and a machine with no sound card) use.
+system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
+if command -v dpkg-query >/dev/null; then
+  missing=()
+  for package in "${system_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup.sh: installing ${missing[*]}"
+    # jackd2 asks about real-time priority; the non-interactive default (no) is what tests want.
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "setup.sh: not a Debian-like system; install PortAudio, libsndfile, ffmpeg and JACK yourself" >&2
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet)
+
+if [ "$dev" -eq 1 ]; then
+  # torch first and pinned: asked for by an open range, pip would fetch the newest CUDA build
+  # (several GB). With 2.13.0 installed, the 'train' extra's range installs nothing more.
+  "${pip[@]}" "torch==2.13.0"
+  "${pip[@]}" -e ".[train,dev]"
+else
+  "${pip[@]}" -e .
+fi
+echo "setup.sh: ready; run .venv/bin/livestems"
