@@ -125,6 +125,32 @@ class SpectralPreset:
     def latency_ms(self, sample_rate: int | None = None) -> float:
         return 1000.0 * self.latency_samples / (sample_rate or self.sample_rate)
 
+    def subband(self, n_bands: int) -> SpectralPreset:
+        """The same geometry for each of ``n_bands`` decimated subbands.
+
+        A subband signal runs at ``sample_rate / n_bands``, so window, hop and synthesis
+        lengths shrink by ``n_bands``: one subband frame still spans one full-band hop, and a
+        subband model takes one step per full-band hop. Its ``sample_rate`` is the subband rate,
+        rounded down (only informative: 44100 / 8 is not a whole number).
+        """
+        for what, length in (
+            ("hop", self.hop),
+            ("analysis window", self.n_fft),
+            ("synthesis window", self.synthesis_length),
+        ):
+            if length % n_bands:
+                raise ValueError(
+                    f"The {what} of preset {self.name!r} ({length} samples) is not a multiple of "
+                    f"the {n_bands} subbands: choose a number of bands that divides it."
+                )
+        return SpectralPreset(
+            name=f"{self.name}/{n_bands}",
+            n_fft=self.n_fft // n_bands,
+            hop=self.hop // n_bands,
+            synthesis_length=self.synthesis_length // n_bands,
+            sample_rate=self.sample_rate // n_bands,
+        )
+
 
 PRESETS: dict[str, SpectralPreset] = {
     preset.name: preset

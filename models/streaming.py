@@ -1,0 +1,95 @@
+"""What makes a network streamable: named state tensors, and time convolutions that keep their
+left context as state.
+
+Every mask network has one forward path, ``forward(features, *state) -> (masks, *new_state)``,
+for any number of frames: the whole sequence at once from ``initial_state`` (training, offline
+rendering) or one frame at a time carrying the state (streaming). The state tensors are named
+and shaped in one place, ``state_spec()``, which the ONNX export uses to name graph inputs and
+outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    """One state tensor.
+
+    Attributes:
+        name: its name, also the ONNX input name (``<name>`` in, ``<name>_out`` out).
+        shape: its shape for a batch of one.
+        batch_axis: the axis that grows with the batch.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    batch_axis: int
+
+    def zeros(
+        self, batch: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    ) -> torch.Tensor:
+        shape = list(self.shape)
+        shape[self.batch_axis] = batch
+        return torch.zeros(shape, dtype=dtype, device=device)
+
+
+class MaskNet(nn.Module):
+    """Base of every family's network: spectra magnitudes in, one mask per stem out."""
+
+    def state_spec(self) -> tuple[StateSpec, ...]:
+        raise NotImplementedError
+
+    def initial_state(
+        self, batch: int, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The state before the first frame: all zeros (what ``reset()`` returns to)."""
+        return tuple(spec.zeros(batch, dtype, device) for spec in self.state_spec())
+
+
+class CausalTimeConv2d(nn.Module):
+    """A 2-D convolution over (time, frequency) that never looks ahead in time.
+
+    Along time it sees the current frame and ``(kernel_time - 1) * dilation`` past frames,
+    which it keeps as state between calls (zeros before the first frame: left padding only).
+    Along frequency it is an ordinary centred convolution, free to look both ways.
+
+    Inputs are ``[shape=(batch, channels, n_frames, n_freq)]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_time: int,
+        kernel_freq: int,
+        dilation: int = 1,
+        n_freq: int = 0,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=(kernel_time, kernel_freq),
+            dilation=(dilation, 1),
+            padding=(0, kernel_freq // 2),
+        )
+        self.context = (kernel_time - 1) * dilation
+        self.in_channels = in_channels
+        self.n_freq = n_freq
+
+    def state_shape(self) -> tuple[int, ...]:
+        return (1, self.in_channels, self.context, self.n_freq)
+
+    def forward(
+        self, x: torch.Tensor, past: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the output frames and the new past (``None`` for a kernel one frame long)."""
+        if past is None:
+            return self.conv(x), None
+        extended = torch.cat([past, x], dim=2)
+        return self.conv(extended), extended[:, :, extended.shape[2] - self.context :]
