@@ -4,16 +4,20 @@
 #
 #   ./setup.sh         the runtime: play, separate, the window (no torch)
 #   ./setup.sh --dev   also training and export (the CPU build of torch 2.13.0) and the test tools
+#   ./setup.sh --gpu   (with or without --dev) onnxruntime-gpu instead of onnxruntime, for NVIDIA
+#                      machines with CUDA 12 or 13: both own the module `onnxruntime`, so never both
 #
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 dev=0
+gpu=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    *) echo "setup.sh: unknown option $arg (use --dev or nothing)" >&2; exit 2 ;;
+    --gpu) gpu=1 ;;
+    *) echo "setup.sh: unknown option $arg (use --dev, --gpu or nothing)" >&2; exit 2 ;;
   esac
 done
 
@@ -50,4 +54,13 @@ if [ "$dev" -eq 1 ]; then
 else
   "${pip[@]}" -e .
 fi
+if [ "$gpu" -eq 1 ]; then
+  # The project depends on onnxruntime (CPU); swap it for the GPU build, which provides the same
+  # module with the CUDA execution provider. Re-run ./setup.sh --gpu after any later pip install
+  # of livestems, which would bring the CPU build back.
+  # Both builds write the same files: remove both, then install the GPU build alone.
+  .venv/bin/python -m pip uninstall --quiet --yes onnxruntime onnxruntime-gpu
+  "${pip[@]}" onnxruntime-gpu
+fi
+.venv/bin/livestems devices | tail -n 1
 echo "setup.sh: ready; run .venv/bin/livestems"

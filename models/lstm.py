@@ -96,8 +96,9 @@ class LstmMaskNet(MaskNet):
 
     @staticmethod
     def _frame_norm(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
-        # (batch, n_frames, features) -> (batch * n_frames, features): one sample per frame
-        return norm(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+        # (batch, n_frames, features) -> (batch, features, n_frames): batch norm's layout; no
+        # reshape that involves the time axis, so the exported graph keeps it dynamic
+        return norm(x.transpose(1, 2)).transpose(1, 2)
 
     def forward(
         self, magnitude: torch.Tensor, lstm_h: torch.Tensor, lstm_c: torch.Tensor

@@ -92,4 +92,6 @@ class CausalTimeConv2d(nn.Module):
         if past is None:
             return self.conv(x), None
         extended = torch.cat([past, x], dim=2)
-        return self.conv(extended), extended[:, :, extended.shape[2] - self.context :]
+        # Counted from the end: an index computed from the length would be frozen into an
+        # exported graph, and the time axis must stay dynamic.
+        return self.conv(extended), extended[:, :, -self.context :]

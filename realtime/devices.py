@@ -70,6 +70,21 @@ def execution_providers() -> list[str]:
     return list(onnxruntime.get_available_providers())
 
 
+def onnxruntime_distributions() -> list[str]:
+    """Installed distributions that provide the ``onnxruntime`` module (one is right; two
+    overwrite each other's files)."""
+    from importlib import metadata
+
+    names = ("onnxruntime", "onnxruntime-gpu")
+    installed = []
+    for name in names:
+        try:
+            installed.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return installed
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     del parser  # no options
 
@@ -91,6 +106,12 @@ def _run(args: argparse.Namespace) -> int:
             f" {marks}{device.index:>3} {device.name} ({device.host_api}): "
             f"{device.max_input_channels} in, {device.max_output_channels} out, "
             f"{device.default_sample_rate:g} Hz"
+        )
+    distributions = onnxruntime_distributions()
+    if len(distributions) > 1:
+        print(
+            f"warning: {' and '.join(distributions)} are both installed and overwrite each "
+            "other; keep one (./setup.sh --gpu installs the GPU build alone)."
         )
     print("onnxruntime execution providers: " + ", ".join(execution_providers()))
     return 0

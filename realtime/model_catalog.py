@@ -1,0 +1,95 @@
+"""``livestems models``: the bundled and user models, and one model's card.
+
+Thread contract: main thread only; reads files and builds onnxruntime sessions (blocking).
+
+Models live in two folders: the bundled ones inside the package (``realtime/bundled/``) and the
+user's (``$LIVESTEMS_MODELS``, else ``$XDG_DATA_HOME/livestems/models``, else
+``~/.local/share/livestems/models``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .cli import Command
+from .errors import UserError
+from .onnx_runner import OnnxMaskModel, available_providers
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+
+
+def user_models_dir() -> Path:
+    if os.environ.get("LIVESTEMS_MODELS"):
+        return Path(os.environ["LIVESTEMS_MODELS"])
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "livestems" / "models"
+
+
+def model_files() -> list[tuple[str, Path]]:
+    """(origin, path) of every model file, bundled first."""
+    found = []
+    for origin, folder in (("bundled", BUNDLED_DIR), ("user", user_models_dir())):
+        if folder.is_dir():
+            found += [(origin, path) for path in sorted(folder.glob("*.onnx"))]
+    return found
+
+
+def model_card(model: OnnxMaskModel) -> str:
+    meta = model.metadata
+    front_end = (
+        f"PQMF, {meta.n_bands} bands, then STFT" if meta.front_end["kind"] == "subband" else "STFT"
+    )
+    rows = [
+        ("file", f"{model.path} ({model.path.stat().st_size / 1e6:.1f} MB)"),
+        ("family", meta.family),
+        ("stems", ", ".join(meta.stems)),
+        ("mask", meta.mask),
+        (
+            "preset",
+            f"{meta.preset.name}: window {meta.preset.n_fft}, hop {meta.preset.hop}, "
+            f"synthesis {meta.preset.synthesis_length}, {meta.sample_rate} Hz",
+        ),
+        ("front end", front_end),
+        ("latency", f"{meta.latency_samples} samples = {meta.latency_ms:.2f} ms (measured)"),
+        ("parameters", f"{meta.parameters:,} ({meta.precision})"),
+        ("training data", meta.training_data),
+        ("licence", meta.licence),
+        ("written by", f"livestems {meta.livestems_version}"),
+        ("runs on", model.provider),
+    ]
+    return "\n".join(f"{key:>14}: {value}" for key, value in rows)
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", help="a .onnx file: show its card")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.model:
+        model = OnnxMaskModel(args.model, provider="cpu")
+        model.verify_golden()
+        print(model_card(model))
+        return 0
+    files = model_files()
+    if not files:
+        print(f"No models yet: none bundled, none in {user_models_dir()}.")
+    for origin, path in files:
+        try:
+            meta = OnnxMaskModel(path, provider="cpu").metadata
+            print(
+                f"{origin:<8} {path.name:<28} {meta.family:<5} {meta.preset.name:<7} "
+                f"{meta.latency_ms:6.2f} ms  {', '.join(meta.stems)}"
+            )
+        except UserError as error:
+            print(f"{origin:<8} {path.name:<28} unusable: {error}")
+    print(f"onnxruntime execution providers: {', '.join(available_providers())}")
+    return 0
+
+
+COMMAND = Command(
+    help="list the bundled and user models, or show one model's card",
+    configure=_configure,
+    run=_run,
+)
