@@ -32,6 +32,7 @@ from .model_metadata import (
     check_against_graph,
     golden_features,
 )
+from .spectral_path import SpectralPath, StftPath, SubbandPath
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -123,6 +124,13 @@ class OnnxMaskModel:
         if self.provider == CUDA:
             self._prepare_device_state()
         self.reset()
+
+    def spectral_path(self) -> SpectralPath:
+        """The front end the model was trained with, for the stream processor."""
+        meta = self.metadata
+        if meta.front_end["kind"] == "subband":
+            return SubbandPath(meta.preset, meta.n_channels, meta.n_bands)
+        return StftPath(meta.preset, meta.n_channels)
 
     # -- state ------------------------------------------------------------------------------
 

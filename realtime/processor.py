@@ -3,15 +3,21 @@
 Thread contract: one thread owns a ``StreamProcessor`` and calls ``prepare``, ``reset`` and
 ``process``: the engine's worker thread when playing, the caller's thread when rendering
 offline. It takes no lock and is not shared. ``prepare`` and ``reset`` allocate or clear every
-buffer; ``process_into`` allocates no array memory (``process`` neither, for blocks up to
-``max_block``). The audio callback never calls into this module: it only reads the rings the
-worker fills.
+buffer; ``process_into`` keeps no new arrays (``process`` neither, for blocks up to
+``max_block``), though numpy's FFTs and the complex mask multiply take temporary working memory
+per hop. That is why the audio callback never calls into this module: it only reads the rings
+the worker fills.
 
 The surface follows an audio plugin's (DESIGN.md, "The stream processor"): ``prepare(sample_rate,
 max_block)``, ``reset()``, ``process(block) -> stems`` for any block length, ``latency_samples``
-and ``stems``. Internally it re-blocks to the preset's hop: STFT, the model's masks, one
-iSTFT per stem. Its output is delayed by exactly ``latency_samples``: the output FIFO is
-pre-filled with ``hop - 1`` zeros, the most a caller can be owed before the next hop is complete.
+and ``stems``. Internally it re-blocks to the preset's hop and runs a spectral path
+(``spectral_path.py``), chosen at construction to match the model's front end: the full-band
+STFT (the default) or the PQMF subband bank with an STFT per band. Per hop: analysis, the
+model's masks, synthesis per stem. Its output is delayed by exactly ``latency_samples``: a hop
+ends where the path's frame is complete, ``frame_lead`` samples before the full-band hop grid
+(so the first hop is short by that many pre-loaded zeros), and the output FIFO is pre-filled
+with ``hop - 1 - frame_lead`` zeros, the most a caller can be owed before the next frame is
+complete (``hop - 1`` for the STFT, ``hop - K`` for K subbands).
 
 ``render_offline`` drives the model's whole-sequence path through the same transform and gives
 the very same samples, so what is rendered is what was heard.
@@ -25,11 +31,17 @@ import numpy as np
 
 from .presets import SpectralPreset
 from .ring_buffer import AudioRingBuffer
-from .stft import SAMPLE_DTYPE, SPECTRUM_DTYPE, StreamingIstft, StreamingStft, istft, stft
+from .spectral_path import SpectralPath, StftPath
+from .stft import SAMPLE_DTYPE, SPECTRUM_DTYPE
 
 
 class HopModel(Protocol):
-    """What the processor needs of a model: masks from spectra, with state between calls."""
+    """What the processor needs of a model: masks from spectra, with state between calls.
+
+    Spectra and masks have the path's feature channels and bins: ``n_channels`` and the
+    preset's bins for the STFT path, ``n_bands * n_channels`` (band-major) and the subband
+    preset's bins for the subband path.
+    """
 
     @property
     def stems(self) -> tuple[str, ...]: ...
@@ -41,10 +53,10 @@ class HopModel(Protocol):
         """Masks for the newest frame.
 
         Args:
-            spectrum: [shape=(n_channels, n_bins), complex64]
+            spectrum: [shape=(n_feature_channels, n_bins), complex64]
 
         Returns:
-            [shape=(n_stems, n_channels, n_bins), float32]
+            [shape=(n_stems, n_feature_channels, n_bins), float32]
         """
         ...
 
@@ -52,22 +64,36 @@ class HopModel(Protocol):
         """Masks for a sequence of frames, continuing from the current state.
 
         Args:
-            spectra: [shape=(n_frames, n_channels, n_bins), complex64]
+            spectra: [shape=(n_frames, n_feature_channels, n_bins), complex64]
 
         Returns:
-            [shape=(n_frames, n_stems, n_channels, n_bins), float32]
+            [shape=(n_frames, n_stems, n_feature_channels, n_bins), float32]
         """
         ...
 
 
 class IdentityModel:
     """One stem, ``mix``, with masks of one: drives the whole path before any model exists, and
-    measures the delay the spectral front end alone adds."""
+    measures the delay the spectral front end alone adds.
+
+    Args:
+        preset: the frame geometry (with no ``path``, the full-band STFT's bins).
+        n_channels: audio channels.
+        path: the spectral path the masks are for; its feature channels and bins win.
+    """
 
     stems: tuple[str, ...] = ("mix",)
 
-    def __init__(self, preset: SpectralPreset, n_channels: int = 2) -> None:
-        self._masks = np.ones((1, n_channels, preset.n_bins), dtype=SAMPLE_DTYPE)
+    def __init__(
+        self, preset: SpectralPreset, n_channels: int = 2, path: SpectralPath | None = None
+    ) -> None:
+        if path is None:
+            path = StftPath(preset, n_channels)
+        self._masks = np.ones((1, path.n_feature_channels, path.n_bins), dtype=SAMPLE_DTYPE)
+
+    @classmethod
+    def for_path(cls, path: SpectralPath) -> IdentityModel:
+        return cls(path.preset, path.n_channels, path)
 
     def reset(self) -> None:
         """Stateless: nothing to clear."""
@@ -79,6 +105,19 @@ class IdentityModel:
         return np.broadcast_to(self._masks, (spectra.shape[0], *self._masks.shape))
 
 
+def _path_for(preset: SpectralPreset, n_channels: int, path: SpectralPath | None) -> SpectralPath:
+    """``path``, or the full-band STFT; refuses a path built for another geometry."""
+    if path is None:
+        return StftPath(preset, n_channels)
+    if path.preset != preset or path.n_channels != n_channels:
+        raise ValueError(
+            f"The spectral path is for preset {path.preset.name!r} with {path.n_channels} "
+            f"channels but the processor runs {preset.name!r} with {n_channels}: build both "
+            "from the same model."
+        )
+    return path
+
+
 class StreamProcessor:
     """Any block of audio in, the same number of samples of each stem out, ``latency_samples``
     later.
@@ -87,19 +126,28 @@ class StreamProcessor:
         model: the mask model.
         preset: the frame geometry the model was trained for.
         n_channels: audio channels (2: stereo).
+        path: the model's spectral front end (``StftPath`` or ``SubbandPath``); ``None`` for
+            the full-band STFT of ``preset``.
     """
 
-    def __init__(self, model: HopModel, preset: SpectralPreset, n_channels: int = 2) -> None:
+    def __init__(
+        self,
+        model: HopModel,
+        preset: SpectralPreset,
+        n_channels: int = 2,
+        path: SpectralPath | None = None,
+    ) -> None:
         self.model = model
         self.preset = preset
         self.n_channels = n_channels
+        self.path = _path_for(preset, n_channels, path)
         self.stems: tuple[str, ...] = tuple(model.stems)
         self.sample_rate = 0
         self.max_block = 0
 
     @property
     def latency_samples(self) -> int:
-        return self.preset.latency_samples
+        return self.path.latency_samples
 
     def prepare(self, sample_rate: int, max_block: int) -> None:
         """Allocate every buffer for blocks of up to ``max_block`` samples, then ``reset()``."""
@@ -112,11 +160,14 @@ class StreamProcessor:
         if max_block < 1:
             raise ValueError(f"max_block must be at least 1, got {max_block}")
         hop, n_stems, n_channels = self.preset.hop, len(self.stems), self.n_channels
+        path = self.path
         self.sample_rate = sample_rate
         self.max_block = max_block
-        self._analysis = StreamingStft(self.preset, n_channels)
-        self._synthesis = StreamingIstft(self.preset, (n_stems, n_channels))
-        self._stem_spectra = np.zeros((n_stems, n_channels, self.preset.n_bins), SPECTRUM_DTYPE)
+        self._analysis = path.streaming_analysis()
+        self._synthesis = path.streaming_synthesis(n_stems)
+        self._stem_spectra = np.zeros(
+            (n_stems, path.n_feature_channels, path.n_bins), dtype=SPECTRUM_DTYPE
+        )
         self._hop_in = np.zeros((hop, n_channels), dtype=SAMPLE_DTYPE)
         # Output is read right after each input chunk, so the FIFO never holds more than the
         # pre-fill plus one hop.
@@ -125,14 +176,20 @@ class StreamProcessor:
         self.reset()
 
     def reset(self) -> None:
-        """Clear all state: STFT history, overlap-add sums, model state, partial hop, output."""
+        """Clear all state: analysis and synthesis history, model state, partial hop, output."""
         self._require_prepared()
         self._analysis.reset()
         self._synthesis.reset()
         self.model.reset()
-        self._hop_fill = 0
+        # The first hop ends frame_lead samples early, where the path's first frame is
+        # complete: it starts with that many zeros (samples before the stream began).
+        lead = self.path.frame_lead
+        self._hop_in[:lead] = 0.0
+        self._hop_fill = lead
         self._out_fifo.reset()
-        self._out_fifo.write_zeros(self.preset.hop - 1)
+        # A frame's hop of output is due from the sample that completes the frame on: the
+        # most a caller can be owed before the next frame is complete is hop - 1 - frame_lead.
+        self._out_fifo.write_zeros(self.preset.hop - 1 - lead)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Run a block of any length.
@@ -189,40 +246,56 @@ class StreamProcessor:
             raise RuntimeError("call prepare(sample_rate, max_block) before using the processor")
 
 
-def render_offline(model: HopModel, preset: SpectralPreset, signal: np.ndarray) -> np.ndarray:
+def render_offline(
+    model: HopModel,
+    preset: SpectralPreset,
+    signal: np.ndarray,
+    path: SpectralPath | None = None,
+) -> np.ndarray:
     """The processor's output for a whole signal, from the model's sequence path in one call.
 
-    Equal, sample for sample, to ``StreamProcessor.process`` over the same signal after
-    ``reset()``, in any blocking.
+    Equal to ``StreamProcessor.process`` over the same signal after ``reset()``, in any
+    blocking: sample for sample on the STFT path, to float32 rounding on the subband path.
 
     Args:
         signal: [shape=(n_samples, n_channels), float32]
+        path: as for ``StreamProcessor``; ``None`` for the full-band STFT.
 
     Returns:
         [shape=(n_stems, n_samples, n_channels), float32], delayed by ``latency_samples``.
     """
-    spectra = stft(signal, preset)
+    path = _path_for(preset, signal.shape[1], path)
+    spectra = path.analyze(signal)
     masks = model.run(spectra)
-    # (n_frames, n_channels, n_bins) -> (n_frames, 1, n_channels, n_bins): one mask per stem
+    # (n_frames, n_features, n_bins) -> (n_frames, 1, n_features, n_bins): one mask per stem
     stem_spectra = spectra[:, None] * masks
-    stems = istft(stem_spectra, preset, signal.shape[0])
+    stems = path.synthesize(stem_spectra, signal.shape[0])
     # (n_samples, n_stems, n_channels) -> (n_stems, n_samples, n_channels)
     return stems.transpose(1, 0, 2)
 
 
-def measure_latency_samples(preset: SpectralPreset, block_size: int = 64) -> int:
+def measure_latency_samples(
+    preset: SpectralPreset, block_size: int = 64, path: SpectralPath | None = None
+) -> int:
     """Where a unit impulse comes out of the identity processor, minus where it went in.
 
     Measured through the streaming path, so that the figure reported to users is the one the
     code produces rather than the one the geometry predicts.
+
+    Args:
+        path: the spectral path to measure (``None``: the full-band STFT of ``preset``).
     """
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    if path is None:
+        path = StftPath(preset)
+    n_channels = path.n_channels
+    processor = StreamProcessor(IdentityModel.for_path(path), preset, n_channels, path)
     processor.prepare(preset.sample_rate, block_size)
     impulse_at = preset.n_fft + 3 * preset.hop + 17  # off the hop grid, past the first frame
-    n_samples = impulse_at + 2 * preset.n_fft
-    signal = np.zeros((n_samples, 2), dtype=SAMPLE_DTYPE)
+    # Room for the response wherever it comes out, up to a window past the reported delay.
+    n_samples = impulse_at + max(2 * preset.n_fft, path.latency_samples + preset.n_fft)
+    signal = np.zeros((n_samples, n_channels), dtype=SAMPLE_DTYPE)
     signal[impulse_at] = 1.0
-    out = np.empty((n_samples, 2), dtype=SAMPLE_DTYPE)
+    out = np.empty((n_samples, n_channels), dtype=SAMPLE_DTYPE)
     for start in range(0, n_samples, block_size):
         stop = min(start + block_size, n_samples)
         out[start:stop] = processor.process(signal[start:stop])[0]

@@ -203,3 +203,34 @@ def test_export_and_models_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert expected in card
     assert main(["export", "-o", str(output)]) == 1
     assert "Give either a checkpoint or --random" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "config",
+    [c for c in small_configs() if c.preset in ("live", "ultra")],
+    ids=config_id,
+)
+def test_onnx_model_through_the_stream_processor_equals_torch(config, tmp_path: Path) -> None:
+    from livestems.realtime.processor import StreamProcessor
+
+    separator = randomized(config, seed=31)
+    export_onnx(separator, tmp_path / "model.onnx")
+    model = OnnxMaskModel(tmp_path / "model.onnx")
+    meta = model.metadata
+    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor.prepare(meta.sample_rate, 1024)
+    assert processor.latency_samples == meta.latency_samples
+    rng = np.random.default_rng(32)
+    # K samples short of a hop boundary would differ at the very end (torch analyses whole
+    # K-sample blocks only), so the length is a multiple of the hop.
+    signal = rng.uniform(-0.5, 0.5, (40 * meta.preset.hop, 2)).astype(np.float32)
+    pieces, start = [], 0
+    while start < signal.shape[0]:
+        size = int(rng.integers(1, 700))
+        pieces.append(processor.process(signal[start : start + size]).copy())
+        start += size
+    streamed = np.concatenate(pieces, axis=1)
+    with torch.no_grad():
+        in_torch = separator(torch.from_numpy(signal.T.copy())[None])[0].numpy()
+    # (n_stems, n_channels, n_samples) -> (n_stems, n_samples, n_channels)
+    np.testing.assert_allclose(streamed, in_torch.transpose(0, 2, 1), atol=1e-4, rtol=0)

@@ -15,6 +15,7 @@ from livestems.realtime.processor import (
     measure_latency_samples,
     render_offline,
 )
+from livestems.realtime.spectral_path import StftPath
 
 ALL_PRESETS = list(PRESETS.values())
 TOLERANCE = 1e-5
@@ -143,3 +144,21 @@ def test_process_reports_the_plugin_surface() -> None:
     assert processor.latency_samples == preset.latency_samples
     out = processor.process(np.zeros((65, 2), dtype=np.float32))
     assert out.shape == (1, 65, 2) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize("n_channels", [1, 2])
+def test_an_explicit_stft_path_is_the_default(n_channels: int) -> None:
+    preset = PRESETS["ultra"]
+    path = StftPath(preset, n_channels)
+    signal = _noise(preset, 3 * preset.n_fft + 5, seed=21)[:, :n_channels].copy()
+    default = StreamProcessor(IdentityModel(preset, n_channels), preset, n_channels)
+    explicit = StreamProcessor(IdentityModel.for_path(path), preset, n_channels, path)
+    outputs = []
+    for processor in (default, explicit):
+        processor.prepare(preset.sample_rate, 300)
+        assert processor.latency_samples == preset.latency_samples
+        outputs.append(_run_blocks(processor, signal, [300, 7]))
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+    offline = render_offline(IdentityModel(preset, n_channels, path), preset, signal, path)
+    np.testing.assert_array_equal(offline, outputs[0])
+    assert measure_latency_samples(preset, 64, path) == preset.latency_samples
