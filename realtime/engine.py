@@ -1,0 +1,286 @@
+"""The real-time engine: an audio callback that copies and mixes, a worker that separates.
+
+Thread contract (DESIGN.md, "The data path"):
+
+- **Audio callback** (PortAudio's or JACK's thread, or the offline driver): ``process_block``
+  only. It copies the block's input (from the device or the ``FileSource``) into the in-ring
+  and the dry delay line, wakes the worker with one byte on a pipe, reads the stems from the
+  out-ring, mixes them with ramped gains and cross-fades to the dry signal for bypass. It never
+  allocates array memory, takes a lock, logs, or calls onnxruntime. When the out-ring is short
+  it counts an under-run and plays the dry input delayed by the same latency (never silence,
+  never an exception), and drops the late stems when they arrive, so the two stay aligned.
+- **Worker thread** (``start``/``stop`` manage it): waits on the pipe, reads whatever input is
+  there, runs the stream processor (STFT, model step, iSTFT per hop) and writes the stems to
+  the out-ring; it records compute time, levels and spectra in ``telemetry``.
+- **Control threads** (GUI, terminal, MIDI): ``set_gain``, ``set_mute``, ``set_solo``,
+  ``set_master_gain``, ``set_bypass``: single stores that the callback ramps over ~10 ms.
+
+Latency. The out-ring starts with ``buffer_frames`` zeros (at least one device block): the
+worker processes block k while earlier output plays. So the engine adds exactly
+``buffer_frames`` to the processor's algorithmic latency, and ``latency_samples`` is their sum;
+the device's own buffers come on top (the back-end reports them).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mixer import StemMixer
+from .processor import StreamProcessor
+from .ring_buffer import AudioRingBuffer
+from .sources import FileSource
+from .telemetry import Telemetry
+
+WAKE = b"\x00"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What belongs to a run (not to the model).
+
+    Attributes:
+        sample_rate: the device's rate; must equal the model's.
+        block_size: frames per audio callback (the device block).
+        buffer_blocks: device blocks of output pre-filled before the start: the time the worker
+            has to process a block (``None``: enough blocks for ``min_buffer_ms``).
+        ring_blocks: ring capacity, in device blocks, beyond the pre-fill.
+        spectrum_every: samples between spectrogram columns in telemetry.
+    """
+
+    sample_rate: int
+    block_size: int
+    buffer_blocks: int | None = None
+    ring_blocks: int = 16
+    spectrum_every: int = 1024
+    min_buffer_ms: float = 10.0
+
+    @property
+    def buffer_frames(self) -> int:
+        """The worker's head start: ``buffer_blocks`` device blocks, or by default the fewest
+        blocks that give it ``min_buffer_ms``. One block is the minimum (the worker needs a
+        whole block before it can start); more absorbs the scheduling spikes of a shared
+        machine (measured here: a hop that takes 0.5 ms at the median now and then takes 5)."""
+        blocks = self.buffer_blocks
+        if blocks is None:
+            wanted = self.min_buffer_ms * self.sample_rate / 1000.0
+            blocks = max(1, -(-int(wanted) // self.block_size))
+        return blocks * self.block_size
+
+
+class Engine:
+    """Args:
+    processor: the stream processor (a model and its spectral path); prepared here.
+    settings: the run's device geometry.
+    source: a file to play; ``None`` takes the input of the device (live).
+    """
+
+    def __init__(
+        self,
+        processor: StreamProcessor,
+        settings: EngineSettings,
+        source: FileSource | None = None,
+    ) -> None:
+        self.processor = processor
+        self.settings = settings
+        self.source = source
+        self.stems = processor.stems
+        n_stems, n_channels = len(self.stems), processor.n_channels
+        self.n_channels = n_channels
+        block = settings.block_size
+        self.buffer_frames = settings.buffer_frames
+        self.latency_samples = processor.latency_samples + self.buffer_frames
+        capacity = settings.ring_blocks * block + self.buffer_frames
+        processor.prepare(settings.sample_rate, capacity)
+        self._in_ring = AudioRingBuffer(capacity, n_channels)
+        self._out_ring = AudioRingBuffer(capacity + self.buffer_frames, n_stems * n_channels)
+        self._dry_line = AudioRingBuffer(self.latency_samples + capacity, n_channels)
+        self.mixer = StemMixer(n_stems, n_channels, settings.sample_rate, capacity)
+        # Wet (the stems' mix) and dry (the input, delayed alike), cross-faded for bypass.
+        self._bypass = StemMixer(2, n_channels, settings.sample_rate, capacity)
+        self._bypass.set_gain(1, 0.0)
+        self._bypass.reset()
+        self.telemetry = Telemetry(n_stems, n_channels)
+        # Callback buffers [shape=(capacity, ...)]: a block is a slice of these.
+        self._input = np.zeros((capacity, n_channels), dtype=np.float32)
+        self._stems = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
+        self._wet_dry = np.zeros((2, capacity, n_channels), dtype=np.float32)
+        self._late_frames = 0  # stems owed to under-runs, dropped when they arrive
+        self._hops_pending = 0  # input frames the processor holds towards its next hop
+        # Worker buffers.
+        self._work_in = np.zeros((capacity, n_channels), dtype=np.float32)
+        self._work_out = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._running = False
+        self._worker: threading.Thread | None = None
+        self.worker_error: BaseException | None = None
+        self.reset()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Clear every ring and all model state; only while stopped."""
+        if self._running:
+            raise RuntimeError("reset() while the engine runs")
+        self.processor.reset()
+        for ring in (self._in_ring, self._out_ring, self._dry_line):
+            ring.reset()
+        # Pre-filled with exactly the latency each adds: the worker's head start, and the dry
+        # path's delay, equal to the stems' total delay so that bypass and fallback line up.
+        self._out_ring.write_zeros(self.buffer_frames)
+        self._dry_line.write_zeros(self.latency_samples)
+        self._late_frames = 0
+        self._hops_pending = 0
+
+    def warm_up(self, n_hops: int = 16) -> None:
+        """Run the processor on silence, then reset: onnxruntime's first runs are many times
+        slower than the rest (allocation, kernel selection), and would otherwise fall in the
+        first blocks of the stream."""
+        hop = self.processor.preset.hop
+        frames = min(n_hops * hop, self._work_in.shape[0])
+        silence = np.zeros((frames, self.n_channels), dtype=np.float32)
+        for _ in range(max(1, n_hops * hop // frames)):
+            self.processor.process_into(silence, self._work_out[:frames])
+        self.reset()
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="livestems-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._running = False
+        self._wake()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+
+    def close(self) -> None:
+        self.stop()
+        for fd in (self._wake_read, self._wake_write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def output_available(self) -> int:
+        """Frames of stems ready for the callback (any thread; a lower bound)."""
+        return self._out_ring.fill()
+
+    # -- controls, any thread ---------------------------------------------------------------
+
+    def set_gain(self, stem: int, gain: float) -> None:
+        self.mixer.set_gain(stem, gain)
+
+    def set_gain_db(self, stem: int, db: float) -> None:
+        self.mixer.set_gain_db(stem, db)
+
+    def set_mute(self, stem: int, muted: bool) -> None:
+        self.mixer.set_mute(stem, muted)
+
+    def set_solo(self, stem: int, soloed: bool) -> None:
+        self.mixer.set_solo(stem, soloed)
+
+    def set_master_gain(self, gain: float) -> None:
+        self.mixer.set_master_gain(gain)
+
+    def set_bypass(self, bypassed: bool) -> None:
+        self._bypass.set_gain(0, 0.0 if bypassed else 1.0)
+        self._bypass.set_gain(1, 1.0 if bypassed else 0.0)
+
+    @property
+    def bypassed(self) -> bool:
+        return self._bypass.gain(1) > 0.0
+
+    # -- audio callback ---------------------------------------------------------------------
+
+    def process_block(
+        self,
+        indata: np.ndarray | None,
+        outdata: np.ndarray,
+        stems_out: np.ndarray | None = None,
+    ) -> None:
+        """One device block: ``indata`` [shape=(n_frames, n_channels)] (``None`` when a file
+        source plays) in, ``outdata`` [shape=(n_frames, n_channels)] filled; ``stems_out``
+        [shape=(n_stems, n_frames, n_channels)], if given, receives each stem before its fader
+        (zeros during an under-run), for back-ends with a port per stem."""
+        n_frames = outdata.shape[0]
+        block = self._input[:n_frames]
+        if self.source is not None:
+            self.source.read_into(block)
+        elif indata is not None:
+            block[:] = indata
+        else:
+            block.fill(0.0)
+        self._in_ring.write(block)
+        self._wake()
+        wet, dry = self._wet_dry[0, :n_frames], self._wet_dry[1, :n_frames]
+        self._dry_line.write(block)
+        self._dry_line.read_into(dry)
+        out_ring = self._out_ring
+        if self._late_frames:
+            self._late_frames -= out_ring.skip(self._late_frames)
+        available = out_ring.fill()
+        if available >= n_frames and not self._late_frames:
+            stems = self._stems[:n_frames]
+            out_ring.read_into(stems)
+            # (n_frames, n_stems * n_channels) -> (n_stems, n_frames, n_channels)
+            by_stem = stems.reshape(n_frames, -1, self.n_channels).transpose(1, 0, 2)
+            self.mixer.mix_into(by_stem, wet)
+            if stems_out is not None:
+                stems_out[:] = by_stem
+        else:
+            self._late_frames += n_frames
+            self.telemetry.record_underrun(n_frames - available)
+            wet[:] = dry
+            if stems_out is not None:
+                stems_out.fill(0.0)
+        self._bypass.mix_into(self._wet_dry[:, :n_frames], outdata)
+        self.telemetry.record_block(n_frames, available)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, WAKE)
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (the worker is awake anyway) or closed (stopping)
+
+    # -- worker -----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while self._running:
+                ready, _, _ = select.select([self._wake_read], [], [], 0.1)
+                if ready:
+                    os.read(self._wake_read, 4096)
+                self._drain_input()
+        except BaseException as error:  # kept for the owner to report; the callback goes on
+            self.worker_error = error  # dry, so audio never stops on a worker failure
+            self._running = False
+
+    def _drain_input(self) -> None:
+        processor, hop = self.processor, self.processor.preset.hop
+        n_stems = len(self.stems)
+        while self._running:
+            n_frames = self._in_ring.read_into(self._work_in)
+            if n_frames == 0:
+                return
+            pending_before = self._hops_pending
+            started = time.perf_counter()
+            processor.process_into(self._work_in[:n_frames], self._work_out[:n_frames])
+            elapsed = time.perf_counter() - started
+            total = pending_before + n_frames
+            n_hops, self._hops_pending = divmod(total, hop)
+            if n_hops:
+                self.telemetry.record_compute(elapsed / n_hops, n_hops)
+            self._out_ring.write(self._work_out[:n_frames])
+            # (n_frames, n_stems * n_channels) -> (n_frames, n_stems, n_channels)
+            stems = self._work_out[:n_frames].reshape(n_frames, n_stems, self.n_channels)
+            self.telemetry.record_output(stems, self.settings.spectrum_every)

@@ -1,0 +1,177 @@
+"""The engine on a real JACK dummy server: dry fallback when late, controls within a block plus
+the ramp, device errors in one sentence; and offline driving."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from livestems.realtime.backends import DeviceError, OfflineBackend, Recorder, SoundDeviceBackend
+from livestems.realtime.engine import Engine, EngineSettings
+from livestems.realtime.presets import PRESETS, SpectralPreset
+from livestems.realtime.processor import IdentityModel, StreamProcessor
+from livestems.realtime.sources import FileSource
+
+SAMPLE_RATE = 44100
+BLOCK = 256
+
+
+class ChannelSplitModel(IdentityModel):
+    """Two stems: the left channel and the right channel (masks of one and zero)."""
+
+    stems = ("left", "right")
+
+    def __init__(self, preset: SpectralPreset) -> None:
+        self._masks = np.zeros((2, 2, preset.n_bins), dtype=np.float32)
+        self._masks[0, 0] = 1.0
+        self._masks[1, 1] = 1.0
+
+
+class LateModel(IdentityModel):
+    """The identity, but every ``every``-th hop takes ``seconds`` longer: a worker that is late."""
+
+    def __init__(self, preset: SpectralPreset, every: int, seconds: float) -> None:
+        super().__init__(preset)
+        self.every, self.seconds, self.hops = every, seconds, 0
+
+    def step(self, spectrum: np.ndarray) -> np.ndarray:
+        self.hops += 1
+        if self.hops % self.every == 0:
+            time.sleep(self.seconds)
+        return super().step(spectrum)
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-0.5, 0.5, (int(seconds * SAMPLE_RATE), 2)).astype(np.float32)
+
+
+def _play(engine: Engine, seconds: float, during=None) -> Recorder:
+    recorder = Recorder(int((seconds + 1) * SAMPLE_RATE), 2)
+    backend = SoundDeviceBackend(engine, recorder=recorder)
+    backend.start()
+    try:
+        if during is not None:
+            during(engine)
+        backend.run_for(seconds)
+    finally:
+        backend.stop()
+    assert engine.worker_error is None
+    return recorder
+
+
+def test_offline_backend_gives_the_input_delayed_by_the_engine_latency() -> None:
+    preset = PRESETS["live"]
+    signal = _noise(2.0, seed=1)
+    engine = Engine(
+        StreamProcessor(IdentityModel(preset), preset),
+        EngineSettings(SAMPLE_RATE, BLOCK),
+        FileSource(signal, SAMPLE_RATE),
+    )
+    assert engine.latency_samples == preset.latency_samples + engine.buffer_frames
+    recorder = Recorder(signal.shape[0], 2)
+    OfflineBackend(engine, recorder).render(signal.shape[0])
+    delay = engine.latency_samples
+    np.testing.assert_allclose(recorder.recorded[delay:], signal[:-delay], atol=1e-5)
+    assert engine.telemetry.snapshot().underruns == 0
+
+
+def test_late_worker_falls_back_to_the_dry_signal_without_a_gap(jack_server) -> None:
+    preset = PRESETS["live"]
+    signal = _noise(4.0, seed=2)
+    # Every 40th hop (about 0.23 s) the model stalls for 30 ms: longer than the buffer.
+    processor = StreamProcessor(LateModel(preset, every=40, seconds=0.030), preset)
+    engine = Engine(processor, EngineSettings(SAMPLE_RATE, BLOCK), FileSource(signal, SAMPLE_RATE))
+    recorded = _play(engine, 3.0).recorded
+    snapshot = engine.telemetry.snapshot()
+    assert snapshot.underruns >= 5, snapshot
+    assert snapshot.worst_lateness_frames > 0
+    # Identity stems and the dry fallback carry the same delayed input: the recording is the
+    # input delayed by the engine's latency throughout, under-runs included. No gap, no jump.
+    delay = engine.latency_samples
+    n = min(recorded.shape[0], signal.shape[0])
+    np.testing.assert_allclose(recorded[delay:n], signal[: n - delay], atol=1e-5)
+
+
+def test_mute_and_solo_act_within_one_block_plus_the_ramp(jack_server) -> None:
+    preset = PRESETS["live"]
+    signal = _noise(4.0, seed=3)
+    engine = Engine(
+        StreamProcessor(ChannelSplitModel(preset), preset),
+        EngineSettings(SAMPLE_RATE, BLOCK),
+        FileSource(signal, SAMPLE_RATE),
+    )
+    marks: dict[str, int] = {}
+
+    def controls(engine: Engine) -> None:
+        def act() -> None:
+            time.sleep(1.0)
+            marks["mute"] = engine.telemetry.frames_played
+            engine.set_mute(0, True)  # left goes silent
+            time.sleep(1.0)
+            marks["solo"] = engine.telemetry.frames_played
+            engine.set_mute(0, False)
+            engine.set_solo(0, True)  # only left: right goes silent
+
+        threading.Thread(target=act, daemon=True).start()
+
+    recorded = _play(engine, 3.0, during=controls).recorded
+    ramp = engine.mixer.ramp_samples
+    # The callback sees a control at its next block: within one block of the mark (plus the
+    # block in flight when the mark was read), then the ramp.
+    for name, channel in (("mute", 0), ("solo", 1)):
+        settled = marks[name] + 2 * BLOCK + ramp
+        assert np.abs(recorded[settled : settled + 2000, channel]).max() == 0.0, name
+        assert np.abs(recorded[marks[name] - 2000 : marks[name], channel]).max() > 0.1, name
+    # The other channel goes on untouched, delayed by the latency.
+    delay = engine.latency_samples
+    np.testing.assert_allclose(
+        recorded[delay : marks["solo"], 1], signal[: marks["solo"] - delay, 1], atol=1e-5
+    )
+
+
+def test_unsupported_sample_rate_is_one_sentence(jack_server) -> None:
+    preset = PRESETS["live"]
+    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor.preset = PRESETS["live"].__class__("live48", 2048, 256, 512, sample_rate=48000)
+    engine = Engine(processor, EngineSettings(48000, BLOCK), FileSource(_noise(1, 4), 48000))
+    with pytest.raises(DeviceError, match="does not run at 48000 Hz"):
+        SoundDeviceBackend(engine)
+
+
+def test_no_device_is_one_sentence() -> None:
+    # A fresh process whose PortAudio sees no JACK server and (on this machine) no sound card.
+    code = (
+        "from livestems.realtime.backends import SoundDeviceBackend, DeviceError\n"
+        "from livestems.realtime.engine import Engine, EngineSettings\n"
+        "from livestems.realtime.presets import PRESETS\n"
+        "from livestems.realtime.processor import IdentityModel, StreamProcessor\n"
+        "from livestems.realtime.sources import FileSource\n"
+        "import numpy as np\n"
+        "p = PRESETS['live']\n"
+        "e = Engine(StreamProcessor(IdentityModel(p), p), EngineSettings(44100, 256),\n"
+        "           FileSource(np.zeros((44100, 2), np.float32), 44100))\n"
+        "try:\n"
+        "    SoundDeviceBackend(e)\n"
+        "except DeviceError as error:\n"
+        "    print('DeviceError:', error)\n"
+        "else:\n"
+        "    print('opened')\n"
+    )
+    env = {
+        **os.environ,
+        "JACK_DEFAULT_SERVER": "livestems-nobody-here",
+        "JACK_NO_START_SERVER": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    if "opened" in result.stdout:
+        pytest.skip("this machine has a real audio device")
+    assert "DeviceError: No usable audio device" in result.stdout, result.stdout + result.stderr
