@@ -22,7 +22,8 @@ for arg in "$@"; do
 done
 
 # System libraries: PortAudio and libsndfile for audio, ffmpeg for MUSDB's .stem.mp4, and JACK,
-# whose dummy back-end is the real audio server the tests (and a machine with no sound card) use.
+# whose dummy back-end is the real audio server the tests (and a machine with no sound card) use;
+# jackd2 brings libjack (libjack-jackd2-0), which the JACK back-end loads through JACK-Client.
 system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
 if command -v dpkg-query >/dev/null; then
   missing=()

@@ -11,6 +11,7 @@ size; a device lost mid-stream stops the stream cleanly and is reported by ``sto
 
 from __future__ import annotations
 
+import atexit
 import time
 from types import ModuleType
 from typing import Any
@@ -78,6 +79,7 @@ class SoundDeviceBackend:
         self.engine = engine
         self.recorder = recorder
         self.lost: str | None = None
+        self._stopping = False
         sd = _sounddevice()
         settings = engine.settings
         duplex = engine.source is None
@@ -139,7 +141,8 @@ class SoundDeviceBackend:
             self.recorder.write(outdata)
 
     def _finished(self) -> None:
-        if self.engine._running and not self.stream.stopped:
+        # Called whenever the stream ends: by stop(), or by PortAudio when the device goes.
+        if not self._stopping:
             self.lost = "the audio device stopped the stream (was it unplugged?)"
 
     def start(self) -> None:
@@ -148,19 +151,33 @@ class SoundDeviceBackend:
         self.stream.start()
 
     def stop(self) -> None:
+        self._stopping = True
         try:
-            self.stream.stop()
-            self.stream.close()
+            if self.lost is None:
+                self.stream.stop()
+                self.stream.close()
+            else:
+                # PortAudio blocks for ever stopping, closing or terminating a stream whose
+                # device (a JACK server, say) has gone; leave it to the operating system,
+                # including sounddevice's clean-up at exit, so that the program can end.
+                atexit.unregister(_sounddevice()._exit_handler)
         finally:
             self.engine.stop()
+
+    def alive(self) -> bool:
+        """False once the device has stopped the stream (and ``lost`` says so)."""
+        if self.lost is None and not self._stopping and not self.stream.active:
+            # Our callback never stops the stream: if it is not active, the device went.
+            self.lost = "the audio device stopped the stream (was it unplugged?)"
+        return self.lost is None
 
     def run_for(self, seconds: float, poll: float = 0.05) -> None:
         """Play for ``seconds`` (or until the source ends or the device is lost)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if self.lost or not self.stream.active:
-                break
             if self.engine.source is not None and self.engine.source.finished:
+                break
+            if not self.alive():
                 break
             time.sleep(poll)
 

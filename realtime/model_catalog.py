@@ -36,6 +36,35 @@ def model_files() -> list[tuple[str, Path]]:
     return found
 
 
+NO_MODEL = "No model is bundled yet: pass --model FILE.onnx (make one with 'livestems export')."
+
+
+def find_model_file(name: str | None) -> Path:
+    """``--model``: a file, or the name of a bundled or user model (with or without
+    ``.onnx``); by default the first bundled model."""
+    if name is None:
+        bundled = [path for origin, path in model_files() if origin == "bundled"]
+        if not bundled:
+            raise UserError(NO_MODEL)
+        return bundled[0]
+    path = Path(name)
+    if path.exists() or path.suffix.lower() == ".onnx" or os.sep in name:
+        return path  # OnnxMaskModel says what is wrong with it
+    known = model_files()
+    for _, candidate in known:
+        if name in (candidate.name, candidate.stem):
+            return candidate
+    names = ", ".join(candidate.stem for _, candidate in known) or "none installed"
+    raise UserError(
+        f"No model file or model named {name!r} (models: {names}; see 'livestems models')."
+    )
+
+
+def resolve_model(name: str | None, provider: str = "auto", cpu_threads: int = 1) -> OnnxMaskModel:
+    """The model a command was asked for (see ``find_model_file``), loaded and checked."""
+    return OnnxMaskModel(find_model_file(name), provider=provider, cpu_threads=cpu_threads)
+
+
 def model_card(model: OnnxMaskModel) -> str:
     meta = model.metadata
     front_end = (

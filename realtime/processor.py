@@ -5,8 +5,9 @@ Thread contract: one thread owns a ``StreamProcessor`` and calls ``prepare``, ``
 offline. It takes no lock and is not shared. ``prepare`` and ``reset`` allocate or clear every
 buffer; ``process_into`` keeps no new arrays (``process`` neither, for blocks up to
 ``max_block``), though numpy's FFTs and the complex mask multiply take temporary working memory
-per hop. That is why the audio callback never calls into this module: it only reads the rings
-the worker fills.
+per hop. ``process_sequence_into`` (offline rendering) allocates the spectra and masks of the
+whole block on every call. That is why the audio callback never calls into this module: it only
+reads the rings the worker fills.
 
 The surface follows an audio plugin's (DESIGN.md, "The stream processor"): ``prepare(sample_rate,
 max_block)``, ``reset()``, ``process(block) -> stems`` for any block length, ``latency_samples``
@@ -19,8 +20,22 @@ ends where the path's frame is complete, ``frame_lead`` samples before the full-
 with ``hop - 1 - frame_lead`` zeros, the most a caller can be owed before the next frame is
 complete (``hop - 1`` for the STFT, ``hop - K`` for K subbands).
 
-``render_offline`` drives the model's whole-sequence path through the same transform and gives
-the very same samples, so what is rendered is what was heard.
+Two ways to run a block, with the same state and the same output (DESIGN.md: "Offline rendering
+drives the very same processor"):
+
+- ``process``/``process_into``, the live path: one ``model.step`` per hop.
+- ``process_sequence``/``process_sequence_into``, the offline path (``livestems separate``): the
+  streaming analysis runs hop by hop over the whole block, one ``model.run`` masks all of its
+  complete frames (the model carries its state from call to call exactly as ``step`` does),
+  then the streaming synthesis runs hop by hop on the same output timeline (the FIFO keeps
+  what is due after the block). A long file rendered in chunks is then one model call per
+  chunk instead of one per hop; the samples equal the live path's up to the model's
+  batch-versus-step rounding (none for the identity model; the tests allow 1e-4 for
+  onnxruntime, which on CPU has given identical samples). The two may be mixed from block to
+  block.
+
+``render_offline`` drives the model's whole-sequence path through the offline transforms of the
+spectral path and gives the very same samples, so what is rendered is what was heard.
 """
 
 from __future__ import annotations
@@ -232,6 +247,78 @@ class StreamProcessor:
                 self._hop_fill = 0
             self._out_fifo.read_into(out[done : done + take])
             done += take
+
+    def process_sequence(self, block: np.ndarray) -> np.ndarray:
+        """Like ``process``, through the model's whole-sequence path: one ``model.run`` for
+        all the frames the block completes.
+
+        Args:
+            block: [shape=(n_samples, n_channels), float32]
+
+        Returns:
+            [shape=(n_stems, n_samples, n_channels), float32], a new array.
+        """
+        self._require_prepared()
+        n_samples = block.shape[0]
+        flat = np.empty((n_samples, self._out.shape[1]), dtype=SAMPLE_DTYPE)
+        self.process_sequence_into(block, flat)
+        # (n_samples, n_stems * n_channels) -> (n_stems, n_samples, n_channels)
+        return flat.reshape(n_samples, len(self.stems), self.n_channels).transpose(1, 0, 2)
+
+    def process_sequence_into(self, block: np.ndarray, out: np.ndarray) -> None:
+        """Like ``process_into``, with one ``model.run`` for the whole block.
+
+        Three passes over the block's hops: streaming analysis of every frame it completes,
+        one model call for all of them (state carried from and to the neighbouring calls),
+        then streaming synthesis, on the output FIFO's timeline: ``out`` gets the samples
+        ``process_into`` would give, and the FIFO keeps the same remainder for the next
+        block. Allocates the block's spectra and masks.
+
+        Args:
+            block: [shape=(n_samples, n_channels), float32]
+            out: [shape=(n_samples, n_stems * n_channels), float32], stem-major per sample.
+        """
+        self._require_prepared()
+        if block.ndim != 2 or block.shape[1] != self.n_channels:
+            raise ValueError(
+                f"expected a block of shape (n_samples, {self.n_channels}), got {block.shape}"
+            )
+        hop, path = self.preset.hop, self.path
+        n_samples = block.shape[0]
+        if out.shape != (n_samples, self._out.shape[1]):
+            raise ValueError(f"expected out of shape {(n_samples, self._out.shape[1])}")
+        n_frames = (self._hop_fill + n_samples) // hop
+        spectra = np.empty((n_frames, path.n_feature_channels, path.n_bins), SPECTRUM_DTYPE)
+        # 1. Analysis, hop by hop, re-blocked exactly as process_into does it.
+        done, frame = 0, 0
+        while done < n_samples:
+            take = min(hop - self._hop_fill, n_samples - done)
+            self._hop_in[self._hop_fill : self._hop_fill + take] = block[done : done + take]
+            self._hop_fill += take
+            done += take
+            if self._hop_fill == hop:
+                spectra[frame] = self._analysis.analyze(self._hop_in)
+                frame += 1
+                self._hop_fill = 0
+        # What earlier blocks left in the FIFO comes first. A block that completes a frame
+        # empties it: the FIFO holds hop - 1 - (samples into the next hop), the invariant of
+        # process_into, which is fewer than the block's samples.
+        done = self._out_fifo.read_into(out)
+        if n_frames:
+            # 2. One model call for every frame.
+            masks = self.model.run(spectra)
+            # 3. Synthesis, hop by hop, straight into ``out``; the part of the last hops that
+            # is due after this block goes to the FIFO (fewer than hop samples).
+            for frame in range(n_frames):
+                np.multiply(spectra[frame], masks[frame], out=self._stem_spectra)
+                # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels)
+                hop_out = self._synthesis.synthesize(self._stem_spectra).reshape(hop, -1)
+                take = min(hop, n_samples - done)
+                out[done : done + take] = hop_out[:take]
+                if take < hop:
+                    self._out_fifo.write(hop_out[take:])
+                done += take
+        assert done == n_samples, "the output FIFO fell behind its invariant"
 
     def _run_hop(self) -> None:
         spectrum = self._analysis.analyze(self._hop_in)

@@ -4,6 +4,7 @@ the ramp, device errors in one sentence; and offline driving."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -175,3 +176,52 @@ def test_no_device_is_one_sentence() -> None:
     if "opened" in result.stdout:
         pytest.skip("this machine has a real audio device")
     assert "DeviceError: No usable audio device" in result.stdout, result.stdout + result.stderr
+
+
+LOST_DEVICE_SCRIPT = """
+import os, subprocess, sys, time
+name = sys.argv[1]
+server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "44100",
+                           "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+from livestems.realtime.devices import list_audio_devices
+for _ in range(75):
+    if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
+        break
+    time.sleep(0.2)
+import numpy as np
+from livestems.realtime.backends import Recorder, SoundDeviceBackend
+from livestems.realtime.engine import Engine, EngineSettings
+from livestems.realtime.presets import PRESETS
+from livestems.realtime.processor import IdentityModel, StreamProcessor
+from livestems.realtime.sources import FileSource
+p = PRESETS["live"]
+song = np.full((44100 * 10, 2), 0.25, np.float32)
+engine = Engine(StreamProcessor(IdentityModel(p), p), EngineSettings(44100, 256),
+                FileSource(song, 44100))
+recorder = Recorder(44100 * 10, 2)
+backend = SoundDeviceBackend(engine, recorder=recorder)
+backend.start()
+time.sleep(1.0)
+server.terminate()  # SIGTERM: a killed JACK 2 server keeps its slot (8 per machine)
+server.wait()
+backend.run_for(5.0)
+backend.stop()
+print("lost:", backend.lost)
+print("kept:", recorder.n_recorded, float(abs(recorder.recorded[-256:]).max()))
+"""
+
+
+def test_device_lost_mid_stream_stops_cleanly_and_keeps_what_played() -> None:
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed")
+    name = f"livestems-lost-{os.getpid()}"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOST_DEVICE_SCRIPT, name],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "lost: the audio device stopped the stream" in result.stdout
+    kept = result.stdout.split("kept:")[1].split()
+    assert int(kept[0]) > 0.5 * 44100  # about a second played before the server went
+    assert float(kept[1]) > 0.2  # and it was the song, not silence

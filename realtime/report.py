@@ -1,0 +1,72 @@
+"""The latency report printed at the end of a headless run (``livestems live``, ``play
+--headless``): where the delay comes from and what the model cost.
+
+Thread contract: main thread, after (or while) a stream runs; it reads the engine's telemetry
+through ``snapshot()`` (a copy, no lock) and touches nothing the audio callback owns.
+
+Each latency is given apart, in samples and milliseconds: the processor's algorithmic latency
+(what the model's frame geometry adds, measured with an impulse), the engine's buffer (the
+worker's head start), the device's own buffers (what the back-end reports), and their sum.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .engine import Engine
+
+LABEL_WIDTH = 20  # "algorithmic latency:"
+
+
+def _samples_ms(n_samples: int, sample_rate: int) -> str:
+    return f"{n_samples} samples = {1000.0 * n_samples / sample_rate:.2f} ms"
+
+
+def format_report(engine: Engine, device_latency_samples: int, model_name: str) -> str:
+    """The report, one ``label: value`` line each.
+
+    Args:
+        engine: the engine that ran (its telemetry is read now).
+        device_latency_samples: the back-end's own latency (input plus output buffers).
+        model_name: how to name the model (a file name).
+    """
+    sample_rate = engine.settings.sample_rate
+    preset = engine.processor.preset
+    snapshot = engine.telemetry.snapshot()
+    algorithmic = engine.processor.latency_samples
+    buffer = engine.buffer_frames
+    total = algorithmic + buffer + device_latency_samples
+    hop_ms = 1000.0 * preset.hop / sample_rate
+    p50, p99, worst = snapshot.hop_percentiles_ms()
+    if math.isnan(p50):
+        compute = "no hop computed"
+    else:
+        compute = (
+            f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {worst:.3f} ms "
+            f"({100 * p50 / hop_ms:.1f}%, {100 * p99 / hop_ms:.1f}%, {100 * worst / hop_ms:.1f}% "
+            f"of the {hop_ms:.2f} ms hop; {snapshot.hops} hops)"
+        )
+    rows = [
+        ("model", model_name),
+        (
+            "preset",
+            f"{preset.name} (window {preset.n_fft}, hop {preset.hop}, synthesis "
+            f"{preset.synthesis_length}) at {sample_rate} Hz",
+        ),
+        ("algorithmic latency", _samples_ms(algorithmic, sample_rate)),
+        ("engine buffer", _samples_ms(buffer, sample_rate)),
+        ("device latency", _samples_ms(device_latency_samples, sample_rate)),
+        ("total latency", _samples_ms(total, sample_rate)),
+        ("compute per hop", compute),
+        (
+            "played",
+            f"{snapshot.frames_played / sample_rate:.2f} s in blocks of "
+            f"{engine.settings.block_size} frames",
+        ),
+        (
+            "under-runs",
+            f"{snapshot.underruns} (worst lateness {snapshot.worst_lateness_frames} frames)",
+        ),
+        ("device xruns", str(snapshot.device_xruns)),
+    ]
+    return "\n".join(f"{label + ':':<{LABEL_WIDTH}} {value}" for label, value in rows)

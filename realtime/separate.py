@@ -1,0 +1,430 @@
+"""``livestems separate``: one file per stem for each song, rendered offline.
+
+Thread contract: main thread only. Everything here blocks (decoding, onnxruntime, writing
+files) and allocates freely; it builds its own ``StreamProcessor`` and owns it while a file
+renders. Nothing here runs in, or next to, an audio callback.
+
+A song renders through the very processor the live engine uses (DESIGN.md: what you hear live
+and what you render are the same samples), on its whole-sequence path: the streaming analysis
+and synthesis run hop by hop, and the model runs once per chunk of ``chunk_seconds`` with its
+state carried from chunk to chunk (``StreamProcessor.process_sequence_into``). The output equals
+the live path's to onnxruntime's batch-versus-step rounding.
+
+What a user gets, and why:
+
+- **Rate and channels of the input.** The song is decoded at its own rate, resampled to the
+  model's rate (soxr, HQ, as ``load_audio`` does) and the stems are resampled back, so each stem
+  has exactly the input's rate and number of samples and lines up with it sample for sample in
+  an editor. A mono song gives mono stems (the model's stereo output, averaged); a mono model
+  separates the two channels of a stereo song one after the other.
+- **Alignment.** The processor delays its output by ``latency_samples``; by default the tail is
+  flushed with that many zeros and the delay is cut from the start, so stem sample ``t`` belongs
+  to input sample ``t``. With ``align=False`` (``--no-align``) the stems are what was heard
+  live: ``latency_samples`` (at the model's rate) of silence first, and that much longer.
+- **Files.** ``OUT/<song>/<stem>.wav`` (float32) or ``.flac`` (24-bit), where ``<song>`` is the
+  file name without its audio suffix (``.stem.mp4`` counts as one); each written atomically
+  (``save_audio_atomic``). Two inputs with the same song name get ``<song> (2)`` and so on.
+- **Many inputs.** Folders expand to their audio files (not recursively, sorted). A file that
+  cannot be separated ends in one sentence on stderr, the others are still separated, and the
+  exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import soxr
+
+from .audio_file import audio_info, load_audio, save_audio_atomic
+from .cli import Command
+from .errors import UserError
+from .model_catalog import resolve_model
+from .onnx_runner import PROVIDER_CHOICES, OnnxMaskModel
+from .processor import StreamProcessor
+from .stft import SAMPLE_DTYPE
+
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "COMMAND",
+    "ProgressBar",
+    "SeparationReport",
+    "expand_inputs",
+    "separate_file",
+    "song_name",
+]
+
+#: Suffixes a folder argument expands to (any file given by name is tried whatever its suffix).
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4")
+FORMATS: tuple[str, ...] = ("wav", "flac")
+#: Model frames per onnxruntime call, in seconds of audio. On CPU about half a second (some 90
+#: frames of the ``live`` preset) was fastest: much longer runs fall out of the cache.
+DEFAULT_CHUNK_SECONDS = 0.5
+
+#: ``progress(done_s, total_s)``: seconds of audio rendered so far, out of the file's total.
+ProgressCallback = Callable[[float, float], None]
+
+
+@dataclass(frozen=True)
+class SeparationReport:
+    """What ``separate_file`` did.
+
+    Attributes:
+        source: the input file.
+        outputs: stem name -> the file written, in the model's stem order.
+        duration_s: seconds of audio in the input.
+        wall_s: seconds the separation took (decoding and writing included).
+        sample_rate: rate of the files written (the input's).
+        latency_samples: the processor's delay at the model's rate (cut when ``aligned``).
+        aligned: whether stem sample ``t`` is input sample ``t``.
+    """
+
+    source: Path
+    outputs: dict[str, Path] = field(default_factory=dict)
+    duration_s: float = 0.0
+    wall_s: float = 0.0
+    sample_rate: int = 0
+    latency_samples: int = 0
+    aligned: bool = True
+
+    @property
+    def real_time_factor(self) -> float:
+        """Wall-clock seconds per second of audio (below 1: faster than real time)."""
+        return self.wall_s / self.duration_s if self.duration_s else math.inf
+
+
+def song_name(path: Path) -> str:
+    """The file name without its audio suffix: ``a/Song.stem.mp4`` -> ``Song``."""
+    name = path.name
+    if name.lower().endswith(".stem.mp4"):
+        return name[: -len(".stem.mp4")]
+    return path.stem or name
+
+
+def _render(
+    processor: StreamProcessor,
+    signal: np.ndarray,
+    chunk: int,
+    progress: Callable[[int], None],
+) -> np.ndarray:
+    """The processor's output for ``signal`` then ``latency_samples`` of zeros, from a reset.
+
+    Args:
+        signal: [shape=(n_samples, n_channels), float32] at the model's rate.
+        progress: called with the input samples done so far.
+
+    Returns:
+        [shape=(n_samples + latency_samples, n_stems * n_channels), float32], stem-major per
+        sample, delayed by ``latency_samples``.
+    """
+    processor.reset()
+    n_samples, latency = signal.shape[0], processor.latency_samples
+    n_signals = len(processor.stems) * processor.n_channels
+    flat = np.empty((n_samples + latency, n_signals), SAMPLE_DTYPE)
+    for start in range(0, n_samples, chunk):
+        stop = min(start + chunk, n_samples)
+        processor.process_sequence_into(signal[start:stop], flat[start:stop])
+        progress(stop)
+    # The tail: the last latency_samples of output need that many samples after the song.
+    tail = np.zeros((latency, signal.shape[1]), SAMPLE_DTYPE)
+    processor.process_sequence_into(tail, flat[n_samples:])
+    return flat
+
+
+def separate_file(
+    path: str | os.PathLike[str],
+    model: OnnxMaskModel,
+    out_dir: str | os.PathLike[str],
+    *,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    format: str = "wav",
+    align: bool = True,
+    progress: ProgressCallback | None = None,
+    name: str | None = None,
+) -> SeparationReport:
+    """Separate one song into ``out_dir/<name>/<stem>.<format>``.
+
+    Args:
+        path: an audio file of any rate, mono or stereo (anything ``load_audio`` reads).
+        model: the model; it is reset before the song (and between channels of a mono model).
+        out_dir: the folder for the song's folder; made if missing.
+        chunk_seconds: audio per model call.
+        format: ``wav`` (float32) or ``flac`` (24-bit).
+        align: cut the processor's latency so that stem sample ``t`` is input sample ``t``;
+            ``False`` keeps it (stems as heard live, that much longer).
+        progress: called with (seconds done, seconds in all) of audio as chunks finish.
+        name: the song's folder name; by default ``song_name(path)``.
+
+    Returns:
+        what was written, and how fast.
+
+    Raises:
+        AudioFileError: the file cannot be read, or a stem cannot be written (one sentence).
+    """
+    if format not in FORMATS:
+        raise UserError(f"Unknown format {format!r}: choose one of {', '.join(FORMATS)}.")
+    if chunk_seconds <= 0:
+        raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+    started = time.perf_counter()
+    path = Path(path)
+    meta = model.metadata
+    rate = meta.sample_rate
+    # Decoded at its own rate (exact length), so the stems can be given back at that rate.
+    info = audio_info(path)
+    native_rate = info.sample_rate
+    audio = load_audio(path, native_rate)
+    n_native = audio.shape[0]
+    duration_s = n_native / native_rate
+    if native_rate != rate:
+        audio = np.ascontiguousarray(
+            soxr.resample(audio, native_rate, rate, quality="HQ"), dtype=SAMPLE_DTYPE
+        )
+    n_samples = audio.shape[0]
+    # A mono model takes the channels one at a time; a mono song goes to a stereo model as the
+    # same signal on both sides (as load_audio gives it).
+    passes = [audio] if meta.n_channels == 2 else [audio[:, [c]] for c in range(audio.shape[1])]
+    if meta.n_channels == 1 and info.n_channels == 1:
+        passes = passes[:1]
+    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    chunk = max(meta.preset.hop, round(chunk_seconds * rate))
+    processor.prepare(rate, chunk)
+    total = n_samples * len(passes)
+
+    n_stems = len(model.stems)
+    rendered = []
+    for index, signal in enumerate(passes):
+
+        def report_progress(done: int, before: int = index * n_samples) -> None:
+            if progress is not None:
+                progress(duration_s * (before + done) / total, duration_s)
+
+        flat = _render(processor, signal, chunk, report_progress)
+        # (n_out, n_stems * n_channels) -> (n_out, n_stems, n_channels)
+        rendered.append(flat.reshape(flat.shape[0], n_stems, meta.n_channels))
+    model.reset()
+    # The channels of a mono model's passes side by side: (n_out, n_stems, n_passes)
+    stems = rendered[0] if len(rendered) == 1 else np.concatenate(rendered, axis=2)
+    latency = processor.latency_samples
+    if align:
+        stems = stems[latency : latency + n_samples]
+    if info.n_channels == 1 and stems.shape[2] == 2:
+        stems = stems.mean(axis=2, keepdims=True, dtype=SAMPLE_DTYPE)
+    if native_rate != rate:
+        n_out = stems.shape[0]
+        # (n_out, n_stems, n_channels) -> (n_out, n_stems * n_channels): soxr's channels
+        flat_stems = soxr.resample(stems.reshape(n_out, -1), rate, native_rate, quality="HQ")
+        n_back = n_native if align else round(n_out * native_rate / rate)
+        stems = _fit_length(flat_stems, n_back).reshape(n_back, n_stems, -1)
+
+    song_dir = Path(out_dir) / (name or song_name(path))
+    try:
+        song_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f'Cannot create the output folder "{song_dir}" ({error.strerror or error}).'
+        ) from error
+    outputs = {}
+    for index, stem in enumerate(model.stems):
+        target = song_dir / f"{stem}.{format}"
+        save_audio_atomic(target, np.ascontiguousarray(stems[:, index]), native_rate)
+        outputs[stem] = target
+    return SeparationReport(
+        source=path,
+        outputs=outputs,
+        duration_s=duration_s,
+        wall_s=time.perf_counter() - started,
+        sample_rate=native_rate,
+        latency_samples=latency,
+        aligned=align,
+    )
+
+
+def _fit_length(signal: np.ndarray, n_samples: int) -> np.ndarray:
+    """Cut or zero-pad ``signal`` [shape=(n, ...)] to ``n_samples`` (a resampler's rounding)."""
+    if signal.shape[0] >= n_samples:
+        return signal[:n_samples]
+    padded = np.zeros((n_samples, *signal.shape[1:]), dtype=signal.dtype)
+    padded[: signal.shape[0]] = signal
+    return padded
+
+
+# ------------------------------------------------------------------------------ inputs, model
+
+
+def expand_inputs(arguments: Iterable[str | os.PathLike[str]]) -> list[Path | UserError]:
+    """Each file argument as is; each folder as its audio files (sorted, not recursive, no
+    hidden files), or an error in its place when it has none."""
+    expanded: list[Path | UserError] = []
+    for argument in arguments:
+        path = Path(argument)
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        found = sorted(
+            child
+            for child in path.iterdir()
+            if child.is_file()
+            and not child.name.startswith(".")
+            and child.suffix.lower() in AUDIO_SUFFIXES
+        )
+        if not found:
+            kinds = ", ".join(suffix.lstrip(".") for suffix in AUDIO_SUFFIXES)
+            expanded.append(UserError(f'The folder "{path}" holds no audio files ({kinds}).'))
+        expanded.extend(found)
+    return expanded
+
+
+def _unique_names(paths: Sequence[Path]) -> list[str]:
+    """Song names, ``<name> (2)``, ``(3)``... for repeats, so no song overwrites another."""
+    seen: dict[str, int] = {}
+    names = []
+    for path in paths:
+        name = song_name(path)
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return names
+
+
+# -------------------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """One ``\\r`` line per file on a terminal: percent, speed in times real time, and ETA.
+
+    Args:
+        label: what is being rendered (the file's name).
+        stream: where to draw (stderr).
+        min_interval_s: redraw at most this often.
+    """
+
+    def __init__(self, label: str, stream: TextIO, min_interval_s: float = 0.1) -> None:
+        self.label = label
+        self.stream = stream
+        self.min_interval_s = min_interval_s
+        self._started = time.perf_counter()
+        self._drawn = -math.inf
+        self._width = 0
+
+    def __call__(self, done_s: float, total_s: float) -> None:
+        now = time.perf_counter()
+        if now - self._drawn < self.min_interval_s and done_s < total_s:
+            return
+        self._drawn = now
+        elapsed = now - self._started
+        fraction = done_s / total_s if total_s else 1.0
+        speed = done_s / elapsed if elapsed > 0 else 0.0
+        eta = (total_s - done_s) / speed if speed > 0 else math.inf
+        eta_text = "--:--" if math.isinf(eta) else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        line = f"{self.label}  {fraction:4.0%}  {speed:6.1f}x real time  ETA {eta_text}"
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def close(self) -> None:
+        """Clear the line, so that what follows starts on a clean one."""
+        if self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+
+
+# ------------------------------------------------------------------------------- command
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", nargs="+", metavar="FILE_OR_FOLDER", help="songs, or folders of songs"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="writes DIR/<song>/<stem>.wav"
+    )
+    parser.add_argument(
+        "--model",
+        metavar="M.onnx|NAME",
+        help="a model file, or the name of one that 'livestems models' lists "
+        "(default: the first bundled model)",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        default="auto",
+        help="onnxruntime execution provider (default: auto, CUDA when there is one)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="onnxruntime CPU threads (default: up to 4)",
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="wav", help="wav (float32) or flac (24-bit)"
+    )
+    parser.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_false",
+        help="keep the model's latency: stems start with it as silence, as heard live",
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw the progress line even when stderr is not a terminal",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}.")
+    model = resolve_model(args.model, args.provider, cpu_threads=args.threads)
+    model.verify_golden()
+    inputs = expand_inputs(args.inputs)
+    paths = [item for item in inputs if isinstance(item, Path)]
+    names = iter(_unique_names(paths))
+    show_progress = args.progress or sys.stderr.isatty()
+    n_failed = 0
+    for item in inputs:
+        if isinstance(item, UserError):
+            print(f"livestems: {item}", file=sys.stderr)
+            n_failed += 1
+            continue
+        bar = ProgressBar(item.name, sys.stderr) if show_progress else None
+        try:
+            report = separate_file(
+                item,
+                model,
+                args.output,
+                format=args.format,
+                align=args.align,
+                progress=bar,
+                name=next(names),
+            )
+        except UserError as error:
+            if bar is not None:
+                bar.close()
+            print(f"livestems: {error}", file=sys.stderr)
+            n_failed += 1
+            continue
+        if bar is not None:
+            bar.close()
+        folder = next(iter(report.outputs.values())).parent
+        print(
+            f"{item} -> {folder}/ ({', '.join(report.outputs)}): {report.duration_s:.1f} s "
+            f"of audio in {report.wall_s:.1f} s ({1 / report.real_time_factor:.1f}x real time)"
+        )
+    if len(inputs) > 1:
+        print(f"Separated {len(inputs) - n_failed} of {len(inputs)} songs into {args.output}.")
+    return 1 if n_failed else 0
+
+
+COMMAND = Command(
+    help="write one file per stem for each song given",
+    configure=_configure,
+    run=_run,
+)

@@ -1,0 +1,128 @@
+"""Soak benchmark: stream for minutes on a JACK dummy server and watch for drift.
+
+Run ``python -m livestems.realtime.soak_benchmark --model M.onnx --minutes 10``. It starts a
+JACK dummy server of its own (unless ``--server`` names a running one), loops a generated song
+(noise and tones, seeded) through the engine with a PortAudio stream at the given block size,
+and prints, once a minute and at the end: under-runs, device xruns, per-hop compute p50/p99/max
+over the last minute and overall, and the process's resident memory, so that growth shows.
+Figures, not a pass/fail.
+
+Thread contract: the main thread runs this script and polls telemetry once a minute; the engine
+has its worker thread and PortAudio its callback thread, as in ``livestems play``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+
+from .backends import SoundDeviceBackend
+from .devices import list_audio_devices
+from .engine import Engine, EngineSettings
+from .onnx_runner import OnnxMaskModel
+from .processor import StreamProcessor
+from .sources import FileSource
+
+
+def resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _song(sample_rate: int, seconds: float = 60.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    tones = np.zeros_like(t)
+    for index, frequency in enumerate((110, 220, 440, 1760)):
+        tones += np.sin(2 * np.pi * frequency * t) / (index + 1)
+    song = 0.2 * tones[:, None] + 0.05 * rng.standard_normal((t.size, 2))
+    return song.astype(np.float32)
+
+
+def _start_server(name: str, sample_rate: int, block: int) -> subprocess.Popen:
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        raise SystemExit("jackd is not installed (Debian package jackd2)")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    command = [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(sample_rate),
+               "-p", str(block)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(75):
+        if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
+            return server
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the JACK dummy server did not start")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Stream for minutes; report drift.")
+    parser.add_argument("--model", required=True, help="a .onnx model file")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--server", help="use this running JACK server instead of starting one")
+    args = parser.parse_args(argv)
+    model = OnnxMaskModel(args.model, provider="cpu")
+    meta = model.metadata
+    server = None
+    if args.server:
+        os.environ["JACK_DEFAULT_SERVER"] = args.server
+    else:
+        server = _start_server(f"livestems-soak-{os.getpid()}", meta.sample_rate, args.block_size)
+    try:
+        source = FileSource(_song(meta.sample_rate), meta.sample_rate)
+        source.set_loop(0.0, source.duration)
+        processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+        engine = Engine(processor, EngineSettings(meta.sample_rate, args.block_size), source)
+        backend = SoundDeviceBackend(engine)
+        backend.start()
+        start_mb = resident_mb()
+        print(f"model {args.model}: {meta.family} at {meta.preset.name}, block {args.block_size}")
+        print("minute | under-runs | xruns | hop p50 ms | p99 ms | max ms | RSS MB")
+        print(f"     0 |          0 |     0 |            |        |        | {start_mb:.1f}")
+        hops_before = 0
+        for minute in range(1, int(np.ceil(args.minutes)) + 1):
+            backend.run_for(60.0 * min(1.0, args.minutes - minute + 1))
+            snapshot = engine.telemetry.snapshot()
+            recent = snapshot.hop_seconds[-(snapshot.hops - hops_before) :] * 1000
+            hops_before = snapshot.hops
+            p50, p99 = np.percentile(recent, [50, 99]) if recent.size else (np.nan, np.nan)
+            print(
+                f"{minute:6d} | {snapshot.underruns:10d} | {snapshot.device_xruns:5d} | "
+                f"{p50:10.3f} | {p99:6.3f} | {recent.max() if recent.size else np.nan:6.3f} | "
+                f"{resident_mb():.1f}",
+                flush=True,
+            )
+            if backend.lost:
+                print(f"stream lost: {backend.lost}")
+                break
+        backend.stop()
+        snapshot = engine.telemetry.snapshot()
+        p50, p99, worst = snapshot.hop_percentiles_ms()
+        end_mb = resident_mb()
+        print(
+            f"total: {snapshot.frames_played / meta.sample_rate:.0f} s streamed, "
+            f"{snapshot.underruns} under-runs, {snapshot.device_xruns} device xruns, hop p50 "
+            f"{p50:.3f} p99 {p99:.3f} max {worst:.3f} ms (last {snapshot.hop_seconds.size} hops), "
+            f"RSS {start_mb:.1f} -> {end_mb:.1f} MB ({end_mb - start_mb:+.1f})"
+        )
+    finally:
+        if server is not None:
+            import sounddevice
+
+            sounddevice._terminate()
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

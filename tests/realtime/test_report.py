@@ -1,0 +1,52 @@
+"""The latency report: each latency apart and their sum, compute per hop against the hop."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from livestems.realtime.backends import OfflineBackend
+from livestems.realtime.engine import Engine, EngineSettings
+from livestems.realtime.presets import PRESETS
+from livestems.realtime.processor import IdentityModel, StreamProcessor
+from livestems.realtime.report import format_report
+from livestems.realtime.sources import FileSource
+
+
+def _engine() -> Engine:
+    preset = PRESETS["ultra"]
+    audio = np.zeros((44100, 2), dtype=np.float32)
+    return Engine(
+        StreamProcessor(IdentityModel(preset), preset),
+        EngineSettings(44100, 128),
+        FileSource(audio, 44100),
+    )
+
+
+def test_report_before_and_after_a_run() -> None:
+    engine = _engine()
+    before = format_report(engine, 300, "identity").splitlines()
+    assert "compute per hop:     no hop computed" in before
+    OfflineBackend(engine).render(44100)
+    engine.telemetry.device_xruns = 2
+    lines = format_report(engine, 300, "identity").splitlines()
+    assert lines[:6] == [
+        "model:               identity",
+        "preset:              ultra (window 1024, hop 128, synthesis 256) at 44100 Hz",
+        "algorithmic latency: 254 samples = 5.76 ms",
+        "engine buffer:       512 samples = 11.61 ms",
+        "device latency:      300 samples = 6.80 ms",
+        "total latency:       1066 samples = 24.17 ms",
+    ]
+    # The last block's hops may still be in the worker when the render stops.
+    assert re.fullmatch(
+        r"compute per hop:     p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms "
+        r"\([\d.]+%, [\d.]+%, [\d.]+% of the 2\.90 ms hop; 34\d hops\)",
+        lines[6],
+    ), lines[6]
+    assert lines[7:] == [
+        "played:              1.00 s in blocks of 128 frames",
+        "under-runs:          0 (worst lateness 0 frames)",
+        "device xruns:        2",
+    ]
