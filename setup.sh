@@ -52,6 +52,13 @@ if [ "$dev" -eq 1 ]; then
   # (several GB). With 2.13.0 installed, the 'train' extra's range installs nothing more.
   "${pip[@]}" "torch==2.13.0"
   "${pip[@]}" -e ".[train,dev]"
+  # The benchmark's peers, the 'bench' extra of pyproject.toml, one by one: openunmix, demucs and
+  # julius declare torch (openunmix torchaudio too, and no torchaudio build matches torch 2.13.0),
+  # so they and the pure-Python modules their model code imports go in with --no-deps; matplotlib
+  # (the plot) needs no torch and is installed as usual. Already installed: nothing happens.
+  "${pip[@]}" --no-deps "openunmix>=1.3,<1.4" "demucs>=4.1,<4.2" "julius>=0.2.3" \
+    "einops>=0.6" "tqdm>=4.60"
+  "${pip[@]}" "matplotlib>=3.8"
 else
   "${pip[@]}" -e .
 fi

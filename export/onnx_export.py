@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import onnxruntime
 import torch
 
 from ..models.separator import Separator
+from ..realtime.atomic_file import atomic_write
 from ..realtime.cli import version
 from ..realtime.errors import UserError
 from ..realtime.model_metadata import (
@@ -220,20 +220,6 @@ def export_onnx(
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, metadata.to_json()
     model.producer_name, model.producer_version = "livestems", version()
-    _write_atomically(path, model.SerializeToString())
+    with atomic_write(path) as file:
+        file.write(model.SerializeToString())
     return metadata
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -9,12 +9,12 @@ configuration and refuses weights that do not fit it exactly, in one sentence.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..realtime.atomic_file import atomic_write
 from ..realtime.errors import UserError
 from .registry import config_from_dict
 from .separator import Separator
@@ -36,17 +36,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: Separator, **extra: Any
         "state_dict": model.state_dict(),
         "extra": extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        torch.save(payload, file)
 
 
 def load_checkpoint(

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .atomic_file import atomic_write
 from .errors import UserError
 
 __all__ = [
@@ -369,14 +369,6 @@ def load_musdb_stems(path: str | os.PathLike[str], sample_rate: int) -> dict[str
     return {name: np.ascontiguousarray(a[:n_samples]) for name, a in stems.items()}
 
 
-@cache
-def _umask() -> int:
-    # The umask can only be read by setting it; do it once, not on every save.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
     """Write ``audio [shape=(n_samples, n_channels)]`` so that ``path`` is never half-written.
 
@@ -400,19 +392,9 @@ def save_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_ra
         audio = np.clip(audio, -1.0, 1.0)  # integer and Vorbis encoders wrap or distort above 1
     container, subtype = _SAVE_SUBTYPES[suffix]
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with atomic_write(path) as handle:
+            sf.write(handle, audio, sample_rate, format=container, subtype=subtype)
     except OSError as err:
         raise AudioFileError(
             f'Cannot save "{path}": its folder is not writable ({err.strerror or err}).'
         ) from err
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(tmp_name, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        with os.fdopen(fd, "w+b") as handle:
-            sf.write(handle, audio, sample_rate, format=container, subtype=subtype)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
