@@ -17,6 +17,7 @@ from livestems.realtime.processor import (
 from livestems.realtime.spectral_path import StftPath, SubbandPath
 from livestems.realtime.stft import StreamingIstft, StreamingStft
 from tests.allocations import measure_allocations
+from tests.realtime.test_processor import _run_blocks
 
 ALL_PRESETS = list(PRESETS.values())
 ALL_N_BANDS = [2, 4, 8]
@@ -55,16 +56,6 @@ def _identity_processor(path: SubbandPath, max_block: int) -> StreamProcessor:
 def _noise(n_samples: int, seed: int, n_channels: int = 2) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (n_samples, n_channels)).astype(np.float32)
-
-
-def _run_blocks(processor: StreamProcessor, signal: np.ndarray, sizes: list[int]) -> np.ndarray:
-    """Feed ``signal`` in blocks of the given sizes (cycled), return the stems joined."""
-    pieces, start, index = [], 0, 0
-    while start < signal.shape[0]:
-        stop = min(start + sizes[index % len(sizes)], signal.shape[0])
-        pieces.append(processor.process(signal[start:stop]).copy())
-        start, index = stop, index + 1
-    return np.concatenate(pieces, axis=1)
 
 
 def _assert_delayed_copy(out: np.ndarray, signal: np.ndarray, delay: int) -> None:
