@@ -179,9 +179,7 @@ def musdb_tracks(root: str | os.PathLike[str], split: str = "train") -> list[Tra
             "(point --musdb at the folder that holds train/)."
         )
     stem_files = {p.name[: -len(".stem.mp4")]: p for p in subset.glob("*.stem.mp4")}
-    folders = {
-        p.name: p for p in subset.iterdir() if p.is_dir() and any(p.glob("mixture.*"))
-    }
+    folders = {p.name: p for p in subset.iterdir() if p.is_dir() and any(p.glob("mixture.*"))}
     refs: list[TrackRef] = []
     for name in _split_filter(sorted(stem_files), split):
         path = stem_files[name]

@@ -18,6 +18,14 @@ from .errors import UserError
 from .onnx_runner import OnnxMaskModel, available_providers
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+# The demo song the main job and the window open by default: made by the project's own synthetic
+# generator (its seed and recipe lie beside it in demo.json), so it carries no third party's rights.
+DEMO_SONG = BUNDLED_DIR / "demo.ogg"
+
+
+def bundled_demo_song() -> Path | None:
+    """The bundled demo song, or ``None`` when this checkout has none."""
+    return DEMO_SONG if DEMO_SONG.is_file() else None
 
 
 def user_models_dir() -> Path:
