@@ -12,6 +12,7 @@ again. The cache is an optimisation only: deleting it loses nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -135,10 +136,9 @@ def _stem_folder(folder: Path, name: str, stems: Sequence[str], has_mixture: boo
 
     arrays = decode()  # wav and flac decode fast: no cache
     stem_arrays = {s: arrays[s] for s in stems}
-    mixture = arrays.get("mixture")
-    if mixture is None:
-        mixture = np.sum(list(stem_arrays.values()), axis=0, dtype=np.float32)
-    return Track(name, stem_arrays, mixture)
+    if "mixture" in arrays:
+        return Track(name, stem_arrays, arrays["mixture"])
+    return Track(name, stem_arrays, np.sum(list(stem_arrays.values()), axis=0, dtype=np.float32))
 
 
 def _stem_file(folder: Path, stem: str) -> Path:
@@ -183,14 +183,13 @@ def musdb_tracks(root: str | os.PathLike[str], split: str = "train") -> list[Tra
     refs: list[TrackRef] = []
     for name in _split_filter(sorted(stem_files), split):
         path = stem_files[name]
-        refs.append(TrackRef(name, path, lambda p=path, n=name: _musdb_stem_file(p, n)))
+        refs.append(TrackRef(name, path, functools.partial(_musdb_stem_file, path, name)))
     for name in _split_filter(sorted(folders), split):
         if name in stem_files:
             continue
         folder = folders[name]
-        refs.append(
-            TrackRef(name, folder, lambda f=folder, n=name: _stem_folder(f, n, STEMS, True))
-        )
+        load = functools.partial(_stem_folder, folder, name, STEMS, True)
+        refs.append(TrackRef(name, folder, load))
     if not refs:
         raise DatasetError(
             f"{subset} holds no MUSDB18 tracks for the {split} split "
@@ -212,13 +211,8 @@ def stem_folder_tracks(
     refs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         has_mixture = any(folder.glob("mixture.*"))
-        refs.append(
-            TrackRef(
-                folder.name,
-                folder,
-                lambda f=folder, m=has_mixture: _stem_folder(f, f.name, tuple(stems), m),
-            )
-        )
+        load = functools.partial(_stem_folder, folder, folder.name, tuple(stems), has_mixture)
+        refs.append(TrackRef(folder.name, folder, load))
     if not refs:
         raise DatasetError(f"{root} has no song folders (one sub-folder per song).")
     return refs

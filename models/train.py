@@ -1,0 +1,647 @@
+"""Training: ``livestems train``, for every model family, on MUSDB18, folders of stems and
+synthetic songs.
+
+What one run does (DESIGN.md, "Training and evaluation"):
+
+- Data: training tracks held in memory, drawn as augmented excerpts (``training_data``);
+  validation on whole held-out tracks (MUSDB's validation list, or synthetic songs whose seeds
+  training never sees).
+- Loss, in the magnitude domain of the model's own front end (the synthesis is not run in
+  training, as in the CWS paper): ``l1`` is the mean absolute error of each stem's magnitude
+  plus ``conservation_weight`` times the conservation loss, the error of the stems' magnitudes
+  summed against the mixture's (the CWS paper's Eq. 7-8: it ties the stems together when the
+  masks are not normalised; with softmax or ratio masks it is zero by construction); ``mse``
+  is Open-Unmix's mean squared error of the magnitudes.
+- Adam; the learning rate decays by ``lr_decay_factor`` when the validation loss has not
+  improved for ``lr_decay_patience`` epochs; training stops after ``early_stop_patience``
+  epochs without improvement. An epoch is ``batches_per_epoch`` batches.
+- The run folder holds ``config.json`` (the whole run's configuration), ``last.pt`` (model,
+  optimiser, scheduler and loop position, written atomically every ``checkpoint_every``
+  batches and at each epoch's end), ``best.pt`` (the model at its best validation loss, the
+  file to export) and ``log.jsonl`` (one JSON object per epoch).
+- ``--resume`` continues from ``last.pt`` exactly where it stopped: batches are a pure function
+  of (seed, epoch, batch index, rank), and the torch RNG state (dropout) is saved with the
+  weights, so a run killed and resumed ends with the very weights of a run never killed (a
+  test checks this bit for bit on the CPU).
+- Data-parallel: started by ``torchrun --nproc_per_node=N -m livestems.models.train ...``
+  each process trains on its own batches (``rank`` in the seed) and gradients are averaged;
+  only rank 0 validates, logs and writes files. CUDA is used when there is a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..realtime.atomic_file import atomic_write
+from ..realtime.cli import Command
+from ..realtime.errors import UserError
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ConfigError
+from .datasets import Track, load_tracks, musdb_tracks, stem_folder_tracks
+from .registry import get_family
+from .separator import Separator
+from .training_data import Batch, ExcerptSampler, SamplingConfig, whole_track_batch
+
+LOSSES = ("l1", "mse")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; saved as the run folder's ``config.json``.
+
+    Attributes:
+        family, size, preset: the model (``livestems.families``), its named size and preset.
+        model: configuration fields that override the size's (e.g. ``{"hidden_size": 128}``).
+        musdb: a MUSDB18 or MUSDB18-HQ folder; its train split trains, its valid split
+            validates.
+        folders: folders of songs (one sub-folder per song, one file per stem) added to the
+            training data.
+        synthetic_songs: synthetic songs added to the training data (seeds 0, 1, ...).
+        synthetic_valid_songs: synthetic songs to validate on when there is no MUSDB (seeds
+            from 1,000,000 on, which training never draws).
+        synthetic_duration_s: length of each synthetic song.
+        valid_tracks: validate on at most this many tracks (0: all).
+        sampling: the excerpts and augmentations (``training_data.SamplingConfig``).
+        batch_size, batches_per_epoch, epochs: the loop.
+        loss: ``l1`` (plus conservation) or ``mse``.
+        lr, weight_decay, lr_decay_patience, lr_decay_factor, early_stop_patience: Adam and
+            its schedule, counted in epochs.
+        seed: seeds the weights and every batch.
+        checkpoint_every: write ``last.pt`` every this many batches (and at each epoch's end).
+        threads: torch CPU threads (0: torch's default).
+        device: ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``.
+        fit_input_statistics: set the network's input mean and scale from the training data
+            (Open-Unmix's scaler), for families that have them.
+    """
+
+    family: str = "lstm"
+    size: str = "default"
+    preset: str = "live"
+    model: dict[str, Any] = field(default_factory=dict)
+    musdb: str | None = None
+    folders: tuple[str, ...] = ()
+    synthetic_songs: int = 0
+    synthetic_valid_songs: int = 4
+    synthetic_duration_s: float = 10.0
+    valid_tracks: int = 0
+    sampling: SamplingConfig = SamplingConfig()
+    batch_size: int = 16
+    batches_per_epoch: int = 20
+    epochs: int = 1000
+    loss: str = "l1"
+    conservation_weight: float = 1.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    lr_decay_patience: int = 10
+    lr_decay_factor: float = 0.3
+    early_stop_patience: int = 30
+    seed: int = 42
+    checkpoint_every: int = 20
+    threads: int = 0
+    device: str = "auto"
+    fit_input_statistics: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"Unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}.")
+        if self.musdb is None and not self.folders and self.synthetic_songs <= 0:
+            raise ConfigError(
+                "No training data: give --musdb PATH, --folder PATH or --synthetic N."
+            )
+        for name in ("batch_size", "batches_per_epoch", "epochs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"Unknown device {self.device!r}: choose auto, cpu or cuda.")
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["folders"] = list(self.folders)
+        values["sampling"]["gain_range"] = list(self.sampling.gain_range)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
+        values = dict(values)
+        if "sampling" in values:
+            sampling = dict(values["sampling"])
+            sampling_known = {f.name for f in dataclasses.fields(SamplingConfig)}
+            bad = sorted(set(sampling) - sampling_known)
+            if bad:
+                raise ConfigError(f"Unknown sampling setting(s): {', '.join(bad)}.")
+            if "gain_range" in sampling:
+                sampling["gain_range"] = tuple(sampling["gain_range"])
+            values["sampling"] = SamplingConfig(**sampling)
+        if "folders" in values:
+            values["folders"] = tuple(values["folders"])
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ConfigError(f"The training configuration does not fit: {error}.") from error
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """A JSON (``.json``) or TOML (``.toml``) file of the fields above."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise ConfigError(f"Cannot read the training configuration {path}: {error}.") from None
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+
+                values = tomllib.loads(text)
+            else:
+                values = json.loads(text)
+        except ValueError as error:
+            raise ConfigError(
+                f"{path} is not valid {path.suffix[1:] or 'JSON'}: {error}."
+            ) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} must hold a table of training settings.")
+        return cls.from_dict(values)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
+    """(training tracks, validation tracks), decoded into memory."""
+    train: list[Track] = []
+    valid: list[Track] = []
+    if config.musdb is not None:
+        train += load_tracks(musdb_tracks(config.musdb, "train"))
+        valid += load_tracks(musdb_tracks(config.musdb, "valid"))
+    for folder in config.folders:
+        train += load_tracks(stem_folder_tracks(folder))
+    if config.synthetic_songs > 0:
+        from .synth import synthetic_tracks
+
+        duration = config.synthetic_duration_s
+        train += load_tracks(synthetic_tracks(config.synthetic_songs, 0, duration))
+        if not valid:
+            valid += load_tracks(
+                synthetic_tracks(config.synthetic_valid_songs, 1_000_000, duration)
+            )
+    if not valid:
+        # folders only: hold out the last song (and say so in the log)
+        if len(train) < 2:
+            raise ConfigError("Training needs at least two songs: one is held out to validate.")
+        valid.append(train.pop())
+    if config.valid_tracks > 0:
+        valid = valid[: config.valid_tracks]
+    return train, valid
+
+
+# -- losses -------------------------------------------------------------------------------------
+
+
+def magnitudes(model: Separator, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(estimated stems, target stems, mixture) magnitudes in the model's front end.
+
+    Returns:
+        [shape=(batch, n_frames, n_stems, n_feature_channels, n_bins)] twice, and the mixture's
+        [shape=(batch, n_frames, n_feature_channels, n_bins)].
+    """
+    front_end = model.front_end
+    mixture_spectra = front_end.analyze(batch.mixture)
+    mixture_magnitude = mixture_spectra.abs()
+    masks = model.masks(mixture_spectra)
+    estimates = masks * mixture_magnitude.unsqueeze(2)
+    n_batch, n_stems = batch.targets.shape[:2]
+    target_spectra = front_end.analyze(batch.targets.flatten(0, 1))
+    targets = target_spectra.abs().unflatten(0, (n_batch, n_stems)).transpose(1, 2)
+    return estimates, targets, mixture_magnitude
+
+
+def loss_value(model: Separator, batch: Batch, config: TrainConfig) -> torch.Tensor:
+    estimates, targets, mixture = magnitudes(model, batch)
+    if config.loss == "mse":
+        return torch.mean((estimates - targets) ** 2)
+    loss = torch.mean(torch.abs(estimates - targets))
+    if config.conservation_weight:
+        conservation = torch.mean(torch.abs(estimates.sum(dim=2) - mixture))
+        loss = loss + config.conservation_weight * conservation
+    return loss
+
+
+@torch.no_grad()
+def fit_input_statistics(
+    model: Separator, sampler: ExcerptSampler, seed: int, n_batches: int = 4
+) -> bool:
+    """Set ``input_mean`` and ``input_scale`` to centre and scale each input bin over training
+    excerpts (Open-Unmix's scaler), when the network has them; ``True`` if it had."""
+    net = model.net
+    mean_param = getattr(net, "input_mean", None)
+    scale_param = getattr(net, "input_scale", None)
+    if not isinstance(mean_param, nn.Parameter) or not isinstance(scale_param, nn.Parameter):
+        return False
+    n_in = mean_param.shape[0]
+    frames = []
+    for index in range(n_batches):
+        # an epoch number training never reaches: these excerpts are drawn for statistics only
+        batch = sampler.batch(seed, epoch=2**31 - 1, index=index, batch_size=4)
+        magnitude = model.front_end.analyze(batch.mixture).abs()[..., :n_in]
+        frames.append(magnitude.reshape(-1, n_in))
+    stacked = torch.cat(frames)
+    mean_param.copy_(-stacked.mean(dim=0))
+    scale_param.copy_(1.0 / stacked.std(dim=0).clamp_min(1e-4))
+    return True
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoopState:
+    """Where a run is: saved in ``last.pt`` so that ``--resume`` continues exactly here."""
+
+    epoch: int = 0
+    batch: int = 0  # the next batch of ``epoch`` to train
+    step: int = 0  # batches trained in all
+    epoch_loss_sum: float = 0.0
+    best_valid_loss: float = math.inf
+    best_epoch: int = -1
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+
+
+class _Distributed:
+    """torchrun's environment: rank, world size; a no-op for a single process."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def average_gradients(self, model: nn.Module) -> None:
+        if self.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                dist.all_reduce(parameter.grad)
+                parameter.grad /= self.world_size
+
+    def broadcast_parameters(self, model: nn.Module) -> None:
+        if self.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+    def close(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _device(name: str, rank: int) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but torch sees no CUDA GPU here.")
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def build_model(config: TrainConfig) -> Separator:
+    torch.manual_seed(config.seed)
+    family = get_family(config.family)
+    return Separator(family.config(config.size, preset=config.preset, **config.model))
+
+
+@torch.no_grad()
+def validation_loss(model: Separator, tracks: Sequence[Track], config: TrainConfig) -> float:
+    model.eval()
+    device = next(model.parameters()).device
+    losses = [loss_value(model, whole_track_batch(t).to(device), config).item() for t in tracks]
+    model.train()
+    return float(sum(losses) / len(losses))
+
+
+class Progress:
+    """A progress bar with the running loss and speed (tqdm, on a terminal), and one line per
+    epoch everywhere (a log file or CI has no use for carriage returns)."""
+
+    def __init__(self, enabled: bool, total: int, initial: int, epoch: int) -> None:
+        self._bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=total, initial=initial, desc=f"epoch {epoch}", unit="batch", leave=False
+            )
+
+    def update(self, loss: float, samples_per_s: float) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{samples_per_s:.1f}")
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _save_last(
+    path: Path,
+    model: Separator,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+    state: LoopState,
+) -> None:
+    save_checkpoint(
+        path,
+        model,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        loop=dataclasses.asdict(state),
+        torch_rng=torch.get_rng_state(),
+    )
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a") as log:
+        log.write(json.dumps(record) + "\n")
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | os.PathLike[str],
+    resume: bool = False,
+    max_batches: int | None = None,
+    show_progress: bool = True,
+) -> LoopState:
+    """Train (or continue training) the run in ``run_dir``.
+
+    Args:
+        max_batches: stop after training this many batches in this call (a test's "kill").
+    """
+    run_dir = Path(run_dir)
+    config_path, last_path, best_path = (
+        run_dir / "config.json",
+        run_dir / "last.pt",
+        run_dir / "best.pt",
+    )
+    if resume:
+        if not last_path.exists():
+            raise UserError(f"Nothing to resume in {run_dir}: it has no last.pt.")
+        saved = TrainConfig.from_file(config_path)
+        if saved != config:
+            raise UserError(
+                f"--resume continues the run in {run_dir} with its own config.json; "
+                "leave out the other options (or start a new run folder)."
+            )
+    elif last_path.exists():
+        raise UserError(
+            f"{run_dir} already holds a run (last.pt): pass --resume to continue it, or "
+            "choose another --out."
+        )
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = _device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+    distributed = _Distributed(device)
+    train_tracks, valid_tracks = load_training_data(config)
+    sampler = ExcerptSampler(train_tracks, config.sampling)
+
+    model = build_model(config)
+    if not resume and config.fit_input_statistics:
+        fit_input_statistics(model, sampler, config.seed)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=config.lr_decay_factor, patience=config.lr_decay_patience
+    )
+    state = LoopState()
+    if resume:
+        saved_model, extra = load_checkpoint(last_path, map_location=device)
+        model.load_state_dict(saved_model.state_dict())
+        model.train()
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+        state = LoopState(**extra["loop"])
+        torch.set_rng_state(extra["torch_rng"])
+    distributed.broadcast_parameters(model)
+    if distributed.is_main and not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(config_path) as file:
+            file.write(json.dumps(config.to_dict(), indent=2).encode() + b"\n")
+        print(
+            f"training {config.family}/{config.size} at {config.preset} on {len(train_tracks)} "
+            f"songs, validating on {len(valid_tracks)}; "
+            f"{sum(p.numel() for p in model.parameters()):,} parameters; {device}",
+            flush=True,
+        )
+
+    trained_here = 0
+    while state.epoch < config.epochs and not state.stopped_early:
+        progress = Progress(
+            show_progress and distributed.is_main,
+            config.batches_per_epoch,
+            state.batch,
+            state.epoch,
+        )
+        epoch_start = time.perf_counter()
+        first_batch = state.batch
+        while state.batch < config.batches_per_epoch:
+            if max_batches is not None and trained_here >= max_batches:
+                progress.close()
+                return state
+            batch = sampler.batch(
+                config.seed, state.epoch, state.batch, config.batch_size, distributed.rank
+            ).to(device)
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_value(model, batch, config)
+            if not torch.isfinite(loss):
+                raise UserError(
+                    f"The training loss became {loss.item()} at epoch {state.epoch}, batch "
+                    f"{state.batch}: lower --lr, or check the data for NaN."
+                )
+            loss.backward()
+            distributed.average_gradients(model)
+            optimizer.step()
+            state.epoch_loss_sum += loss.item()
+            state.batch += 1
+            state.step += 1
+            trained_here += 1
+            progress.update(loss.item(), config.batch_size / (time.perf_counter() - started))
+            if distributed.is_main and state.step % config.checkpoint_every == 0:
+                _save_last(last_path, model, optimizer, scheduler, state)
+        progress.close()
+
+        n_batches = config.batches_per_epoch
+        train_loss = state.epoch_loss_sum / n_batches
+        seconds = time.perf_counter() - epoch_start
+        if distributed.is_main:
+            valid_loss = validation_loss(model, valid_tracks, config)
+        else:
+            valid_loss = math.nan
+        if distributed.world_size > 1:
+            import torch.distributed as dist
+
+            shared = torch.tensor([valid_loss], dtype=torch.float64, device=device)
+            dist.broadcast(shared, src=0)
+            valid_loss = float(shared.item())
+        scheduler.step(valid_loss)
+        improved = valid_loss < state.best_valid_loss
+        if improved:
+            state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
+            state.epochs_without_improvement = 0
+        else:
+            state.epochs_without_improvement += 1
+        record = {
+            "epoch": state.epoch,
+            "step": state.step,
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "best_valid_loss": state.best_valid_loss,
+            "best_epoch": state.best_epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "samples_per_s": (n_batches - first_batch) * config.batch_size / max(seconds, 1e-9),
+        }
+        state.epoch += 1
+        state.batch = 0
+        state.epoch_loss_sum = 0.0
+        if state.epochs_without_improvement >= config.early_stop_patience:
+            state.stopped_early = True
+            record["stopped_early"] = True
+        if distributed.is_main:
+            if improved:
+                save_checkpoint(
+                    best_path,
+                    model,
+                    epoch=record["epoch"],
+                    valid_loss=valid_loss,
+                    train_config=config.to_dict(),
+                )
+            _save_last(last_path, model, optimizer, scheduler, state)
+            _append_log(run_dir / "log.jsonl", record)
+            print(
+                f"epoch {record['epoch']:4d}  train {train_loss:.5f}  valid {valid_loss:.5f}"
+                f"{'  *' if improved else '   '}  lr {record['lr']:.2e}  "
+                f"{record['samples_per_s']:.1f} samples/s",
+                flush=True,
+            )
+    distributed.close()
+    return state
+
+
+# -- the command --------------------------------------------------------------------------------
+
+_OPTIONS = {
+    # option: (TrainConfig field, type)
+    "family": str,
+    "size": str,
+    "preset": str,
+    "musdb": str,
+    "synthetic": int,
+    "batch_size": int,
+    "batches_per_epoch": int,
+    "epochs": int,
+    "loss": str,
+    "lr": float,
+    "seed": int,
+    "checkpoint_every": int,
+    "threads": int,
+    "device": str,
+    "excerpt_s": float,
+}
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="a JSON or TOML file of training settings")
+    parser.add_argument("-o", "--out", required=True, help="the run folder (checkpoints, log)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    for option, kind in _OPTIONS.items():
+        parser.add_argument(f"--{option.replace('_', '-')}", type=kind, default=None)
+    parser.add_argument(
+        "--folder", action="append", default=None, help="a folder of songs (repeatable)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if args.config:
+        values = TrainConfig.from_file(args.config).to_dict()
+    elif args.resume:
+        values = TrainConfig.from_file(Path(args.out) / "config.json").to_dict()
+    if args.musdb is None and not args.resume and not args.config and "musdb" not in values:
+        if os.environ.get("LIVESTEMS_MUSDB") and args.synthetic is None and not args.folder:
+            values["musdb"] = os.environ["LIVESTEMS_MUSDB"]
+    for option in _OPTIONS:
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if option == "synthetic":
+            values["synthetic_songs"] = value
+        elif option == "excerpt_s":
+            values.setdefault("sampling", {})["excerpt_s"] = value
+        else:
+            values[option] = value
+    if args.folder:
+        values["folders"] = list(args.folder)
+    return TrainConfig.from_dict(values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    state = train(config, args.out, resume=args.resume, show_progress=not args.no_progress)
+    print(
+        f"done: {state.epoch} epochs, best validation loss {state.best_valid_loss:.5f} at epoch "
+        f"{state.best_epoch}; export with: livestems export {Path(args.out) / 'best.pt'} "
+        "-o MODEL.onnx"
+    )
+    return 0
+
+
+COMMAND = Command(
+    help="train a model on MUSDB18, folders of stems or synthetic songs (needs 'train' extra)",
+    configure=_configure,
+    run=_run,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livestems.models.train`` (what ``torchrun`` starts): the command's options."""
+    parser = argparse.ArgumentParser(prog="livestems train")
+    _configure(parser)
+    try:
+        return _run(parser.parse_args(argv))
+    except UserError as error:
+        print(f"livestems train: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
