@@ -58,7 +58,9 @@ __all__ = [
     "ProgressBar",
     "SeparationReport",
     "expand_inputs",
+    "render_stream",
     "separate_file",
+    "separate_signal",
     "song_name",
 ]
 
@@ -109,16 +111,18 @@ def song_name(path: Path) -> str:
     return path.stem or name
 
 
-def _render(
+def render_stream(
     processor: StreamProcessor,
     signal: np.ndarray,
     chunk: int,
-    progress: Callable[[int], None],
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """The processor's output for ``signal`` then ``latency_samples`` of zeros, from a reset.
 
     Args:
+        processor: prepared for blocks of ``chunk`` samples or more.
         signal: [shape=(n_samples, n_channels), float32] at the model's rate.
+        chunk: samples per ``process_sequence_into`` call (one model call each).
         progress: called with the input samples done so far.
 
     Returns:
@@ -132,11 +136,68 @@ def _render(
     for start in range(0, n_samples, chunk):
         stop = min(start + chunk, n_samples)
         processor.process_sequence_into(signal[start:stop], flat[start:stop])
-        progress(stop)
+        if progress is not None:
+            progress(stop)
     # The tail: the last latency_samples of output need that many samples after the song.
     tail = np.zeros((latency, signal.shape[1]), SAMPLE_DTYPE)
     processor.process_sequence_into(tail, flat[n_samples:])
     return flat
+
+
+def separate_signal(
+    model: OnnxMaskModel,
+    audio: np.ndarray,
+    *,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    align: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """The model's stems for a signal at the model's rate, through the stream processor.
+
+    Args:
+        model: the model; it is reset before the signal (and between channels of a mono
+            model) and after it.
+        audio: [shape=(n_samples, n_channels), float32] at the model's rate; a stereo model
+            needs two channels, a mono model separates each channel in turn.
+        chunk_seconds: audio per model call.
+        align: cut the processor's latency, so that stem sample ``t`` is input sample ``t``.
+        progress: called with (samples done, samples in all), counted over all passes.
+
+    Returns:
+        [shape=(n_out, n_stems, n_channels), float32]: ``n_out`` is ``n_samples``, or
+        ``n_samples + latency_samples`` with ``align=False``.
+    """
+    if chunk_seconds <= 0:
+        raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+    meta = model.metadata
+    rate = meta.sample_rate
+    n_samples = audio.shape[0]
+    # A mono model takes the channels one at a time; a mono song goes to a stereo model as the
+    # same signal on both sides (as load_audio gives it).
+    passes = [audio] if meta.n_channels == 2 else [audio[:, [c]] for c in range(audio.shape[1])]
+    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    chunk = max(meta.preset.hop, round(chunk_seconds * rate))
+    processor.prepare(rate, chunk)
+    total = n_samples * len(passes)
+
+    n_stems = len(model.stems)
+    rendered = []
+    for index, signal in enumerate(passes):
+
+        def report_progress(done: int, before: int = index * n_samples) -> None:
+            if progress is not None:
+                progress(before + done, total)
+
+        flat = render_stream(processor, signal, chunk, report_progress)
+        # (n_out, n_stems * n_channels) -> (n_out, n_stems, n_channels)
+        rendered.append(flat.reshape(flat.shape[0], n_stems, meta.n_channels))
+    model.reset()
+    # The channels of a mono model's passes side by side: (n_out, n_stems, n_passes)
+    stems = rendered[0] if len(rendered) == 1 else np.concatenate(rendered, axis=2)
+    if align:
+        latency = processor.latency_samples
+        stems = stems[latency : latency + n_samples]
+    return stems
 
 
 def separate_file(
@@ -187,34 +248,19 @@ def separate_file(
         audio = np.ascontiguousarray(
             soxr.resample(audio, native_rate, rate, quality="HQ"), dtype=SAMPLE_DTYPE
         )
-    n_samples = audio.shape[0]
-    # A mono model takes the channels one at a time; a mono song goes to a stereo model as the
-    # same signal on both sides (as load_audio gives it).
-    passes = [audio] if meta.n_channels == 2 else [audio[:, [c]] for c in range(audio.shape[1])]
+    # A mono song goes to a mono model once, not once per (identical) channel.
     if meta.n_channels == 1 and info.n_channels == 1:
-        passes = passes[:1]
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
-    chunk = max(meta.preset.hop, round(chunk_seconds * rate))
-    processor.prepare(rate, chunk)
-    total = n_samples * len(passes)
+        audio = audio[:, :1]
 
+    def report_progress(done: int, total: int) -> None:
+        if progress is not None:
+            progress(duration_s * done / total, duration_s)
+
+    stems = separate_signal(
+        model, audio, chunk_seconds=chunk_seconds, align=align, progress=report_progress
+    )
     n_stems = len(model.stems)
-    rendered = []
-    for index, signal in enumerate(passes):
-
-        def report_progress(done: int, before: int = index * n_samples) -> None:
-            if progress is not None:
-                progress(duration_s * (before + done) / total, duration_s)
-
-        flat = _render(processor, signal, chunk, report_progress)
-        # (n_out, n_stems * n_channels) -> (n_out, n_stems, n_channels)
-        rendered.append(flat.reshape(flat.shape[0], n_stems, meta.n_channels))
-    model.reset()
-    # The channels of a mono model's passes side by side: (n_out, n_stems, n_passes)
-    stems = rendered[0] if len(rendered) == 1 else np.concatenate(rendered, axis=2)
-    latency = processor.latency_samples
-    if align:
-        stems = stems[latency : latency + n_samples]
+    latency = model.spectral_path().latency_samples
     if info.n_channels == 1 and stems.shape[2] == 2:
         stems = stems.mean(axis=2, keepdims=True, dtype=SAMPLE_DTYPE)
     if native_rate != rate:
