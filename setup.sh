@@ -25,6 +25,8 @@ done
 # whose dummy back-end is the real audio server the tests (and a machine with no sound card) use;
 # jackd2 brings libjack (libjack-jackd2-0), which the JACK back-end loads through JACK-Client.
 system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
+# The synthetic multitrack generator (training and tests): FluidSynth and its GM sound font.
+[ "$dev" -eq 0 ] || system_packages+=(fluidsynth fluid-soundfont-gm)
 if command -v dpkg-query >/dev/null; then
   missing=()
   for package in "${system_packages[@]}"; do
