@@ -163,6 +163,11 @@ def export_onnx(
 ) -> ModelMetadata:
     """Export, verify and write ``path`` atomically; returns the metadata written."""
     path = Path(path)
+    if not separator.config.streamable:
+        raise UserError(
+            f"The {separator.config.family} family is an offline baseline (it reads the whole "
+            "song at once), so it cannot be exported for the real-time engine."
+        )
     separator = separator.float().eval().cpu()
     precision = "float16 weights" if float16 else "float32"
     tolerance = (

@@ -76,11 +76,8 @@ import argparse
 import importlib
 import importlib.abc
 import importlib.machinery
-import sys
 import time
-import types
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -88,74 +85,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models.torchaudio_stub import torchaudio_stub
+
 ENTRY_POINT_GROUP = "livestems.peers"
 SAMPLE_RATE = 44100
 QUICK_SECONDS = 10.0
 STEMS = ("drums", "bass", "other", "vocals")
 INSTALL_HINT = "the 'bench' extra: ./setup.sh --dev installs it"
-
-
-class TorchaudioStubError(RuntimeError):
-    """Code imported under ``torchaudio_stub()`` used torchaudio, which is not there."""
-
-
-class _TorchaudioStub(types.ModuleType):
-    """Stands in for ``torchaudio``: importable, and any use of it raises."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            # Python's own probes (__file__, __path__ of a submodule, ...) stay ordinary.
-            raise AttributeError(name)
-        raise TorchaudioStubError(
-            f"{self.__name__}.{name} was used, but torchaudio is only a stub here: "
-            "livestems imports openunmix without torchaudio (no build of it matches this "
-            "torch) because the umx model never uses it. Something on that path now does, "
-            "so the peer benchmark cannot measure Open-Unmix as it is."
-        )
-
-
-class _TorchaudioStubLoader(importlib.abc.Loader):
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return _TorchaudioStub(spec.name)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        module.__path__ = []  # a package, so that torchaudio.* comes here too
-
-
-class _TorchaudioStubFinder(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.split(".")[0] != "torchaudio":
-            return None
-        return importlib.machinery.ModuleSpec(fullname, _TorchaudioStubLoader(), is_package=True)
-
-
-def _torchaudio_modules() -> dict[str, types.ModuleType]:
-    return {
-        name: module for name, module in sys.modules.items() if name.split(".")[0] == "torchaudio"
-    }
-
-
-@contextmanager
-def torchaudio_stub() -> Iterator[None]:
-    """While inside, ``import torchaudio`` gives a stub whose every attribute raises.
-
-    Only for importing a package that imports torchaudio without needing it. On the way out
-    the stubs leave ``sys.modules`` and any real torchaudio modules loaded before come back.
-    """
-    saved = _torchaudio_modules()
-    for name in saved:
-        del sys.modules[name]
-    finder = _TorchaudioStubFinder()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-        for name in _torchaudio_modules():
-            del sys.modules[name]
-        sys.modules.update(saved)
 
 
 @dataclass(frozen=True)

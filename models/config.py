@@ -38,6 +38,9 @@ class SeparatorConfig:
     """
 
     family: ClassVar[str] = ""
+    # False for an offline family (e.g. a bidirectional baseline): it cannot run frame by frame,
+    # so it is never exported for the real-time engine.
+    streamable: ClassVar[bool] = True
 
     preset: str = "live"
     stems: tuple[str, ...] = DEFAULT_STEMS

@@ -246,25 +246,28 @@ def loss_value(model: Separator, batch: Batch, config: TrainConfig) -> torch.Ten
 @torch.no_grad()
 def fit_input_statistics(
     model: Separator, sampler: ExcerptSampler, seed: int, n_batches: int = 4
-) -> bool:
-    """Set ``input_mean`` and ``input_scale`` to centre and scale each input bin over training
-    excerpts (Open-Unmix's scaler), when the network has them; ``True`` if it had."""
-    net = model.net
-    mean_param = getattr(net, "input_mean", None)
-    scale_param = getattr(net, "input_scale", None)
-    if not isinstance(mean_param, nn.Parameter) or not isinstance(scale_param, nn.Parameter):
-        return False
-    n_in = mean_param.shape[0]
+) -> int:
+    """Set every ``input_mean`` and ``input_scale`` in the network to centre and scale each input
+    bin over training excerpts (Open-Unmix's scaler); returns how many pairs were set."""
+    pairs = []
+    for module in model.net.modules():
+        mean, scale = getattr(module, "input_mean", None), getattr(module, "input_scale", None)
+        if isinstance(mean, nn.Parameter) and isinstance(scale, nn.Parameter):
+            pairs.append((mean, scale))
+    if not pairs:
+        return 0
     frames = []
     for index in range(n_batches):
         # an epoch number training never reaches: these excerpts are drawn for statistics only
         batch = sampler.batch(seed, epoch=2**31 - 1, index=index, batch_size=4)
-        magnitude = model.front_end.analyze(batch.mixture).abs()[..., :n_in]
-        frames.append(magnitude.reshape(-1, n_in))
+        magnitude = model.front_end.analyze(batch.mixture).abs()
+        frames.append(magnitude.reshape(-1, magnitude.shape[-1]))
     stacked = torch.cat(frames)
-    mean_param.copy_(-stacked.mean(dim=0))
-    scale_param.copy_(1.0 / stacked.std(dim=0).clamp_min(1e-4))
-    return True
+    for mean, scale in pairs:
+        n_in = mean.shape[0]
+        mean.copy_(-stacked[:, :n_in].mean(dim=0))
+        scale.copy_(1.0 / stacked[:, :n_in].std(dim=0).clamp_min(1e-4))
+    return len(pairs)
 
 
 # -- the loop -----------------------------------------------------------------------------------

@@ -20,12 +20,11 @@ from livestems.export.peers import (  # noqa: E402
     PEERS,
     PeerModel,
     PeerSpec,
-    TorchaudioStubError,
     load_peer,
     measure_peers,
     separate,
-    torchaudio_stub,
 )
+from livestems.models.torchaudio_stub import TorchaudioStubError, torchaudio_stub  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 44100
