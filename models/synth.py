@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 # Bump whenever a seed's audio changes, so that cached songs are rendered again.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEMO_SEED = 0  # set by the demo search; see demo.json
 PEAK_DBFS = -1.0
 # Seeded mix: (lowest, highest) gain in dB around a common loudness, and reverb send.
@@ -67,8 +67,8 @@ STEM_GAIN_DB = {"vocals": (0.0, 3.0), "drums": (-2.0, 1.0), "bass": (-2.0, 1.5),
 STEM_REVERB_SEND = {"vocals": (0.15, 0.35), "drums": (0.0, 0.12), "bass": (0.0, 0.0)}
 STEM_REVERB_SEND["other"] = (0.08, 0.3)
 # The bass stem's 24 dB/octave low-pass: the slap basses (GM 36, 37) are the brightest by far.
-BASS_LOWPASS_HZ = (400.0, 700.0)
-SLAP_BASS_LOWPASS_HZ = (250.0, 400.0)
+BASS_LOWPASS_HZ = (300.0, 550.0)
+SLAP_BASS_LOWPASS_HZ = (220.0, 350.0)
 SLAP_BASSES = (36, 37)
 
 

@@ -57,6 +57,9 @@ PAD_PROGRAMS = (48, 49, 50, 51, 61, 88, 89, 90, 92, 95)
 ARP_PROGRAMS = (5, 8, 10, 11, 12, 46, 80, 81, 98, 24)
 
 VOCAL_CHANNEL, DRUM_CHANNEL, BASS_CHANNEL = 0, 9, 2
+# The bass plays between E1 (41 Hz) and A2 (110 Hz), so that most of its energy, harmonics
+# included, lies below 300 Hz.
+BASS_FLOOR, BASS_CEILING = 28, 45
 COMP_CHANNEL, PAD_CHANNEL, ARP_CHANNEL = 3, 7, 11
 
 # GM drum keys.
@@ -347,7 +350,7 @@ class _Composer:
 
     def bass(self, sections: list[Section]) -> None:
         rng = self.rng
-        lowest = int(rng.integers(28, 34))  # E1-A#1: roots between 41 and 78 Hz
+        lowest = int(rng.integers(BASS_FLOOR, 34))  # E1-A#1: roots between 41 and 78 Hz
         styles = ("held", "eighths", "root_fifth", "octaves", "syncopated", "walking")
         verse_style = str(rng.choice(styles))
         chorus_style = str(rng.choice(styles[1:]))
@@ -355,6 +358,11 @@ class _Composer:
 
         def root(degree: int) -> int:
             return lowest + (self.degree_pitch_class(degree) - lowest) % 12
+
+        def play(pitch: int, velocity: int, start: float, beats: float) -> None:
+            while pitch > BASS_CEILING:  # a fifth or a step above the ceiling goes down
+                pitch -= 12
+            self.note(BASS_CHANNEL, pitch, velocity, start, beats)
 
         for section in sections:
             style = chorus_style if section.name == "chorus" else verse_style
@@ -369,29 +377,31 @@ class _Composer:
                     fifth = note_root + 7
                     t0 = start + 2 * half
                     if style == "held":
-                        self.note(BASS_CHANNEL, note_root, 100, t0, 1.95)
+                        play(note_root, 100, t0, 1.95)
                     elif style == "eighths":
                         for i in range(4):
-                            self.note(BASS_CHANNEL, note_root, 96, t0 + i / 2, 0.5 * staccato)
+                            play(note_root, 96, t0 + i / 2, 0.5 * staccato)
                     elif style == "root_fifth":
-                        self.note(BASS_CHANNEL, note_root, 100, t0, staccato)
-                        self.note(BASS_CHANNEL, fifth, 90, t0 + 1, staccato)
+                        play(note_root, 100, t0, staccato)
+                        play(fifth, 90, t0 + 1, staccato)
                     elif style == "octaves":
+                        # the other octave above if it fits under the ceiling, else below
+                        other = note_root + 12 if note_root + 12 <= BASS_CEILING else note_root - 12
+                        other = other if other >= BASS_FLOOR else note_root
                         for i in range(4):
-                            pitch = note_root + (12 if i % 2 else 0)
-                            self.note(BASS_CHANNEL, pitch, 96, t0 + i / 2, 0.45)
+                            play(other if i % 2 else note_root, 96, t0 + i / 2, 0.45)
                     elif style == "syncopated":
                         for step, length in ((0, 0.75), (3, 0.25), (6, 0.5)):
-                            self.note(BASS_CHANNEL, note_root, 100, t0 + step / 4, length)
+                            play(note_root, 100, t0 + step / 4, length)
                     else:  # walking: quarters, the root, then a chord tone or a step into the next
                         third = note_root + (self.degree_pitch_class(degree + 2) - note_root) % 12
                         target = root(next_degree)
                         second = third if target == note_root else target + int(rng.choice([-1, 2]))
-                        self.note(BASS_CHANNEL, note_root, 98, t0, 0.9)
-                        self.note(BASS_CHANNEL, second, 90, t0 + 1, 0.9)
+                        play(note_root, 98, t0, 0.9)
+                        play(second, 90, t0 + 1, 0.9)
             if section.name == "outro":
                 end = (section.first_bar + section.n_bars) * BEATS_PER_BAR
-                self.note(BASS_CHANNEL, root(0), 105, end, 4.0)
+                play(root(0), 105, end, 4.0)
 
     # -- other: comping, pad, arpeggio -------------------------------------------------------
 
