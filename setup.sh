@@ -27,6 +27,13 @@ done
 system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
 # The synthetic multitrack generator (training and tests): FluidSynth and its GM sound font.
 [ "$dev" -eq 0 ] || system_packages+=(fluidsynth fluid-soundfont-gm)
+# The window (PySide6's Qt, offscreen or on X11) and MIDI (python-rtmidi loads libasound).
+system_packages+=(libegl1 libgl1 libfontconfig1 fonts-dejavu-core libdbus-1-3 libglib2.0-0
+  libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
+  libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
+  libasound2)
+# Tests and the screenshot script: a virtual X display.
+[ "$dev" -eq 0 ] || system_packages+=(xvfb)
 if command -v dpkg-query >/dev/null; then
   missing=()
   for package in "${system_packages[@]}"; do

@@ -1,0 +1,97 @@
+"""``livestems gui [FILE]``: the window on a song (default: the bundled demo), and the test the
+main job uses to decide whether there is a display to open it on.
+
+Thread contract: main thread only; it runs Qt's event loop until the window closes (the engine
+runs its own threads under the window, see ``window.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import traceback
+from types import TracebackType
+
+from ..realtime.cli import Command
+from ..realtime.errors import UserError
+
+NO_DISPLAY = (
+    "There is no display (neither DISPLAY nor WAYLAND_DISPLAY is set): run livestems gui in a "
+    "desktop session, or 'livestems play FILE' in a terminal."
+)
+_PROBE = "from PySide6.QtWidgets import QApplication; QApplication([])"
+
+
+def has_display_variable() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def qt_can_start(timeout: float = 20.0) -> str | None:
+    """``None`` when Qt opens its platform here, else why not (its last line of complaint).
+
+    Probed in a child process because Qt ends the whole process (qFatal) when its platform
+    plug-in cannot start, which no exception handler here could catch."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return f"Qt did not start within {timeout:.0f} s"
+    if result.returncode == 0:
+        return None
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def display_available() -> bool:
+    """A display is set and Qt can open a window on it (what the main job asks)."""
+    return has_display_variable() and qt_can_start() is None
+
+
+def run_window(song: str | None = None) -> int:
+    """Open the window (on ``song``, else the bundled demo) and run until it closes."""
+    if not has_display_variable() and not os.environ.get("QT_QPA_PLATFORM"):
+        raise UserError(NO_DISPLAY)
+    problem = qt_can_start() if has_display_variable() else None
+    if problem is not None:
+        raise UserError(f"Qt cannot open a window on this display ({problem}).")
+    from PySide6.QtWidgets import QApplication
+
+    from .settings_store import default_store
+    from .window import LivestemsWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("livestems")
+    window = LivestemsWindow(default_store(), song)
+
+    def report_internal_error(
+        kind: type[BaseException], error: BaseException, trace: TracebackType | None
+    ) -> None:
+        # A bug in livestems: its traceback goes to the terminal, the window says so and stays.
+        traceback.print_exception(kind, error, trace)
+        window.show_message(f"Internal error ({kind.__name__}: {error}); details on the terminal.")
+
+    sys.excepthook = report_internal_error
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
+        sys.excepthook = sys.__excepthook__
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", help="a song to open (default: the bundled demo)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    return run_window(args.file)
+
+
+COMMAND = Command(
+    help="open the window: a fader, mute, solo, meter and spectrogram per stem",
+    configure=_configure,
+    run=_run,
+)

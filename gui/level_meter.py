@@ -1,0 +1,67 @@
+"""A vertical peak and RMS meter, painted with QPainter (no layout work per frame).
+
+Thread contract: GUI thread only. ``set_levels`` stores two numbers that the window's timer
+copied out of the engine's telemetry; the widget repaints when they change.
+
+The bar is the RMS level; the line above it is the peak, held for ``PEAK_HOLD_S`` and then
+falling at ``PEAK_FALL_DB_PER_S``, as on a mixing desk, so that a short transient stays
+readable at a 30-60 Hz refresh.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+FLOOR_DB = -60.0
+CEILING_DB = 6.0
+PEAK_HOLD_S = 1.0
+PEAK_FALL_DB_PER_S = 20.0
+
+
+def level_fraction(db: float) -> float:
+    """Where a level sits on the meter, 0 (floor) to 1 (ceiling)."""
+    return min(max((db - FLOOR_DB) / (CEILING_DB - FLOOR_DB), 0.0), 1.0)
+
+
+class LevelMeter(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rms_db = FLOOR_DB
+        self.peak_db = FLOOR_DB
+        self.held_peak_db = FLOOR_DB
+        self._held_at = 0.0
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(80)
+
+    def sizeHint(self) -> QSize:
+        return QSize(14, 160)
+
+    def set_levels(self, rms_db: float, peak_db: float) -> None:
+        now = time.monotonic()
+        if peak_db >= self.held_peak_db:
+            self.held_peak_db, self._held_at = peak_db, now
+        elif now - self._held_at > PEAK_HOLD_S:
+            fallen = self.held_peak_db - PEAK_FALL_DB_PER_S * (now - self._held_at - PEAK_HOLD_S)
+            self.held_peak_db = max(fallen, peak_db)
+        if (rms_db, peak_db) != (self.rms_db, self.peak_db):
+            self.rms_db, self.peak_db = rms_db, peak_db
+            self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        width, height = self.width(), self.height()
+        painter.fillRect(0, 0, width, height, QColor("#181820"))
+        rms_top = height * (1.0 - level_fraction(self.rms_db))
+        colour = QColor("#e04040") if self.peak_db > 0.0 else QColor("#40c070")
+        painter.fillRect(QRectF(2, rms_top, width - 4, height - rms_top), colour)
+        peak_y = height * (1.0 - level_fraction(self.held_peak_db))
+        painter.setPen(QColor("#f0f0a0"))
+        painter.drawLine(1, int(peak_y), width - 2, int(peak_y))
+        zero_y = int(height * (1.0 - level_fraction(0.0)))
+        painter.setPen(Qt.PenStyle.DotLine)
+        painter.drawLine(0, zero_y, width, zero_y)
+        painter.end()

@@ -1,0 +1,283 @@
+"""The audio session behind the window: a model, the engine, a song and the audio device.
+
+Thread contract: every method runs on the GUI (main) thread. ``open``/``close``/``reload``
+block (loading a model builds an onnxruntime session; starting a stream warms the model up);
+they are called on user actions, never from the painting timer. The controls (``set_gain_db``,
+``set_mute``, ``set_solo``, ``set_master_gain_db``, ``set_bypass``, the transport) are single
+stores into the engine's mixer or the file source, which the audio callback picks up at its next
+block: the GUI never waits on the audio thread and the audio thread never waits on the GUI.
+``snapshot`` copies the engine's telemetry without a lock.
+
+What the window needs and nothing more goes through here, so that the engine can move into a
+process of its own behind the same surface (DESIGN.md, the GIL paragraph) without the window
+changing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..realtime.audio_file import load_audio
+from ..realtime.backends import SoundDeviceBackend
+from ..realtime.engine import Engine, EngineSettings
+from ..realtime.errors import UserError
+from ..realtime.mixer import db_to_gain
+from ..realtime.model_catalog import find_model_file
+from ..realtime.onnx_runner import OnnxMaskModel
+from ..realtime.presets import DEFAULT_SAMPLE_RATE, PRESETS
+from ..realtime.processor import IdentityModel, StreamProcessor
+from ..realtime.sources import FileSource
+from ..realtime.telemetry import TelemetrySnapshot
+
+IDENTITY = "identity"  # the model setting's value for the identity (dry) model
+BUNDLED = "bundled"  # the model setting's value for the first bundled model (the default)
+BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What the user chose in Settings: stored by value (QSettings), never by list index.
+
+    Attributes:
+        model: a .onnx file, ``BUNDLED`` for the first bundled model, or ``IDENTITY`` for the
+            dry model (no separation).
+        preset: the identity model's frame geometry (a model file brings its own).
+        provider: onnxruntime's execution provider: ``auto``, ``cpu`` or ``cuda``.
+        output_device, input_device: PortAudio device names (``""``: the default).
+        block_size: frames per audio callback.
+    """
+
+    model: str = BUNDLED
+    preset: str = "live"
+    provider: str = "auto"
+    output_device: str = ""
+    input_device: str = ""
+    block_size: int = 256
+
+    def with_model(self, model: str) -> SessionSettings:
+        return replace(self, model=model)
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """What the status bar shows; numbers in samples or fractions, formatted by the window."""
+
+    preset: str
+    model: str
+    provider: str
+    sample_rate: int
+    hop: int
+    algorithmic_latency: int
+    engine_buffer: int
+    device_latency: int
+
+
+class AudioSession:
+    """The engine, its model and its stream, rebuilt whenever the song or the settings change.
+
+    Args:
+        settings: model, provider, devices and block size.
+    """
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.backend: SoundDeviceBackend | None = None
+        self.song: np.ndarray | None = None  # [shape=(n_samples, n_channels)], at sample_rate
+        self.song_name = ""
+        self.song_path: Path | None = None
+        self.live_input = False
+        self._model_key: tuple[str, str, str] | None = None
+        self.notice: str | None = None  # why the model is not the one asked for
+        self.model_name = ""
+        self.provider = "CPU"
+        self.sample_rate = DEFAULT_SAMPLE_RATE
+        self.stems: tuple[str, ...] = ()
+        self._processor: StreamProcessor | None = None
+
+    # -- model ------------------------------------------------------------------------------
+
+    def load_model(self) -> str | None:
+        """Load the model the settings name (kept while they do not change).
+
+        Returns:
+            a sentence for the user when the settings asked for the bundled model and none is
+            bundled: the identity (dry) model runs instead, so that the window still plays.
+
+        Raises:
+            UserError: the model file cannot be used (the previous model stays loaded).
+        """
+        settings = self.settings
+        model_file, notice = settings.model, None
+        if model_file == BUNDLED:
+            try:
+                model_file = str(find_model_file(None))
+            except UserError:
+                model_file = IDENTITY
+                notice = (
+                    "No trained model is bundled yet: playing the identity (dry) model on the "
+                    f"{settings.preset} preset; choose a model file in Settings."
+                )
+        key = (model_file, settings.preset, settings.provider)
+        if key == self._model_key and self._processor is not None:
+            return notice
+        if model_file == IDENTITY:
+            if settings.preset not in PRESETS:
+                raise UserError(
+                    f"Unknown preset {settings.preset!r}: choose one of {', '.join(PRESETS)}."
+                )
+            preset = PRESETS[settings.preset]
+            processor = StreamProcessor(IdentityModel(preset), preset)
+            model_name, provider, sample_rate = "identity (dry)", "none", preset.sample_rate
+        else:
+            onnx_model = OnnxMaskModel(model_file, provider=settings.provider)
+            meta = onnx_model.metadata
+            processor = StreamProcessor(
+                onnx_model, meta.preset, meta.n_channels, onnx_model.spectral_path()
+            )
+            model_name = Path(model_file).name
+            provider = "CUDA" if "CUDA" in onnx_model.provider else "CPU"
+            sample_rate = meta.sample_rate
+        self._model_key, self._processor = key, processor
+        self.model_name, self.provider, self.sample_rate = model_name, provider, sample_rate
+        self.stems = processor.stems
+        return notice
+
+    # -- song -------------------------------------------------------------------------------
+
+    def load_song(self, path: str | Path) -> None:
+        """Read a song (any format ``load_audio`` reads) at the model's rate; the stream is
+        started by ``start``."""
+        self.song = load_audio(path, self.sample_rate)
+        self.song_path = Path(path)
+        self.song_name = self.song_path.name
+        self.live_input = False
+
+    # -- stream -----------------------------------------------------------------------------
+
+    def start(self, position_seconds: float = 0.0, playing: bool = True) -> None:
+        """(Re)build the engine on the current model and song (or the input device, when
+        ``live_input``) and start the stream; stops a running one first."""
+        self.stop()
+        self.notice = self.load_model()
+        processor = self._processor
+        assert processor is not None
+        if self.song is None and not self.live_input:
+            return
+        source = None
+        if not self.live_input:
+            assert self.song is not None
+            source = FileSource(self.song, self.sample_rate)
+            source.seek(position_seconds)
+            source.playing = playing
+        engine = Engine(
+            processor, EngineSettings(self.sample_rate, self.settings.block_size), source
+        )
+        try:
+            backend = SoundDeviceBackend(
+                engine,
+                output_device=self.settings.output_device or None,
+                input_device=self.settings.input_device or None,
+            )
+        except BaseException:
+            engine.close()
+            raise
+        self.engine, self.backend = engine, backend
+        backend.start()
+
+    def stop(self) -> None:
+        backend, engine = self.backend, self.engine
+        self.backend = self.engine = None
+        if backend is not None:
+            backend.stop()
+        if engine is not None:
+            engine.close()
+
+    def apply_settings(self, settings: SessionSettings) -> None:
+        """New settings, applied cleanly: stop the stream, load the model if it changed (and the
+        song again if the model's rate differs), start again where the song was.
+
+        Raises:
+            UserError: the new model or device cannot be used; the previous settings are then
+                running again, as they were.
+        """
+        source = self.source
+        position = source.seconds if source is not None else 0.0
+        playing = source.playing if source is not None else True
+        previous = self.settings
+        self.stop()
+        try:
+            self._restart(settings, position, playing)
+        except UserError:
+            self._restart(previous, position, playing)
+            raise
+
+    def _restart(self, settings: SessionSettings, position: float, playing: bool) -> None:
+        self.settings = settings
+        rate = self.sample_rate
+        self.notice = self.load_model()
+        if self.song_path is not None and self.sample_rate != rate:
+            self.load_song(self.song_path)
+        self.start(position, playing)
+
+    def lost_reason(self) -> str | None:
+        """Why the stream stopped by itself (the device went, the worker failed), else None."""
+        if self.backend is not None and not self.backend.alive():
+            return f"The audio stream stopped: {self.backend.lost}."
+        if self.engine is not None and self.engine.worker_error is not None:
+            return f"The separator stopped ({self.engine.worker_error}); playing the dry mix."
+        return None
+
+    # -- what the window reads --------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.engine is not None
+
+    @property
+    def source(self) -> FileSource | None:
+        return self.engine.source if self.engine is not None else None
+
+    def snapshot(self) -> TelemetrySnapshot | None:
+        return self.engine.telemetry.snapshot() if self.engine is not None else None
+
+    def status(self) -> SessionStatus | None:
+        engine, backend = self.engine, self.backend
+        if engine is None or backend is None:
+            return None
+        preset = engine.processor.preset
+        return SessionStatus(
+            preset=preset.name,
+            model=self.model_name,
+            provider=self.provider,
+            sample_rate=self.sample_rate,
+            hop=preset.hop,
+            algorithmic_latency=engine.processor.latency_samples,
+            engine_buffer=engine.buffer_frames,
+            device_latency=backend.device_latency_samples,
+        )
+
+    # -- controls: single stores, picked up by the callback at its next block ------------------
+
+    def set_gain_db(self, stem: int, db: float) -> None:
+        if self.engine is not None and stem < len(self.engine.stems):
+            self.engine.set_gain(stem, db_to_gain(db))
+
+    def set_mute(self, stem: int, muted: bool) -> None:
+        if self.engine is not None and stem < len(self.engine.stems):
+            self.engine.set_mute(stem, muted)
+
+    def set_solo(self, stem: int, soloed: bool) -> None:
+        if self.engine is not None and stem < len(self.engine.stems):
+            self.engine.set_solo(stem, soloed)
+
+    def set_master_gain_db(self, db: float) -> None:
+        if self.engine is not None:
+            self.engine.set_master_gain(db_to_gain(db))
+
+    def set_bypass(self, bypassed: bool) -> None:
+        if self.engine is not None:
+            self.engine.set_bypass(bypassed)

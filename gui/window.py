@@ -1,0 +1,516 @@
+"""The livestems window: a strip per stem (spectrogram, fader, meter, mute, solo), the
+transport, the status line, settings, keys and MIDI, over one ``AudioSession``.
+
+Thread contract: everything here runs on the GUI thread. One timer (``FRAME_RATE_HZ``) reads
+the newest telemetry snapshot (a copy, no lock), feeds the meters and spectrograms and paints;
+user actions become single stores into the engine (gain targets, mute, solo, bypass) or the
+file source (play, seek, loop), which the audio callback picks up at its next block. The GUI
+never waits for the audio thread. Opening a song or changing the settings stops the stream and
+starts a new one (blocking for the model's warm-up, a fraction of a second), never from the
+timer. MIDI arrives from rtmidi's thread as a queued Qt signal (``midi.py``).
+
+Every error a user can cause (a song that will not load, a model refused, a device missing or
+lost) is shown in the window's message line as one sentence; the window stays usable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..realtime.errors import UserError
+from .midi import MidiEvent, MidiInput, MidiMapping, control_target
+from .session import AudioSession, SessionSettings
+from .settings_dialog import SettingsDialog
+from .settings_store import MIDI_MAPPING_KEY, load_session_settings, save_session_settings
+from .stem_strip import StemStrip
+from .transport_bar import TransportBar
+
+FRAME_RATE_HZ = 40
+STATUS_EVERY_FRAMES = 8  # the status line changes 5 times a second: readable, and cheap
+MAX_COLUMNS_PER_FRAME = 4  # spectrogram columns added per frame when the timer fell behind
+SEEK_STEP_S = 5.0
+FRAME_HISTORY = 1 << 16
+SHIFTED_DIGITS = (Qt.Key.Key_Exclam, Qt.Key.Key_At, Qt.Key.Key_NumberSign, Qt.Key.Key_Dollar)
+DIGITS = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4)
+AUDIO_FILES = "Audio (*.wav *.flac *.ogg *.mp3 *.mp4 *.m4a *.aiff *.aif);;All files (*)"
+ERROR_STYLE = "background: #602020; color: white; padding: 4px;"
+NOTICE_STYLE = "background: #404860; color: white; padding: 4px;"
+
+
+class LivestemsWindow(QMainWindow):
+    """Args:
+    store: where settings and the MIDI mapping live (QSettings).
+    song: a song to open; ``None``: the bundled demo, if any.
+    open_midi: open the MIDI input ports (tests that need no MIDI skip it).
+    """
+
+    def __init__(
+        self, store: QSettings, song: str | Path | None = None, open_midi: bool = True
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("livestems")
+        self.resize(1180, 640)
+        self.setAcceptDrops(True)
+        self.store = store
+        self.session = AudioSession(load_session_settings(store, SessionSettings()))
+        self.strips: list[StemStrip] = []
+        self.loop_start: float | None = None
+        self.loop_end: float | None = None
+        self._spectrum_count = 0
+        self._frame = 0
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        self.cpu_load = 0.0
+        # Timer frame intervals, for the frame rate the soak benchmark reports.
+        self._frame_times = np.zeros(FRAME_HISTORY)
+        self._n_frames = 0
+        self.midi_mapping = MidiMapping.from_json(str(store.value(MIDI_MAPPING_KEY, "")))
+        self.midi_learning = False
+        self.learn_target: str | None = None
+
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        self.strip_row = QHBoxLayout()
+        self.transport = TransportBar()
+        self.status_label = QLabel("")
+        self.midi_label = QLabel("")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.message)
+        layout.addLayout(self.strip_row, stretch=1)
+        layout.addWidget(self.transport)
+        self.setCentralWidget(central)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.midi_label)
+        self._build_menus()
+        self._connect_transport()
+
+        self.midi = MidiInput()
+        self.midi.event_received.connect(self.on_midi_event)
+        if open_midi:
+            self.midi_label.setText(self.midi.open())
+        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(round(1000 / FRAME_RATE_HZ))
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+        self._open_initial(song)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open...", self.choose_song, "Ctrl+O")
+        self._action(file_menu, "Separate the &input device", self.open_live_input)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self._action(settings_menu, "&Audio and model...", self.choose_settings, "Ctrl+,")
+        midi_menu = self.menuBar().addMenu("&MIDI")
+        self.learn_action = self._action(midi_menu, "&Learn", self.set_midi_learning)
+        self.learn_action.setCheckable(True)
+        self._action(midi_menu, "&Rescan ports", self.rescan_midi)
+        self._action(midi_menu, "&Forget the mapping", self.forget_midi_mapping)
+
+    def _action(
+        self, menu: QMenu, text: str, slot: Callable[..., object], shortcut: str | None = None
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _connect_transport(self) -> None:
+        bar = self.transport
+        bar.play_clicked.connect(self.toggle_play)
+        bar.seek_requested.connect(self.seek)
+        bar.set_a_clicked.connect(self.set_loop_start)
+        bar.set_b_clicked.connect(self.set_loop_end)
+        bar.loop_toggled.connect(self._apply_loop)
+        bar.bypass_toggled.connect(lambda on: self.session.set_bypass(on))
+        bar.master_changed.connect(lambda db: self.session.set_master_gain_db(db))
+
+    def _rebuild_strips(self) -> None:
+        """One strip per stem of the model now loaded (kept when the stems did not change, so
+        that faders, mute and solo survive a reload)."""
+        stems = self.session.stems
+        if tuple(strip.name for strip in self.strips) == stems:
+            return
+        for strip in self.strips:
+            self.strip_row.removeWidget(strip)
+            strip.deleteLater()
+        self.strips = []
+        for index, name in enumerate(stems):
+            strip = StemStrip(index, name, self.session.sample_rate)
+            strip.gain_changed.connect(lambda s, db: self.session.set_gain_db(s, db))
+            strip.mute_toggled.connect(lambda s, on: self.session.set_mute(s, on))
+            strip.solo_toggled.connect(lambda s, on: self.session.set_solo(s, on))
+            strip.touched.connect(self._on_control_touched)
+            self.strip_row.addWidget(strip)
+            self.strips.append(strip)
+
+    def _apply_controls(self) -> None:
+        """Hand the window's control state to a new engine, so a reload keeps what was set."""
+        session = self.session
+        for strip in self.strips:
+            session.set_gain_db(strip.index, strip.fader.db)
+            session.set_mute(strip.index, strip.muted)
+            session.set_solo(strip.index, strip.soloed)
+        session.set_master_gain_db(self.transport.master.db)
+        session.set_bypass(self.transport.bypass_button.isChecked())
+        if session.engine is not None:
+            session.engine.mixer.reset()  # start at these gains rather than ramp towards them
+        self._apply_loop(self.transport.loop_button.isChecked())
+        self._spectrum_count = 0
+        for strip in self.strips:
+            strip.spectrogram.clear_columns()
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def show_message(self, text: str, error: bool = True) -> None:
+        self.message.setStyleSheet(ERROR_STYLE if error else NOTICE_STYLE)
+        self.message.setText(text)
+        self.message.show()
+
+    def clear_message(self) -> None:
+        self.message.hide()
+        self.message.setText("")
+
+    def _started(self) -> None:
+        """After any (re)start: strips, controls, and the session's notice if it has one."""
+        self._rebuild_strips()
+        self._apply_controls()
+        self.transport.set_enabled(self.session.source is not None)
+        if self.session.notice:
+            self.show_message(self.session.notice, error=False)
+        title = self.session.song_name or ("input device" if self.session.live_input else "")
+        self.setWindowTitle(f"livestems - {title}" if title else "livestems")
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _open_initial(self, song: str | Path | None) -> None:
+        from ..realtime.model_catalog import bundled_demo_song
+
+        if song is None:
+            song = bundled_demo_song()
+        if song is not None:
+            self.open_song(song)
+            return
+        try:
+            self.session.start()  # loads the model: no song yet, so no stream
+        except UserError as error:
+            self.show_message(str(error))
+        self._started()
+        message = "No demo song is bundled yet: open a song (File > Open, or drop a file here)."
+        self.show_message(" ".join(filter(None, [self.session.notice, message])), error=False)
+
+    def open_song(self, path: str | Path) -> bool:
+        """Load a song and play it from the start; False (and a message) when it cannot, in
+        which case what was playing plays on (the song is read before the stream stops)."""
+        self.clear_message()
+        session = self.session
+        try:
+            session.notice = session.load_model()
+            session.load_song(path)
+            session.start()
+        except UserError as error:
+            self.show_message(str(error))
+            self._started()
+            return False
+        self.loop_start = self.loop_end = None
+        self.transport.loop_button.setChecked(False)
+        self.transport.show_loop(None, None)
+        self._started()
+        return True
+
+    def choose_song(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", "", AUDIO_FILES)
+        if path:
+            self.open_song(path)
+
+    def open_live_input(self) -> None:
+        self.clear_message()
+        self.session.live_input = True
+        try:
+            self.session.start()
+        except UserError as error:
+            self.session.live_input = False
+            self.show_message(str(error))
+        self._started()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            self.open_song(files[0])
+            event.acceptProposedAction()
+
+    def choose_settings(self) -> None:
+        dialog = SettingsDialog(self.session.settings, self)
+        if dialog.exec():
+            self.apply_settings(dialog.chosen())
+
+    def apply_settings(self, settings: SessionSettings) -> bool:
+        """Reload with new settings (without restarting the window) and store them."""
+        self.clear_message()
+        try:
+            self.session.apply_settings(settings)
+        except UserError as error:
+            self.show_message(str(error))
+            self._started()
+            return False
+        save_session_settings(self.store, settings)
+        self._started()
+        return True
+
+    # -- transport --------------------------------------------------------------------------
+
+    def toggle_play(self) -> None:
+        source = self.session.source
+        if source is not None:
+            if source.finished:
+                source.seek(0.0)
+            source.toggle()
+
+    def seek(self, seconds: float) -> None:
+        source = self.session.source
+        if source is not None:
+            source.seek(seconds)
+
+    def seek_by(self, seconds: float) -> None:
+        source = self.session.source
+        if source is not None:
+            source.seek_by(seconds)
+
+    def set_loop_start(self) -> None:
+        source = self.session.source
+        if source is not None:
+            self.loop_start = source.seconds
+            self._loop_points_changed()
+
+    def set_loop_end(self) -> None:
+        source = self.session.source
+        if source is not None:
+            self.loop_end = source.seconds
+            self._loop_points_changed()
+
+    def _loop_points_changed(self) -> None:
+        self.transport.show_loop(self.loop_start, self.loop_end)
+        if self.transport.loop_button.isChecked():
+            self._apply_loop(True)
+
+    def _apply_loop(self, on: bool) -> None:
+        source = self.session.source
+        if source is None:
+            return
+        start = self.loop_start or 0.0
+        end = self.loop_end if self.loop_end is not None else source.duration
+        if on and end <= start:
+            self.show_message("Loop B must come after A: set B later in the song.")
+            on = False
+        if on:
+            source.set_loop(start, end)
+        else:
+            source.set_loop(0.0, 0.0)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Keys go to the window whichever of its widgets has focus; dialogs keep theirs.
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            target = watched.window() if isinstance(watched, QWidget) else None
+            if target is self and self.handle_key(event):
+                return True
+        return super().eventFilter(watched, event)
+
+    def handle_key(self, event: QKeyEvent) -> bool:
+        """1-4 mute, Shift+1-4 solo, space play/pause, B bypass, L loop, arrows seek."""
+        key = Qt.Key(event.key())
+        shifted = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if key in DIGITS or key in SHIFTED_DIGITS:
+            index = DIGITS.index(key) if key in DIGITS else SHIFTED_DIGITS.index(key)
+            if index < len(self.strips):
+                strip = self.strips[index]
+                button = (
+                    strip.solo_button if shifted or key in SHIFTED_DIGITS else strip.mute_button
+                )
+                button.toggle()
+            return True
+        if key == Qt.Key.Key_Space:
+            self.toggle_play()
+        elif key == Qt.Key.Key_B:
+            self.transport.bypass_button.toggle()
+        elif key == Qt.Key.Key_L:
+            self.transport.loop_button.toggle()
+        elif key == Qt.Key.Key_Right:
+            self.seek_by(SEEK_STEP_S)
+        elif key == Qt.Key.Key_Left:
+            self.seek_by(-SEEK_STEP_S)
+        else:
+            return False
+        return True
+
+    # -- MIDI -------------------------------------------------------------------------------
+
+    def set_midi_learning(self, learning: bool) -> None:
+        self.midi_learning = learning
+        self.learn_target = None
+        self.learn_action.setChecked(learning)
+        for strip in self.strips:
+            strip.set_learning(False)
+        if learning:
+            self.show_message(
+                "MIDI learn: touch a fader, mute or solo button (or the master fader), then "
+                "move the controller that should drive it.",
+                error=False,
+            )
+        else:
+            self.clear_message()
+
+    def _on_control_touched(self, target: str) -> None:
+        if not self.midi_learning:
+            return
+        self.learn_target = target
+        kind, index = control_target(target)
+        for strip in self.strips:
+            strip.set_learning(strip.index == index and kind != "master")
+
+    def on_midi_event(self, event: MidiEvent) -> None:
+        if self.midi_learning and self.learn_target is not None:
+            self.midi_mapping.bind(event.key, self.learn_target)
+            self.store.setValue(MIDI_MAPPING_KEY, self.midi_mapping.to_json())
+            self.show_message(f"MIDI {event.key} now drives {self.learn_target}.", error=False)
+            self.learn_target = None
+            for strip in self.strips:
+                strip.set_learning(False)
+            return
+        target = self.midi_mapping.target(event)
+        if target is None:
+            return
+        kind, index = control_target(target)
+        if kind == "master":
+            self.transport.master.set_fraction(event.value / 127)
+            return
+        if index >= len(self.strips):
+            return
+        strip = self.strips[index]
+        if kind == "fader":
+            strip.fader.set_fraction(event.value / 127)
+            return
+        button = strip.mute_button if kind == "mute" else strip.solo_button
+        if event.kind == "cc":  # a switch sends 127 when on and 0 when off
+            button.setChecked(event.value >= 64)
+        elif event.value > 0:  # a pad: every hit toggles, note-offs do nothing
+            button.toggle()
+
+    def rescan_midi(self) -> None:
+        self.midi_label.setText(self.midi.open())
+
+    def forget_midi_mapping(self) -> None:
+        self.midi_mapping = MidiMapping()
+        self.store.setValue(MIDI_MAPPING_KEY, self.midi_mapping.to_json())
+
+    # -- the timer --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One frame: telemetry into meters and spectrograms, the transport, the status."""
+        now = time.perf_counter()
+        self._frame_times[self._n_frames % FRAME_HISTORY] = now
+        self._n_frames += 1
+        self._frame += 1
+        session = self.session
+        lost = session.lost_reason()
+        if lost is not None:
+            session.stop()
+            self.show_message(lost)
+            self.transport.set_enabled(False)
+        snapshot = session.snapshot()
+        source = session.source
+        if snapshot is not None:
+            moving = session.live_input or (source is not None and source.playing)
+            new_columns = snapshot.spectrum_count - self._spectrum_count
+            self._spectrum_count = snapshot.spectrum_count
+            n_columns = min(new_columns, MAX_COLUMNS_PER_FRAME) if moving else 0
+            for strip in self.strips:
+                strip.show_telemetry(
+                    float(snapshot.stem_rms_db[strip.index]),
+                    float(snapshot.stem_peak_db[strip.index]),
+                )
+                strip.spectrogram.push(snapshot.stem_spectra_db[strip.index], n_columns)
+                strip.spectrogram.paint_image()
+        if source is not None:
+            self.transport.show_position(source.seconds, source.duration, source.playing)
+        if self._frame % STATUS_EVERY_FRAMES == 0:
+            self._update_status()
+
+    def _update_status(self) -> None:
+        wall, cpu = time.monotonic(), time.process_time()
+        if wall > self._cpu_mark[0]:
+            self.cpu_load = (cpu - self._cpu_mark[1]) / (wall - self._cpu_mark[0])
+        self._cpu_mark = (wall, cpu)
+        self.status_label.setText(self.status_text())
+
+    def status_text(self) -> str:
+        session = self.session
+        status, snapshot = session.status(), session.snapshot()
+        if status is None or snapshot is None:
+            return f"model {session.model_name or '-'} | stopped | CPU {100 * self.cpu_load:.0f}%"
+
+        def ms(samples: int) -> str:
+            return f"{1000.0 * samples / status.sample_rate:.1f} ms"
+
+        p50, p99, _ = snapshot.hop_percentiles_ms()
+        hop_ms = 1000.0 * status.hop / status.sample_rate
+        compute = "-" if math.isnan(p50) else f"{p50 / hop_ms:.2f} / {p99 / hop_ms:.2f} of hop"
+        return (
+            f"preset {status.preset} | model {status.model} | {status.provider} | latency: "
+            f"algorithmic {ms(status.algorithmic_latency)}, buffer {ms(status.engine_buffer)}, "
+            f"device {ms(status.device_latency)} | compute p50/p99 {compute} | "
+            f"under-runs {snapshot.underruns} | CPU {100 * self.cpu_load:.0f}%"
+        )
+
+    def frame_intervals(self) -> np.ndarray:
+        """Seconds between consecutive timer frames, oldest first (at most FRAME_HISTORY)."""
+        n = min(self._n_frames, FRAME_HISTORY)
+        start = self._n_frames - n
+        order = (np.arange(start, self._n_frames)) % FRAME_HISTORY
+        return np.diff(self._frame_times[order])
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the timer, the stream and MIDI (idempotent)."""
+        self.timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.midi.close()
+        self.session.stop()
