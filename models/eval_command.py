@@ -160,10 +160,6 @@ def _markdown(results: Mapping[str, EvalResult], titles: Mapping[str, str], head
 
 def _run(args: argparse.Namespace) -> int:
     _check_arguments(args)
-    refs = musdb_tracks(args.musdb, args.split)
-    if args.tracks is not None:
-        refs = refs[: args.tracks]
-
     estimators: dict[str, Estimator] = {}
     titles: dict[str, str] = {}
     model_info: dict[str, Any] | None = None
@@ -207,6 +203,9 @@ def _run(args: argparse.Namespace) -> int:
         estimators[baseline] = mixture_estimator()
         titles[baseline] = "baseline: the mixture as every stem"
 
+    refs = musdb_tracks(args.musdb, args.split)
+    if args.tracks is not None:
+        refs = refs[: args.tracks]
     started = time.perf_counter()
     results = evaluate_estimators(
         estimators, refs, max_seconds=args.seconds, progress=_progress_line

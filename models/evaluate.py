@@ -24,6 +24,8 @@ How scores are computed and aggregated, as museval does for MUSDB18 (``eval_mus_
   ``TrackStore`` stores as NaN. Such frames are *excluded*: a track's figure is the median of
   its remaining frames, the split's figure the median over tracks that have any frame left.
   Excluded frames and tracks are counted per stem and metric and reported, never averaged in.
+- museval refuses outright a track on which a whole reference or estimate is silent; here
+  that stem's frames are all excluded and the other stems are still scored (``score_track``).
 - The one difference: ``TrackStore`` rounds each frame's value to 5 decimals; this module does
   not, so its figures differ from ``EvalStore``'s by at most 5e-6 dB.
 
@@ -50,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import museval
 import numpy as np
 from museval import version as museval_version
+from museval.metrics import Framing
 
 from ..realtime.audio_file import AudioFileError
 from ..realtime.errors import UserError
@@ -273,24 +276,38 @@ def score_track(
     # float64, as musdb hands museval its audio.
     references = np.stack([track.stems[stem] for stem in stems]).astype(np.float64)
     estimated = np.stack([estimates[stem] for stem in stems]).astype(np.float64)
-    sdr, isr, sir, sar = museval.evaluate(
-        references,
-        estimated,
-        win=int(window_s * track.sample_rate),
-        hop=int(hop_s * track.sample_rate),
-    )
-    by_metric = {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
-    frames = {}
-    for index, stem in enumerate(stems):
-        per_metric = {}
-        for metric, values in by_metric.items():
-            # +-inf as NaN, as museval's TrackStore stores them.
-            row = np.array(values[index], dtype=np.float64)
-            row[~np.isfinite(row)] = np.nan
-            per_metric[metric] = row
-        frames[stem] = per_metric
+    win, hop = int(window_s * track.sample_rate), int(hop_s * track.sample_rate)
+    # museval refuses a track on which a whole reference or estimate is silent. A silent
+    # reference adds nothing to the projections, so the other stems are scored against the
+    # others; a silent estimate depends on nothing else (v4 scores estimate j from it and the
+    # references alone), so it stands in as its own reference for the call. Either way that
+    # stem's frames are all excluded, as they would be frame by frame.
+    silent = [
+        _museval_silent(references[i]) or _museval_silent(estimated[i]) for i in range(len(stems))
+    ]
+    scored = [i for i in range(len(stems)) if not _museval_silent(references[i])]
+    n_frames = Framing(win, hop, track.n_samples).nwin
+    values = np.full((4, len(stems), n_frames), np.nan)
+    if scored:
+        stand_ins = [references[i] if silent[i] else estimated[i] for i in scored]
+        sdr, isr, sir, sar = museval.evaluate(
+            references[scored], np.stack(stand_ins), win=win, hop=hop
+        )
+        values[:, scored] = np.stack([sdr, sir, sar, isr])
+    values[:, silent] = np.nan
+    # +-inf as NaN, as museval's TrackStore stores them.
+    values[~np.isfinite(values)] = np.nan
+    frames = {
+        stem: {metric: values[m, i] for m, metric in enumerate(BSSEVAL_METRICS)}
+        for i, stem in enumerate(stems)
+    }
     si = {stem: si_sdr(references[i], estimated[i]) for i, stem in enumerate(stems)}
     return TrackScores(track.name, track.n_samples, frames, si)
+
+
+def _museval_silent(signal: np.ndarray) -> bool:
+    """museval's test for a silent source: its channels sum to zero at every sample."""
+    return bool(np.all(np.sum(signal, axis=-1) == 0))
 
 
 def _load(item: Track | TrackRef) -> Track:
