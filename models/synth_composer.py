@@ -504,16 +504,21 @@ class _Composer:
                     beat = start + onset
                     degree = self.chord_at(section, phrase_bar + onset / BEATS_PER_BAR)
                     chord_pcs = self.chord(degree)
-                    strong = onset % 1 == 0 or n == last_index
-                    step = int(rng.choice([-2, -1, -1, 0, 1, 1, 2]))
-                    # drift back toward the phrase's centre so the line never walks off
-                    step += int(np.sign(centre_index - index)) if rng.random() < 0.3 else 0
+                    strong = onset % 2 == 0 or n == last_index
+                    # an arch: the phrase climbs through its first half and falls to its end
+                    rising = n < len(rhythm) / 2
+                    step = int(rng.choice([1, 1, 2, 2, 3, -1, 0] if rising else [-1, -1, -2, 1, 0]))
+                    if n == 0:  # each phrase starts near the section's centre, a leap away
+                        step = centre_index - index + int(rng.choice([-3, -2, 0, 2]))
                     index = int(np.clip(index + step, 0, len(scale_pitches) - 1))
                     if strong:
+                        # onto a chord tone, moving on in the line's direction
+                        direction = 1 if rising else -1
                         nearby = [
                             i
-                            for i in range(max(0, index - 2), min(len(scale_pitches), index + 3))
-                            if scale_pitches[i] % 12 in chord_pcs
+                            for i in range(len(scale_pitches))
+                            if 0 <= (i - index) * direction <= 2
+                            and scale_pitches[i] % 12 in chord_pcs
                         ]
                         if nearby:
                             index = min(nearby, key=lambda i: abs(i - index))
