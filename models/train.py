@@ -56,6 +56,8 @@ from .separator import Separator
 from .training_data import Batch, ExcerptSampler, SamplingConfig, whole_track_batch
 
 LOSSES = ("l1", "mse")
+# Synthetic validation songs take seeds from here on; training takes seeds 0, 1, ...
+SYNTHETIC_VALID_FIRST_SEED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -193,14 +195,13 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
     for folder in config.folders:
         train += load_tracks(stem_folder_tracks(folder))
     if config.synthetic_songs > 0:
-        from .synth import synthetic_tracks
+        from .synth import render_songs
 
         duration = config.synthetic_duration_s
-        train += load_tracks(synthetic_tracks(config.synthetic_songs, 0, duration))
+        train += render_songs(range(config.synthetic_songs), duration)
         if not valid:
-            valid += load_tracks(
-                synthetic_tracks(config.synthetic_valid_songs, 1_000_000, duration)
-            )
+            first = SYNTHETIC_VALID_FIRST_SEED
+            valid += render_songs(range(first, first + config.synthetic_valid_songs), duration)
     if not valid:
         # folders only: hold out the last song (and say so in the log)
         if len(train) < 2:

@@ -1,0 +1,330 @@
+"""livestems train: tiny real runs on synthetic songs, folders of stems and MUSDB18; exact
+resume after a kill; data-parallel training with torchrun; configuration errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livestems.models.checkpoint import load_checkpoint  # noqa: E402
+from livestems.models.config import ConfigError  # noqa: E402
+from livestems.models.datasets import STEMS, Track  # noqa: E402
+from livestems.models.train import (  # noqa: E402
+    TrainConfig,
+    build_model,
+    fit_input_statistics,
+    train,
+)
+from livestems.models.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
+from livestems.realtime.cli import main as livestems  # noqa: E402
+from livestems.realtime.errors import UserError  # noqa: E402
+
+from .test_training_data import write_song_folder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_MODEL = {"hidden_size": 24, "n_layers": 1}
+
+
+def tiny_config(**fields) -> TrainConfig:
+    values = dict(
+        family="lstm",
+        size="small",
+        preset="ultra",
+        model=TINY_MODEL,
+        sampling=SamplingConfig(excerpt_s=0.4),
+        batch_size=3,
+        batches_per_epoch=4,
+        epochs=2,
+        lr=3e-3,
+        checkpoint_every=1,
+        threads=1,
+        device="cpu",
+    )
+    values.update(fields)
+    return TrainConfig(**values)
+
+
+def tonal_song(name: str, seed: int, seconds: float = 1.5) -> Track:
+    """Four stems a mask can tell apart: a sung-range tone, clicks, a low tone, a chord."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 44100)) / 44100
+    vocals = 0.2 * np.sin(2 * np.pi * rng.uniform(300, 600) * t)
+    drums = np.zeros_like(t)
+    drums[:: 44100 // 8] = 1.0
+    drums = np.convolve(drums, rng.standard_normal(300) * np.exp(-np.arange(300) / 40))[: t.size]
+    bass = 0.3 * np.sin(2 * np.pi * rng.uniform(50, 90) * t)
+    other = sum(0.05 * np.sin(2 * np.pi * f * t) for f in rng.uniform(1000, 4000, 3))
+    stems = {}
+    for stem, mono in zip(STEMS, (vocals, drums, bass, other), strict=True):
+        stems[stem] = np.stack([mono, mono * 0.8], axis=1).astype(np.float32)
+    return Track(name, stems, np.sum(list(stems.values()), axis=0, dtype=np.float32))
+
+
+@pytest.fixture
+def song_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "songs"
+    for index in range(4):
+        write_song_folder(root, tonal_song(f"song{index}", index), with_mixture=False)
+    return root
+
+
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_run_writes_its_files_and_the_validation_loss_goes_down(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    config = tiny_config(folders=(str(song_folder),), epochs=4, batches_per_epoch=6)
+    state = train(config, run, show_progress=False)
+    assert state.epoch == 4
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.pt",
+        "config.json",
+        "last.pt",
+        "log.jsonl",
+    ]
+    log = read_log(run)
+    assert [record["epoch"] for record in log] == [0, 1, 2, 3]
+    assert log[-1]["valid_loss"] < log[0]["valid_loss"]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert TrainConfig.from_file(run / "config.json") == config
+    model, extra = load_checkpoint(run / "best.pt")
+    assert extra["valid_loss"] == min(record["valid_loss"] for record in log)
+    assert model.config.family == "lstm" and model.config.preset == "ultra"
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)[0].state_dict()
+
+
+def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_weights_of_an_unbroken_run(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(folders=(str(song_folder),), epochs=2, batches_per_epoch=5)
+    unbroken = tmp_path / "unbroken"
+    train(config, unbroken, show_progress=False)
+
+    # the same run in its own process, killed (SIGKILL: no clean-up at all) mid-epoch 1
+    broken = tmp_path / "broken"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config.to_dict()))
+    command = [sys.executable, "-m", "livestems.models.train", "--config", str(config_file)]
+    process = subprocess.Popen([*command, "--out", str(broken), "--no-progress"])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (broken / "last.pt").exists():
+                loop = load_checkpoint(broken / "last.pt")[1]["loop"]
+                if loop["epoch"] == 1 and loop["batch"] >= 2:
+                    break
+            if process.poll() is not None:
+                pytest.fail("the run ended before it could be killed mid-epoch")
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed_at = load_checkpoint(broken / "last.pt")[1]["loop"]
+    assert killed_at["epoch"] == 1 and 0 < killed_at["batch"] < 5
+
+    assert livestems(["train", "--out", str(broken), "--resume", "--no-progress"]) == 0
+    for name in ("last.pt", "best.pt"):
+        expected, resumed = weights(unbroken / name), weights(broken / name)
+        assert expected.keys() == resumed.keys()
+        for key in expected:
+            assert torch.equal(expected[key], resumed[key]), f"{name}: {key} differs"
+    assert [r["valid_loss"] for r in read_log(broken)] == [
+        r["valid_loss"] for r in read_log(unbroken)
+    ]
+
+
+def test_resume_and_run_folder_mistakes_end_in_one_sentence(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=1)
+    with pytest.raises(UserError, match="Nothing to resume in .*: it has no last.pt"):
+        train(config, tmp_path / "empty", resume=True)
+    train(config, tmp_path / "run", show_progress=False)
+    with pytest.raises(UserError, match="already holds a run .*pass --resume"):
+        train(config, tmp_path / "run")
+    changed = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=1, lr=1.0)
+    with pytest.raises(UserError, match="--resume continues the run .* with its own config.json"):
+        train(changed, tmp_path / "run", resume=True)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"synthetic_songs": 1, "learning_rate": 1}, r"Unknown training setting\(s\): learning_"),
+        ({}, r"No training data: give --musdb PATH, --folder PATH or --synthetic N\."),
+        ({"synthetic_songs": 1, "loss": "sdr"}, r"Unknown loss 'sdr': choose one of l1, mse\."),
+        ({"synthetic_songs": 1, "batch_size": 0}, r"batch_size must be at least 1, got 0\."),
+        ({"synthetic_songs": 1, "sampling": {"crop": 1}}, r"Unknown sampling setting\(s\): crop"),
+        ({"synthetic_songs": 1, "device": "tpu"}, r"Unknown device 'tpu'"),
+    ],
+)
+def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(values)
+
+
+def test_config_files_in_json_and_toml_say_the_same(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text(
+        'family = "cws"\nsynthetic_songs = 3\n[sampling]\nexcerpt_s = 2.5\n'
+    )
+    (tmp_path / "run.json").write_text(
+        json.dumps({"family": "cws", "synthetic_songs": 3, "sampling": {"excerpt_s": 2.5}})
+    )
+    toml, as_json = (TrainConfig.from_file(tmp_path / f"run.{kind}") for kind in ("toml", "json"))
+    assert toml == as_json and toml.sampling.excerpt_s == 2.5
+    (tmp_path / "bad.json").write_text("{family: cws")
+    with pytest.raises(ConfigError, match=r"bad.json is not valid json"):
+        TrainConfig.from_file(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="Cannot read the training configuration"):
+        TrainConfig.from_file(tmp_path / "missing.json")
+
+
+def test_input_statistics_centre_and_scale_the_network_input() -> None:
+    tracks = [tonal_song(f"s{i}", i) for i in range(2)]
+    config = tiny_config(synthetic_songs=1)
+    model = build_model(config)
+    sampler = ExcerptSampler(tracks, config.sampling)
+    assert fit_input_statistics(model, sampler, seed=0) == 1
+    # over the excerpts the statistics were drawn from, every input bin that varies comes out
+    # with mean 0 and standard deviation 1
+    batches = [sampler.batch(0, 2**31 - 1, index, 4) for index in range(4)]
+    mixture = torch.cat([batch.mixture for batch in batches])
+    with torch.no_grad():
+        magnitude = model.front_end.analyze(mixture).abs()[..., : model.net.n_in]
+        normalised = (magnitude + model.net.input_mean) * model.net.input_scale
+    per_bin = normalised.reshape(-1, model.net.n_in)
+    varies = magnitude.reshape(-1, model.net.n_in).std(dim=0) > 1e-3
+    assert int(varies.sum()) > 100
+    torch.testing.assert_close(per_bin.mean(dim=0), torch.zeros(model.net.n_in), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        per_bin.std(dim=0)[varies], torch.ones(int(varies.sum())), atol=1e-3, rtol=0
+    )
+
+
+def test_the_offline_umx_baseline_trains_and_is_never_exported(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(
+        family="umx",
+        preset="studio",
+        model={"hidden_size": 16, "n_layers": 1},
+        folders=(str(song_folder),),
+        sampling=SamplingConfig(excerpt_s=0.6),
+        epochs=1,
+        batches_per_epoch=2,
+        loss="mse",
+    )
+    train(config, tmp_path / "umx", show_progress=False)
+    model, _ = load_checkpoint(tmp_path / "umx" / "best.pt")
+    assert model.config.family == "umx"
+    code = livestems(["export", str(tmp_path / "umx" / "best.pt"), "-o", str(tmp_path / "u.onnx")])
+    assert code == 1 and not (tmp_path / "u.onnx").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_trains_data_parallel_on_two_processes(song_folder: Path, tmp_path: Path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    config_file = tmp_path / "config.json"
+    config = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=2)
+    config_file.write_text(json.dumps(config.to_dict()))
+    run = tmp_path / "ddp"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "livestems.models.train",
+         "--config", str(config_file), "--out", str(run), "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(read_log(run)) == 1  # one process (rank 0) logs and writes
+    # both ranks averaged their gradients: the weights moved from the initial ones
+    initial = build_model(config).state_dict()
+    trained = weights(run / "last.pt")
+    assert not torch.equal(initial["net.fc1.weight"], trained["net.fc1.weight"])
+
+
+def run_train_export_eval(tmp_path: Path, data_options: list[str], eval_options: list[str]):
+    run, model_file, report = tmp_path / "run", tmp_path / "tiny.onnx", tmp_path / "eval.json"
+    code = livestems(
+        ["train", "--out", str(run), "--family", "lstm", "--size", "small", "--preset", "live",
+         "--batch-size", "2", "--batches-per-epoch", "3", "--epochs", "2", "--excerpt-s", "1",
+         "--lr", "0.003", "--threads", "1", "--no-progress", *data_options]
+    )  # fmt: skip
+    assert code == 0
+    log = read_log(run)
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert livestems(["export", str(run / "best.pt"), "-o", str(model_file)]) == 0
+    assert model_file.exists()
+    code = livestems(["eval", str(model_file), *eval_options, "--json", str(report)])
+    assert code == 0
+    scores = json.loads(report.read_text())
+    return scores
+
+
+def synthesizer_available() -> bool:
+    return (
+        shutil.which("fluidsynth") is not None
+        and Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists()
+    )
+
+
+@pytest.mark.slow
+def test_ci_trains_exports_and_evaluates_a_tiny_model_on_synthetic_songs(
+    tmp_path: Path,
+) -> None:
+    if not synthesizer_available():
+        if os.environ.get("CI"):
+            pytest.fail("FluidSynth and fluid-soundfont-gm must be installed (./setup.sh --dev)")
+        pytest.skip("FluidSynth or the GM sound font is not installed (./setup.sh --dev)")
+    from livestems.models.evaluate import evaluate_tracks, streaming_estimator
+    from livestems.models.synth import render_songs
+
+    run, model_file = tmp_path / "run", tmp_path / "tiny.onnx"
+    code = livestems(
+        ["train", "--out", str(run), "--synthetic", "4", "--family", "lstm", "--size", "small",
+         "--preset", "live", "--batch-size", "2", "--batches-per-epoch", "4", "--epochs", "2",
+         "--excerpt-s", "1", "--lr", "0.003", "--threads", "1", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    log = read_log(run)
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert livestems(["export", str(run / "best.pt"), "-o", str(model_file)]) == 0
+    tracks = render_songs([1_000_000, 1_000_001], duration_s=4.0)
+    result = evaluate_tracks(streaming_estimator(model_file), tracks)
+    scores = result.to_dict()
+    assert len(scores["tracks"]) == 2
+    assert set(scores["stems"]) == set(STEMS)
+    assert all(scores["stems"][stem]["SDR"] is not None for stem in STEMS)
+
+
+@pytest.mark.slow
+def test_ci_trains_exports_and_evaluates_a_tiny_model_on_musdb18(tmp_path: Path) -> None:
+    root = os.environ.get("LIVESTEMS_MUSDB")
+    if not root:
+        pytest.skip("LIVESTEMS_MUSDB is not set (e.g. LIVESTEMS_MUSDB=../shared/data/musdb18-7)")
+    scores = run_train_export_eval(
+        tmp_path,
+        ["--musdb", root],
+        ["--musdb", root, "--split", "valid", "--tracks", "2", "--seconds", "4"],
+    )
+    assert len(scores["tracks"]) == 2
+    assert set(scores["stems"]) == set(STEMS)
+    assert all(scores["stems"][stem]["SDR"] is not None for stem in STEMS)
