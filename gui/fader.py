@@ -27,6 +27,7 @@ class Fader(QSlider):
 
     db_changed = Signal(float)
     double_clicked = Signal()
+    touched = Signal()  # any press on it: MIDI learn takes it as the control to bind
 
     def __init__(self, orientation: Qt.Orientation = Qt.Orientation.Vertical) -> None:
         super().__init__(orientation)
@@ -59,6 +60,10 @@ class Fader(QSlider):
 
     def _emit_db(self, _value: int) -> None:
         self.db_changed.emit(self.db)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.touched.emit()
+        super().mousePressEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.set_db(0.0)

@@ -61,8 +61,7 @@ class StemStrip(QFrame):
         layout.addLayout(buttons)
 
         self.fader.db_changed.connect(self._on_fader)
-        self.fader.sliderPressed.connect(lambda: self.touched.emit(f"fader:{index}"))
-        self.fader.double_clicked.connect(lambda: self.touched.emit(f"fader:{index}"))
+        self.fader.touched.connect(lambda: self.touched.emit(f"fader:{index}"))
         self.mute_button.toggled.connect(lambda on: self.mute_toggled.emit(index, on))
         self.solo_button.toggled.connect(lambda on: self.solo_toggled.emit(index, on))
         self.mute_button.clicked.connect(lambda: self.touched.emit(f"mute:{index}"))

@@ -57,12 +57,17 @@ NOTICE_STYLE = "background: #404860; color: white; padding: 4px;"
 class LivestemsWindow(QMainWindow):
     """Args:
     store: where settings and the MIDI mapping live (QSettings).
-    song: a song to open; ``None``: the bundled demo, if any.
+    song: a song to open; ``None``: the bundled demo, if any (and ``open_demo``).
     open_midi: open the MIDI input ports (tests that need no MIDI skip it).
+    open_demo: open the bundled demo when no song is given.
     """
 
     def __init__(
-        self, store: QSettings, song: str | Path | None = None, open_midi: bool = True
+        self,
+        store: QSettings,
+        song: str | Path | None = None,
+        open_midi: bool = True,
+        open_demo: bool = True,
     ) -> None:
         super().__init__()
         self.setWindowTitle("livestems")
@@ -113,7 +118,7 @@ class LivestemsWindow(QMainWindow):
         self.timer.setInterval(round(1000 / FRAME_RATE_HZ))
         self.timer.timeout.connect(self.tick)
         self.timer.start()
-        self._open_initial(song)
+        self._open_initial(song, open_demo)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -150,6 +155,7 @@ class LivestemsWindow(QMainWindow):
         bar.loop_toggled.connect(self._apply_loop)
         bar.bypass_toggled.connect(lambda on: self.session.set_bypass(on))
         bar.master_changed.connect(lambda db: self.session.set_master_gain_db(db))
+        bar.master.touched.connect(lambda: self._on_control_touched("master"))
 
     def _rebuild_strips(self) -> None:
         """One strip per stem of the model now loaded (kept when the stems did not change, so
@@ -209,10 +215,10 @@ class LivestemsWindow(QMainWindow):
 
     # -- opening ----------------------------------------------------------------------------
 
-    def _open_initial(self, song: str | Path | None) -> None:
+    def _open_initial(self, song: str | Path | None, open_demo: bool) -> None:
         from ..realtime.model_catalog import bundled_demo_song
 
-        if song is None:
+        if song is None and open_demo:
             song = bundled_demo_song()
         if song is not None:
             self.open_song(song)
@@ -222,7 +228,8 @@ class LivestemsWindow(QMainWindow):
         except UserError as error:
             self.show_message(str(error))
         self._started()
-        message = "No demo song is bundled yet: open a song (File > Open, or drop a file here)."
+        missing = "No song is open" if bundled_demo_song() else "No demo song is bundled yet"
+        message = f"{missing}: open a song (File > Open, or drop a file here)."
         self.show_message(" ".join(filter(None, [self.session.notice, message])), error=False)
 
     def open_song(self, path: str | Path) -> bool:

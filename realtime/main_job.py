@@ -10,8 +10,12 @@ the algorithmic latency each preset adds, measured with an impulse through the s
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
+from .cli import _load, _registered_commands
+from .errors import UserError
 from .presets import PRESETS
 from .processor import measure_latency_samples
 
@@ -29,7 +33,25 @@ def latency_report() -> str:
     return "\n".join(lines)
 
 
+def _run_window() -> int | None:
+    """The window (the ``gui`` command, a plug-in: realtime never imports gui) when a display is
+    set; ``None`` when there is none or Qt cannot open it there (then the headless job runs)."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    entry = _registered_commands().get("gui")
+    if entry is None:
+        return None
+    try:
+        return _load(entry).run(argparse.Namespace(file=None))
+    except UserError as error:  # the display is set but Qt cannot start there
+        print(f"livestems: {error} Running without the window.", file=sys.stderr)
+        return None
+
+
 def run_main_job() -> int:
+    status = _run_window()
+    if status is not None:
+        return status
     print(
         "livestems: no trained model is bundled yet, so there is nothing to separate; "
         "measuring the spectral front end instead (identity masks, an impulse through the "

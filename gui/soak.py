@@ -1,0 +1,193 @@
+"""Under-runs with the window open and painting: the figure that decides whether the engine may
+share a process (and the GIL) with the GUI (DESIGN.md, the GIL paragraph).
+
+    python -m livestems.gui.soak [--seconds 120] [--block-size 256] [--model M.onnx]
+                                 [--no-window]
+
+Starts a JACK dummy server of its own, plays the bundled demo (else a generated song) in a loop
+through the model (default: the bundled one, else the identity), with the window shown and its
+timer painting, and prints: under-runs, audio callbacks, device xruns, compute per hop, and the
+GUI timer's achieved frame rate (frames per second, and the median, p1 and p99 of the intervals
+between frames). ``--no-window`` runs the same stream with no Qt at all: the baseline that tells
+what the window costs from what the machine costs. Qt's platform comes from the environment
+(``QT_QPA_PLATFORM=offscreen``, or a display such as Xvfb's).
+
+Thread contract: the main thread runs Qt's event loop (the window's timer), as in the app; the
+engine's worker and PortAudio's callback run as they always do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ..realtime.devices import list_audio_devices
+from ..realtime.model_catalog import bundled_demo_song
+from ..realtime.telemetry import TelemetrySnapshot
+from .session import BUNDLED, AudioSession, SessionSettings
+
+SAMPLE_RATE = 44100
+
+
+def generated_song(seconds: float, seed: int = 0) -> np.ndarray:
+    """A stand-in for music (no licence restricts it): a bass line, a chord that changes every
+    half second, hi-hat noise bursts. [shape=(n_samples, 2), float32]"""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    beat = np.floor(t * 2).astype(int)
+    roots = np.array([110.0, 146.8, 130.8, 98.0])[beat % 4]
+    song = np.zeros((t.size, 2))
+    song[:, 0] += 0.4 * np.sin(2 * np.pi * roots / 2 * t)
+    for ratio in (1.0, 1.26, 1.5, 2.0):
+        song[:, 1] += 0.12 * np.sin(2 * np.pi * roots * 2 * ratio * t)
+    hat = (t * 8) % 1.0 < 0.05
+    song[hat] += 0.2 * rng.standard_normal((int(hat.sum()), 2))
+    return (0.5 * song / np.abs(song).max()).astype(np.float32)
+
+
+class DummyServer:
+    """A JACK dummy server for this run (its own name, so no user's server is touched)."""
+
+    def __init__(self, block_size: int) -> None:
+        jackd = shutil.which("jackd")
+        if jackd is None:
+            raise SystemExit("jackd is not installed (Debian package jackd2)")
+        self.name = f"livestems-gui-soak-{os.getpid()}"
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        command = [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
+                   "-r", str(SAMPLE_RATE), "-p", str(block_size)]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(75):
+            if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit("the JACK dummy server did not start")
+
+    def stop(self) -> None:
+        import sounddevice
+
+        sounddevice._terminate()  # PortAudio's JACK client must go while the server is up
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def song_path(folder: Path) -> tuple[Path, str]:
+    """The bundled demo, else a generated song written to ``folder``; and which it is."""
+    demo = bundled_demo_song()
+    if demo is not None:
+        return demo, "the bundled demo song"
+    path = folder / "generated.wav"
+    soundfile.write(path, generated_song(30.0), SAMPLE_RATE)
+    return path, "a generated 30 s song (no demo is bundled yet)"
+
+
+def report(
+    label: str, snapshot: TelemetrySnapshot, block_size: int, hop: int, elapsed: float
+) -> str:
+    p50, p99, worst = snapshot.hop_percentiles_ms()
+    hop_ms = 1000.0 * hop / SAMPLE_RATE
+    return (
+        f"{label}: {elapsed:.1f} s, {snapshot.frames_played // block_size} audio callbacks of "
+        f"{block_size} frames, {snapshot.underruns} under-runs (worst lateness "
+        f"{snapshot.worst_lateness_frames} frames), {snapshot.device_xruns} device xruns; "
+        f"compute per hop p50 {p50:.3f} ms ({p50 / hop_ms:.2f} of the hop), p99 {p99:.3f} ms "
+        f"({p99 / hop_ms:.2f}), max {worst:.2f} ms"
+    )
+
+
+def frame_rate_report(intervals: np.ndarray, elapsed: float) -> str:
+    if intervals.size == 0:
+        return "GUI: no frames"
+    p1, p50, p99 = np.percentile(intervals * 1000.0, [1, 50, 99])
+    return (
+        f"GUI timer: {intervals.size + 1} frames, {(intervals.size + 1) / elapsed:.1f} frames/s "
+        f"achieved; interval median {p50:.1f} ms ({1000.0 / p50:.1f} Hz), p1 {p1:.1f} ms, "
+        f"p99 {p99:.1f} ms, max {intervals.max() * 1000.0:.1f} ms"
+    )
+
+
+def run_window(path: Path, settings: SessionSettings, seconds: float, folder: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .settings_store import ini_store, save_session_settings
+    from .window import LivestemsWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    store = ini_store(str(folder / "settings.ini"))  # never the user's own settings
+    save_session_settings(store, settings)
+    window = LivestemsWindow(store, path, open_midi=False)
+    window.show()
+    source, engine = window.session.source, window.session.engine
+    if source is None or engine is None:
+        raise SystemExit(window.message.text())
+    source.set_loop(0.0, source.duration)
+    started = time.monotonic()
+    QTimer.singleShot(round(seconds * 1000), app.quit)
+    app.exec()
+    elapsed = time.monotonic() - started
+    # The engine's own telemetry: still readable if the window had to stop a lost stream.
+    snapshot = engine.telemetry.snapshot()
+    message = window.message.text()
+    window.shutdown()
+    print(f"model: {window.session.model_name}; {message}".rstrip("; "))
+    block = settings.block_size
+    print(report("window open", snapshot, block, engine.processor.preset.hop, elapsed))
+    print(frame_rate_report(window.frame_intervals(), elapsed))
+
+
+def run_headless(path: Path, settings: SessionSettings, seconds: float) -> None:
+    session = AudioSession(settings)
+    session.load_model()
+    session.load_song(path)
+    session.start()
+    source, engine = session.source, session.engine
+    assert source is not None and engine is not None
+    source.set_loop(0.0, source.duration)
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    snapshot = engine.telemetry.snapshot()
+    hop = engine.processor.preset.hop
+    session.stop()
+    print(f"model: {session.model_name}")
+    print(report("no window", snapshot, settings.block_size, hop, elapsed))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--model", default=BUNDLED, help="a .onnx file (default: bundled)")
+    parser.add_argument("--no-window", action="store_true", help="the baseline: no Qt at all")
+    args = parser.parse_args(argv)
+    settings = SessionSettings(model=args.model, block_size=args.block_size)
+    server = DummyServer(args.block_size)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path, what = song_path(Path(folder))
+            print(f"song: {what}; JACK dummy server at {SAMPLE_RATE} Hz, {args.block_size} frames")
+            if args.no_window:
+                run_headless(path, settings, args.seconds)
+            else:
+                run_window(path, settings, args.seconds, Path(folder))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Fixtures for the window's tests: Qt offscreen, a real model file, a test song, the window.
+
+The window runs against the real engine on the JACK dummy server that ``tests/conftest.py``
+starts (PortAudio reaches it), so what these tests drive is what a user hears.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Qt: no display is needed (a developer may set another platform).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile  # noqa: E402
+from pytestqt.qtbot import QtBot  # noqa: E402
+
+from livestems.gui.session import IDENTITY, SessionSettings  # noqa: E402
+from livestems.gui.settings_store import ini_store, save_session_settings  # noqa: E402
+from livestems.gui.window import LivestemsWindow  # noqa: E402
+
+SAMPLE_RATE = 44100
+
+
+def test_song(seconds: float = 6.0, seed: int = 7) -> np.ndarray:
+    """Tones that change every half second and noise bursts: spectra that visibly move.
+    [shape=(n_samples, 2), float32]"""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    pitch = 110.0 * 2.0 ** (np.floor(t * 2) % 5 / 4)
+    song = np.stack([np.sin(2 * np.pi * pitch * t), np.sin(2 * np.pi * 3 * pitch * t)], axis=1)
+    bursts = (t * 4) % 1.0 < 0.1
+    song[bursts] += rng.standard_normal((int(bursts.sum()), 2))
+    return (0.25 * song).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def song_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gui") / "song.wav"
+    soundfile.write(path, test_song(), SAMPLE_RATE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real exported model (random weights, lstm, live preset, four stems)."""
+    pytest.importorskip("torch")
+    from livestems.export.onnx_export import export_onnx
+    from livestems.models.lstm import LstmConfig
+    from tests.models.test_families import randomized
+
+    path = tmp_path_factory.mktemp("gui-model") / "small.onnx"
+    export_onnx(randomized(LstmConfig(preset="live", hidden_size=64), seed=70), path)
+    return path
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "settings.ini"
+
+
+def make_window(
+    qtbot: QtBot,
+    settings_path: Path,
+    settings: SessionSettings,
+    song: Path | None,
+    open_demo: bool = True,
+) -> LivestemsWindow:
+    store = ini_store(str(settings_path))
+    save_session_settings(store, settings)
+    window = LivestemsWindow(store, song, open_midi=False, open_demo=open_demo)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+@pytest.fixture
+def window(
+    qtbot: QtBot, jack_server: object, settings_path: Path, model_file: Path, song_file: Path
+) -> Iterator[LivestemsWindow]:
+    """The window playing the test song through the four-stem model."""
+    window = make_window(qtbot, settings_path, SessionSettings(model=str(model_file)), song_file)
+    assert window.session.engine is not None, window.message.text()
+    yield window
+    window.shutdown()
+
+
+@pytest.fixture
+def identity_window(
+    qtbot: QtBot, jack_server: object, settings_path: Path, song_file: Path
+) -> Iterator[LivestemsWindow]:
+    """The window playing the test song through the identity model (no torch needed)."""
+    window = make_window(qtbot, settings_path, SessionSettings(model=IDENTITY), song_file)
+    assert window.session.engine is not None, window.message.text()
+    yield window
+    window.shutdown()
