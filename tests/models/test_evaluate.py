@@ -107,6 +107,7 @@ def _museval_frames(track: Track, estimates: dict[str, np.ndarray]) -> dict[str,
     return {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
 
 
+@pytest.mark.slow
 def test_aggregate_equals_museval_called_directly(
     two_stem_tracks: list[Track], leaky_result: EvalResult
 ) -> None:
@@ -197,6 +198,7 @@ def test_oracle_estimates_line_up_and_sum_to_the_mixture(preset: str, n_bands: i
     assert si_sdr(track.mixture, total) > floor
 
 
+@pytest.mark.slow
 def test_oracle_beats_the_mixture_on_every_stem() -> None:
     n = 2 * RATE
     track = _track(
@@ -274,6 +276,7 @@ def _check_report(report: dict, model: Path, n_tracks: int) -> None:
     assert len(scores["tracks"]) == n_tracks
 
 
+@pytest.mark.slow
 def test_eval_command_scores_an_exported_model_on_two_tracks(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -328,6 +331,7 @@ def test_eval_command_bad_inputs_end_in_one_sentence(
     assert len(error.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_eval_command_on_musdb_validation_tracks(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
