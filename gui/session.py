@@ -185,8 +185,15 @@ class AudioSession:
         except BaseException:
             engine.close()
             raise
+        try:
+            backend.start()
+        except BaseException:
+            backend.stop()
+            engine.close()
+            raise
+        # Published only once streaming: a reader on another thread (the engine process's
+        # publisher) must never see a stream that is not active yet and take it for lost.
         self.engine, self.backend = engine, backend
-        backend.start()
 
     def stop(self) -> None:
         backend, engine = self.backend, self.engine
@@ -281,3 +288,12 @@ class AudioSession:
     def set_bypass(self, bypassed: bool) -> None:
         if self.engine is not None:
             self.engine.set_bypass(bypassed)
+
+    def reset_gains(self) -> None:
+        """Jump to the targets instead of ramping (a new stream starts at the window's gains);
+        only right after ``start``, before the callback mixes."""
+        if self.engine is not None:
+            self.engine.mixer.reset()
+
+    def close(self) -> None:
+        self.stop()

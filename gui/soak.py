@@ -2,15 +2,17 @@
 share a process (and the GIL) with the GUI (DESIGN.md, the GIL paragraph).
 
     python -m livestems.gui.soak [--seconds 120] [--block-size 256] [--model M.onnx]
-                                 [--no-window]
+                                 [--no-window | --engine-process]
 
 Starts a JACK dummy server of its own, plays the bundled demo (else a generated song) in a loop
 through the model (default: the bundled one, else the identity), with the window shown and its
 timer painting, and prints: under-runs, audio callbacks, device xruns, compute per hop, and the
 GUI timer's achieved frame rate (frames per second, and the median, p1 and p99 of the intervals
-between frames). ``--no-window`` runs the same stream with no Qt at all: the baseline that tells
-what the window costs from what the machine costs. Qt's platform comes from the environment
-(``QT_QPA_PLATFORM=offscreen``, or a display such as Xvfb's).
+between frames). ``--engine-process`` puts the engine in a process of its own (shared-memory
+telemetry, controls on a pipe: ``engine_process.py``). ``--no-window`` runs the same stream with
+no Qt at all: the baseline that tells what the window costs from what the machine costs. Qt's
+platform comes from the environment (``QT_QPA_PLATFORM=offscreen``, or a display such as
+Xvfb's).
 
 Thread contract: the main thread runs Qt's event loop (the window's timer), as in the app; the
 engine's worker and PortAudio's callback run as they always do.
@@ -119,7 +121,9 @@ def frame_rate_report(intervals: np.ndarray, elapsed: float) -> str:
     )
 
 
-def run_window(path: Path, settings: SessionSettings, seconds: float, folder: Path) -> None:
+def run_window(
+    path: Path, settings: SessionSettings, seconds: float, folder: Path, engine_process: bool
+) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -129,23 +133,27 @@ def run_window(path: Path, settings: SessionSettings, seconds: float, folder: Pa
     app = QApplication.instance() or QApplication(sys.argv[:1])
     store = ini_store(str(folder / "settings.ini"))  # never the user's own settings
     save_session_settings(store, settings)
-    window = LivestemsWindow(store, path, open_midi=False)
+    window = LivestemsWindow(store, path, open_midi=False, engine_process=engine_process)
     window.show()
-    source, engine = window.session.source, window.session.engine
-    if source is None or engine is None:
+    source, status = window.session.source, window.session.status()
+    if source is None or status is None:
         raise SystemExit(window.message.text())
     source.set_loop(0.0, source.duration)
+    # In-process, the engine's own telemetry stays readable if the window stops a lost stream.
+    engine = window.session.engine
     started = time.monotonic()
     QTimer.singleShot(round(seconds * 1000), app.quit)
     app.exec()
     elapsed = time.monotonic() - started
-    # The engine's own telemetry: still readable if the window had to stop a lost stream.
-    snapshot = engine.telemetry.snapshot()
+    snapshot = engine.telemetry.snapshot() if engine is not None else window.session.snapshot()
     message = window.message.text()
     window.shutdown()
     print(f"model: {window.session.model_name}; {message}".rstrip("; "))
-    block = settings.block_size
-    print(report("window open", snapshot, block, engine.processor.preset.hop, elapsed))
+    if snapshot is None:
+        raise SystemExit(f"the stream stopped: {message}")
+    where = "engine in its own process" if engine_process else "engine in the GUI's process"
+    label = f"window open, {where}"
+    print(report(label, snapshot, settings.block_size, status.hop, elapsed))
     print(frame_rate_report(window.frame_intervals(), elapsed))
 
 
@@ -174,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--model", default=BUNDLED, help="a .onnx file (default: bundled)")
     parser.add_argument("--no-window", action="store_true", help="the baseline: no Qt at all")
+    parser.add_argument(
+        "--engine-process", action="store_true", help="the engine in a process of its own"
+    )
     args = parser.parse_args(argv)
     settings = SessionSettings(model=args.model, block_size=args.block_size)
     server = DummyServer(args.block_size)
@@ -184,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.no_window:
                 run_headless(path, settings, args.seconds)
             else:
-                run_window(path, settings, args.seconds, Path(folder))
+                run_window(path, settings, args.seconds, Path(folder), args.engine_process)
     finally:
         server.stop()
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..realtime.errors import UserError
+from .engine_process import ProcessSession
 from .midi import MidiEvent, MidiInput, MidiMapping, control_target
 from .session import AudioSession, SessionSettings
 from .settings_dialog import SettingsDialog
@@ -60,6 +61,8 @@ class LivestemsWindow(QMainWindow):
     song: a song to open; ``None``: the bundled demo, if any (and ``open_demo``).
     open_midi: open the MIDI input ports (tests that need no MIDI skip it).
     open_demo: open the bundled demo when no song is given.
+    engine_process: run the engine in a process of its own (``engine_process.py``), so that
+        the GUI's Python never holds the GIL the audio callback needs.
     """
 
     def __init__(
@@ -68,13 +71,17 @@ class LivestemsWindow(QMainWindow):
         song: str | Path | None = None,
         open_midi: bool = True,
         open_demo: bool = True,
+        engine_process: bool = False,
     ) -> None:
         super().__init__()
         self.setWindowTitle("livestems")
         self.resize(1180, 640)
         self.setAcceptDrops(True)
         self.store = store
-        self.session = AudioSession(load_session_settings(store, SessionSettings()))
+        settings = load_session_settings(store, SessionSettings())
+        self.session: AudioSession | ProcessSession = (
+            ProcessSession(settings) if engine_process else AudioSession(settings)
+        )
         self.strips: list[StemStrip] = []
         self.loop_start: float | None = None
         self.loop_end: float | None = None
@@ -185,8 +192,7 @@ class LivestemsWindow(QMainWindow):
             session.set_solo(strip.index, strip.soloed)
         session.set_master_gain_db(self.transport.master.db)
         session.set_bypass(self.transport.bypass_button.isChecked())
-        if session.engine is not None:
-            session.engine.mixer.reset()  # start at these gains rather than ramp towards them
+        session.reset_gains()  # start at these gains rather than ramp towards them
         self._apply_loop(self.transport.loop_button.isChecked())
         self._spectrum_count = 0
         for strip in self.strips:
@@ -520,4 +526,4 @@ class LivestemsWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.midi.close()
-        self.session.stop()
+        self.session.close()

@@ -1,0 +1,90 @@
+"""The window with the engine in a process of its own: the same controls reach the engine (over
+a pipe), the same telemetry comes back (through shared memory)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from livestems.gui.engine_process import ProcessSession
+from livestems.gui.session import SessionSettings
+from livestems.gui.settings_store import ini_store, save_session_settings
+from livestems.gui.window import LivestemsWindow
+
+WAIT_MS = 10_000
+
+
+@pytest.fixture
+def process_window(
+    qtbot: QtBot, jack_server: object, settings_path: Path, model_file: Path, song_file: Path
+) -> Iterator[LivestemsWindow]:
+    store = ini_store(str(settings_path))
+    save_session_settings(store, SessionSettings(model=str(model_file)))
+    window = LivestemsWindow(store, song_file, open_midi=False, engine_process=True)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.session.running, window.message.text()
+    yield window
+    window.shutdown()
+    assert isinstance(window.session, ProcessSession)
+    assert not window.session.process.is_alive()
+
+
+def test_controls_reach_the_engine_in_its_process(
+    process_window: LivestemsWindow, qtbot: QtBot
+) -> None:
+    window, session = process_window, process_window.session
+    assert isinstance(session, ProcessSession)
+    assert [strip.name for strip in window.strips] == ["vocals", "drums", "bass", "other"]
+    window.strips[1].fader.set_db(-12.0)
+    qtbot.keyClick(window, Qt.Key.Key_1)  # mute vocals
+    qtbot.keyClick(window, Qt.Key.Key_B)  # bypass
+
+    def applied() -> bool:
+        state = session.mixer_state()
+        return state["bypassed"] and np.allclose(
+            state["current"], [0.0, 10 ** (-12 / 20), 1.0, 1.0], atol=1e-6
+        )
+
+    qtbot.waitUntil(applied, timeout=WAIT_MS)
+
+
+def test_spectrograms_and_transport_come_back_through_shared_memory(
+    process_window: LivestemsWindow, qtbot: QtBot
+) -> None:
+    window = process_window
+    source = window.session.source
+    assert source is not None and source.duration == pytest.approx(6.0, abs=0.01)
+    qtbot.wait(400)
+    first = [strip.spectrogram.image_data() for strip in window.strips]
+    qtbot.wait(400)
+    assert all(
+        not np.array_equal(a, strip.spectrogram.image_data())
+        for a, strip in zip(first, window.strips, strict=True)
+    )
+    assert "under-runs" in window.status_text()
+    # Loop A-B wraps in the engine's process too.
+    window.seek(1.0)
+    qtbot.wait(100)
+    window.set_loop_start()
+    window.seek(1.5)
+    qtbot.wait(100)
+    window.set_loop_end()
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    positions = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        qtbot.wait(20)
+        positions.append(source.seconds)
+    assert window.loop_start is not None and window.loop_end is not None
+    late = [p for p in positions[10:]]  # after the first messages have arrived
+    assert min(late) >= window.loop_start - 0.05 and max(late) <= window.loop_end + 0.05
+    assert sum(1 for a, b in zip(late, late[1:], strict=False) if b < a) >= 2
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not source.playing, timeout=WAIT_MS)
