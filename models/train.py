@@ -569,6 +569,7 @@ _OPTIONS = {
     "preset": str,
     "musdb": str,
     "synthetic": int,
+    "synthetic_seconds": float,
     "batch_size": int,
     "batches_per_epoch": int,
     "epochs": int,
@@ -609,6 +610,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             continue
         if option == "synthetic":
             values["synthetic_songs"] = value
+        elif option == "synthetic_seconds":
+            values["synthetic_duration_s"] = value
         elif option == "excerpt_s":
             values.setdefault("sampling", {})["excerpt_s"] = value
         else:
