@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def _cached(path: Path, decode: Callable[[], dict[str, np.ndarray]]) -> dict[str
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(entry) as handle:
-            np.savez(handle, **{k: v.astype(np.float16) for k, v in arrays.items()})
+            halves: dict[str, Any] = {k: v.astype(np.float16) for k, v in arrays.items()}
+            np.savez(handle, **halves)
     except OSError:
         pass  # a read-only home still trains, only slower
     return arrays
@@ -138,7 +140,8 @@ def _stem_folder(folder: Path, name: str, stems: Sequence[str], has_mixture: boo
     stem_arrays = {s: arrays[s] for s in stems}
     if "mixture" in arrays:
         return Track(name, stem_arrays, arrays["mixture"])
-    return Track(name, stem_arrays, np.sum(list(stem_arrays.values()), axis=0, dtype=np.float32))
+    mixture = np.asarray(np.sum(list(stem_arrays.values()), axis=0), dtype=np.float32)
+    return Track(name, stem_arrays, mixture)
 
 
 def _stem_file(folder: Path, stem: str) -> Path:

@@ -300,9 +300,10 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_synthetic_songs(
 
     run, model_file = tmp_path / "run", tmp_path / "tiny.onnx"
     code = livestems(
-        ["train", "--out", str(run), "--synthetic", "4", "--synthetic-seconds", "4", "--family", "lstm", "--size", "small",
-         "--preset", "live", "--batch-size", "2", "--batches-per-epoch", "4", "--epochs", "2",
-         "--excerpt-s", "1", "--lr", "0.003", "--threads", "1", "--no-progress"]
+        ["train", "--out", str(run), "--synthetic", "4", "--synthetic-seconds", "4",
+         "--family", "lstm", "--size", "small", "--preset", "live", "--batch-size", "2",
+         "--batches-per-epoch", "4", "--epochs", "2", "--excerpt-s", "1", "--lr", "0.003",
+         "--threads", "1", "--no-progress"]
     )  # fmt: skip
     assert code == 0
     log = read_log(run)
