@@ -23,6 +23,20 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 DEMO_SONG = BUNDLED_DIR / "demo.ogg"
 
 
+# The model the main job, the window and every --model-less command use: the lstm family at the
+# live preset (README.md's scores table); other bundled models are chosen by name.
+DEFAULT_MODEL = "lstm-live"
+
+
+def bundled_model_file() -> Path | None:
+    """The default bundled model, else the first bundled one, else ``None``."""
+    bundled = [path for origin, path in model_files() if origin == "bundled"]
+    for path in bundled:
+        if path.stem == DEFAULT_MODEL:
+            return path
+    return bundled[0] if bundled else None
+
+
 def bundled_demo_song() -> Path | None:
     """The bundled demo song, or ``None`` when this checkout has none."""
     return DEMO_SONG if DEMO_SONG.is_file() else None
@@ -51,10 +65,10 @@ def find_model_file(name: str | None) -> Path:
     """``--model``: a file, or the name of a bundled or user model (with or without
     ``.onnx``); by default the first bundled model."""
     if name is None:
-        bundled = [path for origin, path in model_files() if origin == "bundled"]
-        if not bundled:
+        default = bundled_model_file()
+        if default is None:
             raise UserError(NO_MODEL)
-        return bundled[0]
+        return default
     path = Path(name)
     if path.exists() or path.suffix.lower() == ".onnx" or os.sep in name:
         return path  # OnnxMaskModel says what is wrong with it
