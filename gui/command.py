@@ -21,6 +21,8 @@ NO_DISPLAY = (
     "There is no display (neither DISPLAY nor WAYLAND_DISPLAY is set): run livestems gui in a "
     "desktop session, or 'livestems play FILE' in a terminal."
 )
+# Where the engine runs by default: decided by gui/soak.py's measurement (README, "The window").
+ENGINE_PROCESS = True
 _PROBE = "from PySide6.QtWidgets import QApplication; QApplication([])"
 
 
@@ -50,8 +52,9 @@ def display_available() -> bool:
     return has_display_variable() and qt_can_start() is None
 
 
-def run_window(song: str | None = None) -> int:
-    """Open the window (on ``song``, else the bundled demo) and run until it closes."""
+def run_window(song: str | None = None, engine_process: bool = ENGINE_PROCESS) -> int:
+    """Open the window (on ``song``, else the bundled demo) and run until it closes;
+    ``engine_process``: the engine in a process of its own (see ``engine_process.py``)."""
     if not has_display_variable() and not os.environ.get("QT_QPA_PLATFORM"):
         raise UserError(NO_DISPLAY)
     problem = qt_can_start() if has_display_variable() else None
@@ -64,7 +67,7 @@ def run_window(song: str | None = None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("livestems")
-    window = LivestemsWindow(default_store(), song)
+    window = LivestemsWindow(default_store(), song, engine_process=engine_process)
 
     def report_internal_error(
         kind: type[BaseException], error: BaseException, trace: TracebackType | None
@@ -84,10 +87,19 @@ def run_window(song: str | None = None) -> int:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="a song to open (default: the bundled demo)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--engine-process", dest="engine_process", action="store_true", default=ENGINE_PROCESS,
+        help="run the engine in a process of its own" + (" (default)" if ENGINE_PROCESS else ""),
+    )  # fmt: skip
+    where.add_argument(
+        "--in-process", dest="engine_process", action="store_false",
+        help="run the engine in the window's process" + ("" if ENGINE_PROCESS else " (default)"),
+    )  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_window(args.file)
+    return run_window(args.file, getattr(args, "engine_process", ENGINE_PROCESS))
 
 
 COMMAND = Command(

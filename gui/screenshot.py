@@ -90,6 +90,7 @@ def run(
     from PySide6.QtWidgets import QApplication
 
     from ..realtime.model_catalog import bundled_demo_song
+    from .command import ENGINE_PROCESS
     from .session import BUNDLED, SessionSettings
     from .settings_store import ini_store, save_session_settings
     from .window import LivestemsWindow
@@ -102,7 +103,7 @@ def run(
     app.setApplicationName("livestems")
     store = ini_store(str(folder / "settings.ini"))
     save_session_settings(store, SessionSettings(model=args.model or BUNDLED))
-    window = LivestemsWindow(store, song, open_midi=False)
+    window = LivestemsWindow(store, song, open_midi=False, engine_process=ENGINE_PROCESS)
     window.move(0, 0)
     window.show()
 

@@ -240,7 +240,11 @@ class Engine:
             block[:] = indata
         else:
             block.fill(0.0)
-        self._in_ring.write(block)
+        dropped = n_frames - self._in_ring.write(block)
+        if dropped:
+            # The worker is so far behind that the in-ring is full: these frames will never
+            # come back as stems, so stop owing them (else every later block under-runs).
+            self._late_frames = max(0, self._late_frames - dropped)
         self._wake()
         wet, dry = self._wet_dry[0, :n_frames], self._wet_dry[1, :n_frames]
         self._dry_line.write(block)

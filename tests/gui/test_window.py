@@ -219,3 +219,28 @@ def test_without_a_song_the_transport_is_empty_and_asks_for_one(
         assert not math.isnan(window.cpu_load)
     finally:
         window.shutdown()
+
+
+def test_a_song_dropped_on_the_window_opens(
+    identity_window: LivestemsWindow, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from tests.gui.conftest import SAMPLE_RATE, test_song
+
+    dropped = tmp_path / "dropped.flac"
+    import soundfile
+
+    soundfile.write(dropped, test_song(3.0, seed=9), SAMPLE_RATE)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(dropped))])
+    drop = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )  # fmt: skip
+    identity_window.dropEvent(drop)
+    assert identity_window.session.song_name == "dropped.flac"
+    source = identity_window.session.source
+    assert source is not None and source.duration == pytest.approx(3.0, abs=0.01)
+    assert "dropped.flac" in identity_window.windowTitle()
