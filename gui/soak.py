@@ -124,13 +124,14 @@ def frame_rate_report(intervals: np.ndarray, elapsed: float) -> str:
 def run_window(
     path: Path, settings: SessionSettings, seconds: float, folder: Path, engine_process: bool
 ) -> None:
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from .settings_store import ini_store, save_session_settings
     from .window import LivestemsWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("livestems")
     store = ini_store(str(folder / "settings.ini"))  # never the user's own settings
     save_session_settings(store, settings)
     window = LivestemsWindow(store, path, open_midi=False, engine_process=engine_process)
@@ -142,8 +143,11 @@ def run_window(
     # In-process, the engine's own telemetry stays readable if the window stops a lost stream.
     engine = window.session.engine
     started = time.monotonic()
-    QTimer.singleShot(round(seconds * 1000), app.quit)
-    app.exec()
+    # Not app.quit(): in Qt 6 it closes the window first, which ends the stream before it is
+    # measured.
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
     elapsed = time.monotonic() - started
     snapshot = engine.telemetry.snapshot() if engine is not None else window.session.snapshot()
     message = window.message.text()
