@@ -1,0 +1,153 @@
+"""The Markdown model card beside a bundled model: what it is, what it was trained on, what it
+scores, what it costs, and the terms of its weights.
+
+    python -m livestems.export.model_card realtime/bundled/lstm-live.onnx \\
+        --recipe models/recipes/lstm-live.json --log models/recipes/lstm-live.log.jsonl \\
+        --scores models/recipes/scores-valid.json
+
+Everything in the card is read from files, never typed in: the ONNX file's own metadata (family,
+configuration, preset, measured latency, parameters, precision, training data, licence), the
+training recipe and its per-epoch log, and the scoreboard's JSON (``models/scoreboard.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..realtime.atomic_file import atomic_write
+from ..realtime.errors import UserError
+from ..realtime.onnx_runner import OnnxMaskModel
+
+MUSDB_TERMS = (
+    "The weights were trained on MUSDB18 (the 7-second previews of its train split), whose "
+    "tracks carry Creative Commons BY-NC-SA licences for non-commercial research: the weights "
+    "inherit those terms. Use them for non-commercial research and practice only, and credit "
+    "MUSDB18 (Rafii et al., 2017, doi:10.5281/zenodo.1117372). livestems' code is MIT."
+)
+
+
+def _scores_section(scores: dict[str, Any], model_file: str) -> list[str]:
+    systems = scores["systems"]
+    mine = [name for name in systems if f"`{model_file}`" in name]
+    if not mine:
+        return []
+    rows = [mine[0]] + [n for n in systems if systems[n]["kind"] in ("oracle", "umx", "mixture")]
+    stems = list(systems[mine[0]]["stems"])
+    lines = [
+        "## Scores",
+        "",
+        f"MUSDB18-7 `{scores['split']}` split ({len(scores['tracks'])} tracks never trained on), "
+        f"museval {scores['museval_version']} BSSEval v4, SDR in dB (median over 1 s frames, "
+        "then over tracks); through the streaming path, as you hear it.",
+        "",
+        "| system | " + " | ".join(stems) + " | mean |",
+        "|---|" + "---:|" * (len(stems) + 1),
+    ]
+    for name in rows:
+        system = systems[name]
+        cells = [system["stems"][stem]["SDR"] for stem in stems]
+        mean = system["mean"]["SDR"]
+        lines.append(
+            f"| {name} | "
+            + " | ".join("n/a" if v is None else f"{v:.2f}" for v in cells)
+            + f" | {'n/a' if mean is None else f'{mean:.2f}'} |"
+        )
+    return [*lines, ""]
+
+
+def _training_section(recipe: Path | None, log: Path | None) -> list[str]:
+    lines = ["## Training", ""]
+    if recipe is not None:
+        lines += [
+            f"Reproduce with `livestems train --config {recipe.as_posix()} --out RUN` "
+            "then `livestems export RUN/best.pt --float16 -o MODEL.onnx`. The recipe:",
+            "",
+            "```json",
+            recipe.read_text().strip(),
+            "```",
+            "",
+        ]
+    if log is not None:
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        if records:
+            best = min(records, key=lambda r: r["valid_loss"])
+            seconds = sum(r["seconds"] for r in records)
+            lines += [
+                f"Trained for {len(records)} epochs ({records[-1]['step']} batches, "
+                f"{seconds / 3600:.1f} h on this project's 2-core CPU, no GPU); best "
+                f"validation loss {best['valid_loss']:.4f} at epoch {best['epoch']} (this file). "
+                f"The per-epoch log: `{log.as_posix()}`.",
+                "",
+            ]
+    return lines
+
+
+def model_card_markdown(
+    model_path: Path,
+    recipe: Path | None = None,
+    log: Path | None = None,
+    scores: dict[str, Any] | None = None,
+) -> str:
+    meta = OnnxMaskModel(model_path, provider="cpu").metadata
+    preset = meta.preset
+    size_mb = model_path.stat().st_size / 1e6
+    front_end = f"PQMF ({meta.n_bands} bands), then STFT" if meta.n_bands > 1 else "STFT"
+    lines = [
+        f"# {model_path.stem}",
+        "",
+        f"A causal `{meta.family}` separator (vocals, drums, bass, other) for livestems' "
+        "real-time engine: every output sample depends on the past only.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| file | `{model_path.name}`, {size_mb:.1f} MB, {meta.precision} |",
+        f"| family | `{meta.family}`: {json.dumps(meta.config, sort_keys=True)} |",
+        f"| stems | {', '.join(meta.stems)} ({meta.mask} masks) |",
+        f"| preset | `{preset.name}`: analysis window {preset.n_fft}, hop {preset.hop}, "
+        f"synthesis window {preset.synthesis_length}, {meta.sample_rate} Hz, {front_end} |",
+        f"| algorithmic latency | {meta.latency_samples} samples = {meta.latency_ms:.2f} ms "
+        "(measured with an impulse through the streaming path) |",
+        f"| parameters | {meta.parameters:,} |",
+        f"| training data | {meta.training_data} |",
+        f"| licence of the weights | {meta.licence} |",
+        "",
+    ]
+    if scores is not None:
+        lines += _scores_section(scores, model_path.stem)
+    lines += _training_section(recipe, log)
+    lines += ["## Terms", "", MUSDB_TERMS, ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m livestems.export.model_card")
+    parser.add_argument("model", help="the .onnx file; the card is written beside it (.md)")
+    parser.add_argument("--recipe", help="the training configuration")
+    parser.add_argument("--log", help="the training run's log.jsonl")
+    parser.add_argument("--scores", help="the scoreboard's JSON")
+    args = parser.parse_args(argv)
+    try:
+        model_path = Path(args.model)
+        scores = json.loads(Path(args.scores).read_text()) if args.scores else None
+        card = model_card_markdown(
+            model_path,
+            Path(args.recipe) if args.recipe else None,
+            Path(args.log) if args.log else None,
+            scores,
+        )
+    except (UserError, OSError, ValueError) as error:
+        print(f"model_card: {error}", file=sys.stderr)
+        return 1
+    with atomic_write(model_path.with_suffix(".md")) as file:
+        file.write(card.encode())
+    print(f"wrote {model_path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
