@@ -164,9 +164,6 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
         session.set_master_gain_db(*arguments)
     elif command == "bypass":
         session.set_bypass(*arguments)
-    elif command == "reset_gains":
-        if engine is not None:
-            engine.mixer.reset()
     elif command in ("toggle", "seek", "seek_by", "set_loop", "play", "pause"):
         if source is not None:
             getattr(source, command)(*arguments)
@@ -423,9 +420,6 @@ class ProcessSession:
 
     def set_bypass(self, bypassed: bool) -> None:
         self.send("bypass", bypassed)
-
-    def reset_gains(self) -> None:
-        self.send("reset_gains")
 
     def mixer_state(self) -> dict[str, Any]:
         """The engine's mixer as the callback has it: effective targets, current gains, bypass

@@ -15,7 +15,7 @@ changing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,22 @@ class SessionStatus:
     device_latency: int
 
 
+@dataclass
+class Controls:
+    """The mixer controls as the user last set them (GUI thread only)."""
+
+    gain_db: dict[int, float] = field(default_factory=dict)
+    muted: dict[int, bool] = field(default_factory=dict)
+    soloed: dict[int, bool] = field(default_factory=dict)
+    master_db: float = 0.0
+    bypassed: bool = False
+
+    def forget_stems(self) -> None:
+        self.gain_db.clear()
+        self.muted.clear()
+        self.soloed.clear()
+
+
 class AudioSession:
     """The engine, its model and its stream, rebuilt whenever the song or the settings change.
 
@@ -97,6 +113,7 @@ class AudioSession:
         self.sample_rate = DEFAULT_SAMPLE_RATE
         self.stems: tuple[str, ...] = ()
         self._processor: StreamProcessor | None = None
+        self._controls = Controls()
 
     # -- model ------------------------------------------------------------------------------
 
@@ -143,6 +160,8 @@ class AudioSession:
             sample_rate = meta.sample_rate
         self._model_key, self._processor = key, processor
         self.model_name, self.provider, self.sample_rate = model_name, provider, sample_rate
+        if processor.stems != self.stems:
+            self._controls.forget_stems()  # a stem's fader belongs to that stem
         self.stems = processor.stems
         return notice
 
@@ -176,6 +195,7 @@ class AudioSession:
         engine = Engine(
             processor, EngineSettings(self.sample_rate, self.settings.block_size), source
         )
+        self._apply_controls(engine)
         try:
             backend = SoundDeviceBackend(
                 engine,
@@ -268,32 +288,50 @@ class AudioSession:
         )
 
     # -- controls: single stores, picked up by the callback at its next block ------------------
+    # Each is also kept here, so that the next engine (a new song, model or device) starts
+    # with it, set before its stream starts rather than ramped to after.
 
     def set_gain_db(self, stem: int, db: float) -> None:
+        self._controls.gain_db[stem] = db
         if self.engine is not None and stem < len(self.engine.stems):
             self.engine.set_gain(stem, db_to_gain(db))
 
     def set_mute(self, stem: int, muted: bool) -> None:
+        self._controls.muted[stem] = muted
         if self.engine is not None and stem < len(self.engine.stems):
             self.engine.set_mute(stem, muted)
 
     def set_solo(self, stem: int, soloed: bool) -> None:
+        self._controls.soloed[stem] = soloed
         if self.engine is not None and stem < len(self.engine.stems):
             self.engine.set_solo(stem, soloed)
 
     def set_master_gain_db(self, db: float) -> None:
+        self._controls.master_db = db
         if self.engine is not None:
             self.engine.set_master_gain(db_to_gain(db))
 
     def set_bypass(self, bypassed: bool) -> None:
+        self._controls.bypassed = bypassed
         if self.engine is not None:
             self.engine.set_bypass(bypassed)
 
-    def reset_gains(self) -> None:
-        """Jump to the targets instead of ramping (a new stream starts at the window's gains);
-        only right after ``start``, before the callback mixes."""
-        if self.engine is not None:
-            self.engine.mixer.reset()
+    def _apply_controls(self, engine: Engine) -> None:
+        """The kept controls into a new engine, before its stream starts (``mixer.reset`` is
+        only allowed while the callback is not running)."""
+        controls = self._controls
+        for stem, db in controls.gain_db.items():
+            if stem < len(engine.stems):
+                engine.set_gain(stem, db_to_gain(db))
+        for stem, muted in controls.muted.items():
+            if stem < len(engine.stems):
+                engine.set_mute(stem, muted)
+        for stem, soloed in controls.soloed.items():
+            if stem < len(engine.stems):
+                engine.set_solo(stem, soloed)
+        engine.set_master_gain(db_to_gain(controls.master_db))
+        engine.mixer.reset()  # start at these gains, not ramping towards them
+        engine.set_bypass(controls.bypassed)
 
     def close(self) -> None:
         self.stop()

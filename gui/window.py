@@ -183,16 +183,9 @@ class LivestemsWindow(QMainWindow):
             self.strip_row.addWidget(strip)
             self.strips.append(strip)
 
-    def _apply_controls(self) -> None:
-        """Hand the window's control state to a new engine, so a reload keeps what was set."""
-        session = self.session
-        for strip in self.strips:
-            session.set_gain_db(strip.index, strip.fader.db)
-            session.set_mute(strip.index, strip.muted)
-            session.set_solo(strip.index, strip.soloed)
-        session.set_master_gain_db(self.transport.master.db)
-        session.set_bypass(self.transport.bypass_button.isChecked())
-        session.reset_gains()  # start at these gains rather than ramp towards them
+    def _after_restart(self) -> None:
+        """A new engine has the session's kept controls already; the loop and the pictures
+        belong to the window."""
         self._apply_loop(self.transport.loop_button.isChecked())
         self._spectrum_count = 0
         for strip in self.strips:
@@ -212,7 +205,7 @@ class LivestemsWindow(QMainWindow):
     def _started(self) -> None:
         """After any (re)start: strips, controls, and the session's notice if it has one."""
         self._rebuild_strips()
-        self._apply_controls()
+        self._after_restart()
         self.transport.set_enabled(self.session.source is not None)
         if self.session.notice:
             self.show_message(self.session.notice, error=False)
