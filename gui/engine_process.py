@@ -22,6 +22,7 @@ module imports no Qt.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -405,6 +406,16 @@ class ProcessSession:
 
     def status(self) -> SessionStatus | None:
         return self._status if self._running else None
+
+    def cpu_seconds(self) -> float:
+        """CPU time the engine's process has used (Linux ``/proc``; 0 elsewhere), so that the
+        window's CPU load counts the engine too."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the ")".
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def set_gain_db(self, stem: int, db: float) -> None:
         self.send("gain", stem, db)

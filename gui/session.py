@@ -333,5 +333,9 @@ class AudioSession:
         engine.mixer.reset()  # start at these gains, not ramping towards them
         engine.set_bypass(controls.bypassed)
 
+    def cpu_seconds(self) -> float:
+        """CPU time the engine uses outside this process: none (it runs in this one)."""
+        return 0.0
+
     def close(self) -> None:
         self.stop()
