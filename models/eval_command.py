@@ -7,8 +7,10 @@ front end (the ceiling), ``--baseline mixture`` the mixture as every stem (the f
 works without a MODEL (``--preset``, ``--bands`` say which front end the oracle uses).
 
 Prints a line per track on stderr, then a Markdown table per estimator on stdout; ``--json``
-writes every figure (per track, per stem, per frame, aggregates), with the model file's name
-and metadata digest, the preset, the split, the tracks and museval's version.
+writes every figure (per track, per stem, per frame, aggregates) under ``results``, the first
+estimator's aggregates (the model's, when there is one) also at the top as ``stems`` and
+``mean``, with the model file's name and metadata digest, the preset, the split, the tracks
+and museval's version.
 """
 
 from __future__ import annotations
@@ -222,6 +224,12 @@ def _run(args: argparse.Namespace) -> int:
     markdown = _markdown(results, titles, header)
     print(markdown, end="")
     print(f"Scored {len(names)} tracks in {wall_s:.1f} s.", file=sys.stderr)
+    per_estimator = {
+        name: {"title": titles[name], **result.to_dict()} for name, result in results.items()
+    }
+    # The headline at the top: the first estimator's aggregates (the model's, when there is
+    # one); every estimator's, per track and per window, are under "results".
+    headline = next(iter(per_estimator))
     report = {
         "livestems_version": version(),
         "museval_version": MUSEVAL_VERSION,
@@ -236,9 +244,10 @@ def _run(args: argparse.Namespace) -> int:
         "n_bands": n_bands,
         "model": model_info,
         "wall_s": round(wall_s, 3),
-        "results": {
-            name: {"title": titles[name], **result.to_dict()} for name, result in results.items()
-        },
+        "scored": headline,
+        "stems": per_estimator[headline]["stems"],
+        "mean": per_estimator[headline]["mean"],
+        "results": per_estimator,
     }
     _write(args.json, json.dumps(report, indent=1) + "\n")
     _write(args.markdown, markdown)

@@ -269,6 +269,7 @@ def _check_report(report: dict, model: Path, n_tracks: int) -> None:
     assert report["museval_version"] == museval.version._version
     assert len(report["tracks"]) == n_tracks
     scores = report["results"]["model"]
+    assert report["scored"] == "model" and report["stems"] == scores["stems"]
     assert set(scores["stems"]) == set(STEMS)
     for stem in STEMS:
         assert set(METRICS) <= set(scores["stems"][stem])
