@@ -1,0 +1,114 @@
+"""The README's scores table: systems scored over worker processes, the README block replaced,
+and the model card written from files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("museval")
+
+from livestems.export.model_card import model_card_markdown  # noqa: E402
+from livestems.export.onnx_export import export_onnx  # noqa: E402
+from livestems.models.datasets import stem_folder_tracks  # noqa: E402
+from livestems.models.registry import get_family  # noqa: E402
+from livestems.models.scoreboard import (  # noqa: E402
+    BEGIN,
+    END,
+    System,
+    markdown,
+    replace_block,
+    score,
+)
+from livestems.models.separator import Separator  # noqa: E402
+from livestems.realtime.errors import UserError  # noqa: E402
+
+from .test_train import tonal_song  # noqa: E402
+from .test_training_data import write_song_folder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("songs")
+    for index in range(2):
+        write_song_folder(root, tonal_song(f"song{index}", index, seconds=2.0), False)
+    systems = [
+        System("ideal ratio mask, `live` preset", "oracle", "11.6 ms", preset="live"),
+        System("mixture as every stem", "mixture", "0 ms"),
+    ]
+    refs = stem_folder_tracks(root)
+    return systems, refs, score(systems, refs, jobs=2)
+
+
+def test_every_system_is_scored_on_every_track_in_order(scored) -> None:
+    systems, refs, results = scored
+    for system in systems:
+        assert [t.name for t in results[system.name].tracks] == [r.name for r in refs]
+    oracle, mixture = (results[s.name] for s in systems)
+    for stem in oracle.stems:
+        assert oracle.aggregate(stem, "SDR") > mixture.aggregate(stem, "SDR") + 3
+
+
+def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: Path) -> None:
+    systems, _, results = scored
+    table = markdown(results, systems, "caption")
+    rows = table.splitlines()
+    assert rows[0] == "caption"
+    assert rows[2].startswith("| system | latency | vocals SDR | drums SDR | bass SDR |")
+    assert rows[4].startswith("| ideal ratio mask, `live` preset | 11.6 ms | ")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{BEGIN}\nold table\n{END}\nafter\n")
+    replace_block(readme, table)
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n" + BEGIN + "\ncaption\n")
+    assert text.endswith(END + "\nafter\n") and "old table" not in text
+    (tmp_path / "other.md").write_text("no markers")
+    with pytest.raises(UserError, match="has no <!-- scores:begin --> ... <!-- scores:end -->"):
+        replace_block(tmp_path / "other.md", table)
+
+
+def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores(
+    tmp_path: Path,
+) -> None:
+    separator = Separator(get_family("lstm").config("small", preset="ultra", hidden_size=8))
+    model_path = tmp_path / "tiny-ultra.onnx"
+    export_onnx(separator, model_path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text('{"family": "lstm"}\n')
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        "\n".join(
+            json.dumps({"epoch": e, "step": 10 * (e + 1), "valid_loss": v, "seconds": 1800})
+            for e, v in enumerate((0.5, 0.3, 0.4))
+        )
+    )
+    sdr = {"SDR": 2.5}
+    scores = {
+        "split": "valid",
+        "tracks": ["a", "b"],
+        "museval_version": "0.4.1",
+        "systems": {
+            "`tiny-ultra` (bundled)": {
+                "kind": "model",
+                "stems": {s: sdr for s in separator.stems},
+                "mean": sdr,
+            },
+            "mixture as every stem": {
+                "kind": "mixture",
+                "stems": {s: {"SDR": -3.0} for s in separator.stems},
+                "mean": {"SDR": -3.0},
+            },
+        },
+    }
+    card = model_card_markdown(model_path, recipe, log, scores)
+    assert card.startswith("# tiny-ultra\n")
+    assert "| algorithmic latency | 254 samples = 5.76 ms" in card
+    assert "| training data | MUSDB18-7 train |" in card
+    assert "| `tiny-ultra` (bundled) | 2.50 | 2.50 | 2.50 | 2.50 | 2.50 |" in card
+    assert "| mixture as every stem | -3.00 |" in card
+    assert "Trained for 3 epochs (30 batches, 1.5 h" in card
+    assert "best validation loss 0.3000 at epoch 1" in card
+    assert "non-commercial" in card
