@@ -22,10 +22,12 @@ BSSEval v4 is the slow part.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
 import os
+import pickle
 import re
 import sys
 import time
@@ -39,7 +41,7 @@ from ..realtime.atomic_file import atomic_write
 from ..realtime.errors import UserError
 from ..realtime.model_catalog import model_files
 from ..realtime.onnx_runner import OnnxMaskModel
-from .datasets import TrackRef, musdb_tracks
+from .datasets import TrackRef, cache_dir, musdb_tracks
 from .evaluate import (
     Estimator,
     EvalResult,
@@ -52,6 +54,7 @@ from .evaluate import (
 )
 
 BEGIN, END = "<!-- scores:begin -->", "<!-- scores:end -->"
+SCORES_FORMAT = 1  # bump when TrackScores or the scoring changes: old cache entries are ignored
 
 
 @dataclass(frozen=True)
@@ -120,17 +123,63 @@ def systems_for(umx_checkpoint: str | None) -> list[System]:
     return systems
 
 
-def _score_part(job: tuple[list[System], list[TrackRef]]) -> dict[str, list[TrackScores]]:
-    systems, refs = job
-    estimators = {system.name: system.estimator() for system in systems}
-    results = evaluate_estimators(estimators, refs)
-    return {name: list(result.tracks) for name, result in results.items()}
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def score(systems: Sequence[System], refs: Sequence[TrackRef], jobs: int) -> dict[str, EvalResult]:
-    """Every system on every track, the tracks split over ``jobs`` processes."""
+def _cache_entry(system: System, ref: TrackRef) -> Path:
+    """Where one system's scores on one track are kept: keyed by what determines them (the
+    model file's bytes, or the oracle's geometry), the track file and museval's version."""
+    what = _file_digest(system.path) if system.path else f"{system.kind}|{system.preset}"
+    stat = ref.path.stat()
+    key = (
+        f"{what}|{system.n_bands}|{ref.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
+        f"{metadata.version('museval')}|{SCORES_FORMAT}"
+    )
+    return cache_dir() / "scores" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pickle"
+
+
+def _score_part(
+    job: tuple[list[System], list[TrackRef], bool],
+) -> dict[str, list[TrackScores]]:
+    systems, refs, use_cache = job
+    estimators: dict[str, Estimator] = {}
+    scores: dict[str, list[TrackScores]] = {system.name: [] for system in systems}
+    for ref in refs:
+        missing = []
+        for system in systems:
+            entry = _cache_entry(system, ref)
+            if use_cache and entry.exists():
+                with open(entry, "rb") as file:
+                    scores[system.name].append(pickle.load(file))
+            else:
+                missing.append(system)
+        if not missing:
+            continue
+        for system in missing:
+            if system.name not in estimators:
+                estimators[system.name] = system.estimator()
+        results = evaluate_estimators({s.name: estimators[s.name] for s in missing}, [ref])
+        for system in missing:
+            track_scores = results[system.name].tracks[0]
+            scores[system.name].append(track_scores)
+            with atomic_write(_cache_entry(system, ref)) as file:
+                pickle.dump(track_scores, file)
+    return scores
+
+
+def score(
+    systems: Sequence[System], refs: Sequence[TrackRef], jobs: int, use_cache: bool = True
+) -> dict[str, EvalResult]:
+    """Every system on every track, the tracks split over ``jobs`` processes. Scores already
+    computed for the same model bytes (or oracle geometry) and track are read back from the
+    cache, so re-running after one model changed scores only that model."""
     parts = [list(refs[index::jobs]) for index in range(jobs) if refs[index::jobs]]
-    work = [(list(systems), part) for part in parts]
+    work = [(list(systems), part, use_cache) for part in parts]
     if len(work) == 1:
         merged = [_score_part(work[0])]
     else:
@@ -186,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tracks", type=int, help="only the split's first N tracks")
     parser.add_argument("--umx", help="a checkpoint of the offline Open-Unmix baseline")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-cache", action="store_true", help="score everything again")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--readme", help="replace the scores block of this README")
@@ -196,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         refs = musdb_tracks(args.musdb, args.split)[: args.tracks or None]
         systems = systems_for(args.umx)
         started = time.perf_counter()
-        results = score(systems, refs, max(1, args.jobs))
+        results = score(systems, refs, max(1, args.jobs), use_cache=not args.no_cache)
         wall = time.perf_counter() - started
         caption = (
             f"MUSDB18-7 `{args.split}` split ({len(refs)} tracks of 6.8 s, never trained on), "

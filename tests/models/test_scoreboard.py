@@ -3,7 +3,9 @@ and the model card written from files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,13 @@ pytest.importorskip("museval")
 
 from livestems.export.model_card import model_card_markdown  # noqa: E402
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.datasets import stem_folder_tracks  # noqa: E402
+from livestems.models.datasets import cache_dir, stem_folder_tracks  # noqa: E402
 from livestems.models.registry import get_family  # noqa: E402
 from livestems.models.scoreboard import (  # noqa: E402
     BEGIN,
     END,
     System,
+    _cache_entry,
     markdown,
     replace_block,
     score,
@@ -32,6 +35,12 @@ from .test_training_data import write_song_folder  # noqa: E402
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIVESTEMS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield _score_songs(tmp_path_factory)
+
+
+def _score_songs(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("songs")
     for index in range(2):
         write_song_folder(root, tonal_song(f"song{index}", index, seconds=2.0), False)
@@ -50,6 +59,26 @@ def test_every_system_is_scored_on_every_track_in_order(scored) -> None:
     oracle, mixture = (results[s.name] for s in systems)
     for stem in oracle.stems:
         assert oracle.aggregate(stem, "SDR") > mixture.aggregate(stem, "SDR") + 3
+
+
+def test_scores_come_back_from_the_cache_until_the_model_changes(scored) -> None:
+    systems, refs, results = scored
+    entries = sorted((cache_dir() / "scores").iterdir())
+    assert len(entries) == len(systems) * len(refs)
+    # mark every cached entry: a second run that reads them back gives the mark, not a score
+    for entry in entries:
+        stored = pickle.loads(entry.read_bytes())
+        marked = dataclasses.replace(stored, si_sdr={stem: 99.0 for stem in stored.si_sdr})
+        entry.write_bytes(pickle.dumps(marked))
+    again = score(systems, refs, jobs=1)
+    for system in systems:
+        assert again[system.name].mean_over_stems("SI-SDR") == 99.0
+        assert again[system.name].mean_over_stems("SDR") == results[system.name].mean_over_stems(
+            "SDR"
+        )
+    # a different oracle geometry is not the same system: it is scored, not read back
+    ultra = System("ideal ratio mask, `ultra` preset", "oracle", "5.8 ms", preset="ultra")
+    assert _cache_entry(ultra, refs[0]) not in entries
 
 
 def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: Path) -> None:
