@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -77,6 +78,8 @@ def run_window(song: str | None = None, engine_process: bool = ENGINE_PROCESS) -
         window.show_message(f"Internal error ({kind.__name__}: {error}); details on the terminal.")
 
     sys.excepthook = report_internal_error
+    # Ctrl-C in the terminal closes the window (the handler runs at the timer's next tick).
+    signal.signal(signal.SIGINT, lambda _number, _frame: window.close())
     window.show()
     try:
         return app.exec()

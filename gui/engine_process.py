@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ def _describe(session: AudioSession) -> dict[str, Any]:
 
 def serve(connection: Connection, shared_name: str, settings: SessionSettings) -> None:
     """The engine process: serve requests from the GUI until it says ``quit`` or goes away."""
+    # Ctrl-C reaches the whole process group: the window decides when the engine ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     shared = SharedTelemetry(shared_name)
     session = AudioSession(settings)
     stop = threading.Event()
