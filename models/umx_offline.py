@@ -75,8 +75,14 @@ class UmxConfig(SeparatorConfig):
 
 
 def _open_unmix_class() -> type[nn.Module]:
-    with torchaudio_stub():
-        from openunmix.model import OpenUnmix
+    try:
+        with torchaudio_stub():
+            from openunmix.model import OpenUnmix
+    except ImportError as error:
+        raise ConfigError(
+            "The umx family is the openunmix package's model, which is not installed "
+            "(./setup.sh --dev installs it, without its dependencies)."
+        ) from error
     return OpenUnmix
 
 
