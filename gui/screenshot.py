@@ -54,7 +54,7 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-o", "--output", default="docs", help="folder for the two PNGs")
+    parser.add_argument("-o", "--output", default="gui/screenshots", help="folder for the two PNGs")
     parser.add_argument("--model", help="a .onnx model (default: the bundled one)")
     parser.add_argument("--song", help="a song (default: the bundled demo)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds of play before")
