@@ -114,12 +114,14 @@ def model_card(model: OnnxMaskModel) -> str:
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", help="a .onnx file: show its card")
+    parser.add_argument(
+        "model", nargs="?", help="a .onnx file or a listed model's name: show its card"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.model:
-        model = OnnxMaskModel(args.model, provider="cpu")
+        model = OnnxMaskModel(find_model_file(args.model), provider="cpu")
         model.verify_golden()
         print(model_card(model))
         return 0

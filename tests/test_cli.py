@@ -121,3 +121,11 @@ def test_playing_never_imports_torch() -> None:
         env=_headless_environment(),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_bundled_model_card_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "lstm-live"]) == 0  # by name; its golden output checked first
+    card = capsys.readouterr().out
+    assert "latency: 510 samples = 11.56 ms (measured)" in card
+    assert "training data: MUSDB18-7 train split" in card
+    assert "non-commercial" in card
