@@ -253,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"museval {metadata.version('museval')} BSSEval v4: SDR in dB, median over 1 s frames, "
             "then median over tracks; mean = average of the four stems. Produced by "
             "`python -m livestems.models.scoreboard --musdb ../shared/data/musdb18-7 "
-            "--umx <umx checkpoint> --readme README.md`."
+            "--umx runs/umx-offline/best.pt --readme README.md`, the baseline trained first by "
+            "`livestems train --config models/recipes/umx-offline.json --out runs/umx-offline`."
         )
         table = markdown(results, systems, caption)
     except UserError as error:
