@@ -135,7 +135,7 @@ class AudioSession:
             except UserError:
                 model_file = IDENTITY
                 notice = (
-                    "No trained model is bundled yet: playing the identity (dry) model on the "
+                    "No trained model is bundled here: playing the identity (dry) model on the "
                     f"{settings.preset} preset; choose a model file in Settings."
                 )
         key = (model_file, settings.preset, settings.provider)

@@ -93,7 +93,7 @@ def song_path(folder: Path) -> tuple[Path, str]:
         return demo, "the bundled demo song"
     path = folder / "generated.wav"
     soundfile.write(path, generated_song(30.0), SAMPLE_RATE)
-    return path, "a generated 30 s song (no demo is bundled yet)"
+    return path, "a generated 30 s song (no demo is bundled here)"
 
 
 def report(

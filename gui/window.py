@@ -227,7 +227,7 @@ class LivestemsWindow(QMainWindow):
         except UserError as error:
             self.show_message(str(error))
         self._started()
-        missing = "No song is open" if bundled_demo_song() else "No demo song is bundled yet"
+        missing = "No song is open" if bundled_demo_song() else "No demo song is bundled here"
         message = f"{missing}: open a song (File > Open, or drop a file here)."
         self.show_message(" ".join(filter(None, [self.session.notice, message])), error=False)
 

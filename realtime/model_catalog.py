@@ -58,7 +58,10 @@ def model_files() -> list[tuple[str, Path]]:
     return found
 
 
-NO_MODEL = "No model is bundled yet: pass --model FILE.onnx (make one with 'livestems export')."
+NO_MODEL = (
+    "No model is installed with livestems: pass --model FILE.onnx (make one with "
+    "'livestems export')."
+)
 
 
 def find_model_file(name: str | None) -> Path:

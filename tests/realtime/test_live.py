@@ -107,7 +107,7 @@ def test_no_bundled_model_is_one_sentence(monkeypatch, tmp_path: Path, capsys) -
     monkeypatch.setattr(model_catalog, "BUNDLED_DIR", tmp_path)
     assert main(["live"]) == 1
     assert capsys.readouterr().err == (
-        "livestems: No model is bundled yet: pass --model FILE.onnx (make one with "
+        "livestems: No model is installed with livestems: pass --model FILE.onnx (make one with "
         "'livestems export').\n"
     )
 

@@ -152,11 +152,11 @@ def test_no_bundled_model_ends_in_one_sentence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(model_catalog, "model_files", lambda: [])
-    with pytest.raises(UserError, match="No model is bundled yet"):
+    with pytest.raises(UserError, match="No model is installed with livestems"):
         model_catalog.find_model_file(None)
     assert main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().err == (
-        "livestems: No model is bundled yet: pass --model FILE.onnx (make one with "
+        "livestems: No model is installed with livestems: pass --model FILE.onnx (make one with "
         "'livestems export').\n"
     )
 
