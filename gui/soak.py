@@ -21,9 +21,6 @@ engine's worker and PortAudio's callback run as they always do.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ..realtime.bench import DummyJackServer
 from ..realtime.devices import list_audio_devices
 from ..realtime.model_catalog import bundled_demo_song
 from ..realtime.telemetry import TelemetrySnapshot
@@ -56,34 +54,21 @@ def generated_song(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.5 * song / np.abs(song).max()).astype(np.float32)
 
 
-class DummyServer:
-    """A JACK dummy server for this run (its own name, so no user's server is touched)."""
+def start_jack_server(block_size: int) -> DummyJackServer:
+    """The benchmark's JACK dummy server, and PortAudio made to see it (the window's engine
+    plays through PortAudio's JACK host API)."""
+    server = DummyJackServer(block_size)
+    if not any(d.host_api.startswith("JACK") for d in list_audio_devices(rescan=True)):
+        server.stop()
+        raise SystemExit("PortAudio does not see the JACK dummy server")
+    return server
 
-    def __init__(self, block_size: int) -> None:
-        jackd = shutil.which("jackd")
-        if jackd is None:
-            raise SystemExit("jackd is not installed (Debian package jackd2)")
-        self.name = f"livestems-gui-soak-{os.getpid()}"
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        os.environ["JACK_NO_START_SERVER"] = "1"
-        command = [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
-                   "-r", str(SAMPLE_RATE), "-p", str(block_size)]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(75):
-            if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit("the JACK dummy server did not start")
 
-    def stop(self) -> None:
-        import sounddevice
+def stop_jack_server(server: DummyJackServer) -> None:
+    import sounddevice
 
-        sounddevice._terminate()  # PortAudio's JACK client must go while the server is up
-        self.process.terminate()
-        self.process.wait(timeout=10)
+    sounddevice._terminate()  # PortAudio's JACK client must go while the server is up
+    server.stop()
 
 
 def song_path(folder: Path) -> tuple[Path, str]:
@@ -191,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = SessionSettings(model=args.model, block_size=args.block_size)
-    server = DummyServer(args.block_size)
+    server = start_jack_server(args.block_size)
     try:
         with tempfile.TemporaryDirectory() as folder:
             path, what = song_path(Path(folder))
@@ -201,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 run_window(path, settings, args.seconds, Path(folder), args.engine_process)
     finally:
-        server.stop()
+        stop_jack_server(server)
 
 
 if __name__ == "__main__":
