@@ -209,10 +209,10 @@ class EvalResult:
         header = "| stem | " + " | ".join(METRICS) + " | frames excluded |"
         lines = [header, "|---" + "|---:" * (len(METRICS) + 1) + "|"]
         for stem in self.stems:
-            cells = [_cell(self.aggregate(stem, metric)) for metric in METRICS]
+            cells = [format_db(self.aggregate(stem, metric)) for metric in METRICS]
             excluded = f"{self.excluded_frames(stem)} of {self.n_frames}"
             lines.append(f"| {stem} | " + " | ".join(cells) + f" | {excluded} |")
-        mean = [_cell(self.mean_over_stems(metric)) for metric in METRICS]
+        mean = [format_db(self.mean_over_stems(metric)) for metric in METRICS]
         lines.append("| **mean** | " + " | ".join(mean) + " | |")
         return "\n".join(lines)
 
@@ -221,7 +221,8 @@ def _json_float(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _cell(value: float) -> str:
+def format_db(value: float) -> str:
+    """A figure in dB for a table: two decimals, "n/a" where it is excluded."""
     return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
 

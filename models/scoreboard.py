@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import pickle
@@ -47,6 +46,7 @@ from .evaluate import (
     EvalResult,
     TrackScores,
     evaluate_estimators,
+    format_db,
     mixture_estimator,
     oracle_estimator,
     streaming_estimator,
@@ -195,10 +195,6 @@ def score(
     return results
 
 
-def _cell(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:.2f}"
-
-
 def markdown(results: dict[str, EvalResult], systems: Sequence[System], caption: str) -> str:
     stems = next(iter(results.values())).stems
     header = (
@@ -209,11 +205,11 @@ def markdown(results: dict[str, EvalResult], systems: Sequence[System], caption:
     lines = [header, "|---|---:|" + "---:|" * (len(stems) + 2)]
     for system in systems:
         result = results[system.name]
-        cells = [_cell(result.aggregate(stem, "SDR")) for stem in stems]
+        cells = [format_db(result.aggregate(stem, "SDR")) for stem in stems]
         lines.append(
             f"| {system.name} | {system.latency} | {' | '.join(cells)} | "
-            f"**{_cell(result.mean_over_stems('SDR'))}** | "
-            f"{_cell(result.mean_over_stems('SI-SDR'))} |"
+            f"**{format_db(result.mean_over_stems('SDR'))}** | "
+            f"{format_db(result.mean_over_stems('SI-SDR'))} |"
         )
     return caption + "\n\n" + "\n".join(lines) + "\n"
 

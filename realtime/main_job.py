@@ -75,11 +75,9 @@ def _demo_seconds() -> float | None:
 def _play_demo_headless(model_path: Path, demo: Path) -> int:
     from .audio_file import load_audio
     from .backends import DeviceError, OfflineBackend, SoundDeviceBackend
-    from .engine import Engine, EngineSettings
     from .onnx_runner import OnnxMaskModel
-    from .processor import StreamProcessor
+    from .player import engine_for
     from .report import format_report
-    from .sources import FileSource
 
     model = OnnxMaskModel(model_path)
     meta = model.metadata
@@ -87,9 +85,9 @@ def _play_demo_headless(model_path: Path, demo: Path) -> int:
     seconds = _demo_seconds()
     if seconds is not None:
         audio = audio[: round(seconds * meta.sample_rate)]
-    source = FileSource(audio, meta.sample_rate)
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
-    engine = Engine(processor, EngineSettings(meta.sample_rate, DEMO_BLOCK_SIZE), source)
+    engine = engine_for(model, audio, DEMO_BLOCK_SIZE)
+    source = engine.source
+    assert source is not None
     print(
         f"livestems: playing the demo ({demo.name}, {source.duration:.1f} s) through "
         f"{model_path.name} ({meta.family}, {meta.preset.name} preset; stems "

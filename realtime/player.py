@@ -21,11 +21,14 @@ import time
 import tty
 from collections.abc import Iterator
 
+import numpy as np
+
 from .audio_file import load_audio
 from .backends import SoundDeviceBackend
 from .cli import Command
 from .engine import Engine, EngineSettings
 from .model_catalog import resolve_model
+from .onnx_runner import OnnxMaskModel
 from .processor import StreamProcessor
 from .report import format_report
 from .sources import FileSource
@@ -55,14 +58,20 @@ def _stem_index(engine: Engine, name: str) -> int:
     return engine.stems.index(name)
 
 
+def engine_for(model: OnnxMaskModel, audio: np.ndarray, block_size: int) -> Engine:
+    """The engine that plays ``audio`` (at the model's rate) through ``model``."""
+    meta = model.metadata
+    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    return Engine(
+        processor, EngineSettings(meta.sample_rate, block_size), FileSource(audio, meta.sample_rate)
+    )
+
+
 def build_player(args: argparse.Namespace) -> tuple[Engine, SoundDeviceBackend, str]:
     model = resolve_model(args.model, args.provider)
-    meta = model.metadata
-    audio = load_audio(args.file, meta.sample_rate)
-    source = FileSource(audio, meta.sample_rate)
-    source.seek(args.start)
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
-    engine = Engine(processor, EngineSettings(meta.sample_rate, args.block_size), source)
+    engine = engine_for(model, load_audio(args.file, model.metadata.sample_rate), args.block_size)
+    assert engine.source is not None
+    engine.source.seek(args.start)
     for name in args.mute:
         engine.set_mute(_stem_index(engine, name), True)
     for name in args.solo:
