@@ -129,14 +129,11 @@ def _musdb_stem_file(path: Path, name: str) -> Track:
 
 
 def _stem_folder(folder: Path, name: str, stems: Sequence[str], has_mixture: bool) -> Track:
-    def decode() -> dict[str, np.ndarray]:
-        arrays = {stem: load_audio(_stem_file(folder, stem), SAMPLE_RATE) for stem in stems}
-        if has_mixture:
-            arrays["mixture"] = load_audio(_stem_file(folder, "mixture"), SAMPLE_RATE)
-        n_samples = min(a.shape[0] for a in arrays.values())
-        return {k: np.ascontiguousarray(v[:n_samples]) for k, v in arrays.items()}
-
-    arrays = decode()  # wav and flac decode fast: no cache
+    # wav and flac decode fast: no cache
+    names = [*stems, "mixture"] if has_mixture else list(stems)
+    decoded = {name: load_audio(_stem_file(folder, name), SAMPLE_RATE) for name in names}
+    n_samples = min(a.shape[0] for a in decoded.values())
+    arrays = {k: np.ascontiguousarray(v[:n_samples]) for k, v in decoded.items()}
     stem_arrays = {s: arrays[s] for s in stems}
     if "mixture" in arrays:
         return Track(name, stem_arrays, arrays["mixture"])
