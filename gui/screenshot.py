@@ -66,14 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     xvfb, display = start_xvfb()
     os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "xcb"  # the real X11 path, as on a desktop
-    from .soak import SAMPLE_RATE, DummyServer, generated_song
+    from .soak import SAMPLE_RATE, generated_song, start_jack_server, stop_jack_server
 
-    server = DummyServer(256)
+    server = start_jack_server(256)
     try:
         with tempfile.TemporaryDirectory() as folder:
             run(args, output, Path(folder), SAMPLE_RATE, generated_song)
     finally:
-        server.stop()
+        stop_jack_server(server)
         xvfb.terminate()
         xvfb.wait(timeout=10)
 
