@@ -163,12 +163,13 @@ def _run(args: argparse.Namespace) -> int:
     else:
         where = "PortAudio"
     until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-    print(f"livestems live: {path.name} on {model.provider}, through {where}, {until}")
-    sys.stdout.flush()
     seconds = math.inf if args.duration is None else args.duration
     lost: str | None = None
     try:
         try:
+            # Inside the try: a Ctrl-C as soon as this line shows still stops and reports.
+            print(f"livestems live: {path.name} on {model.provider}, through {where}, {until}")
+            sys.stdout.flush()
             backend.start()
             backend.run_for(seconds)
         except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,14 +27,15 @@ from livestems.realtime.processor import IdentityModel, StreamProcessor
 from livestems.realtime.sources import FileSource
 from tests.allocations import measure_allocations
 from tests.realtime.test_engine import ChannelSplitModel
+from tests.underruns import MOST_UNDERRUNS_PER_BLOCK, assert_equal_but_for_underruns
 
 jack = pytest.importorskip("jack")
 
 SAMPLE_RATE = 44100
 BLOCK = 256
 # The worker's head start in the timed tests: 8 blocks (46 ms) instead of the default 10 ms, so
-# that a scheduling hiccup on a busy machine (the suite shares it) is not an under-run, which
-# would blank the stem ports. The expected delay is the engine's reported latency either way.
+# that a scheduling hiccup on a busy machine (the suite shares it) is seldom an under-run, which
+# blanks the stem ports for a block. The expected delay is the engine's reported latency either way.
 BUFFER_BLOCKS = 8
 # The share of frames the test clients must have recorded (all of them on an idle machine).
 MIN_COVERED = 0.8
@@ -155,6 +157,24 @@ def test_ports_carry_the_mix_and_each_stem(jack_server) -> None:
     assert _client_ports(name) == set()
 
 
+def test_stop_lets_the_process_thread_end_itself_before_deactivating(jack_server) -> None:
+    """libjack's deactivate cancels a process thread still running; cancelled in Python, it
+    left the GIL locked and Ctrl-C hung (see the back-end's thread contract)."""
+    engine = _split_engine(_noise(2.0, seed=3))
+    backend = JackPortsBackend(engine)
+    name = backend.client.name
+    backend.start()
+    backend.run_for(0.2)
+    assert not backend.process_thread_ended_itself
+    backend.stop()
+    assert backend.process_thread_ended_itself
+    assert not Path(f"/proc/self/task/{backend._process_thread_id}").exists()  # gone, not killed
+    assert _client_ports(name) == set()
+    never_started = JackPortsBackend(_split_engine(_noise(1.0, seed=4)))
+    never_started.stop()  # nothing to wait for
+    assert not never_started.process_thread_ended_itself
+
+
 def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server) -> None:
     seconds = 3.0
     signal = _noise(seconds + 0.5, seed=2)
@@ -183,7 +203,6 @@ def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server
     snapshot = engine.telemetry.snapshot()
     assert engine.worker_error is None
     assert source.finished
-    assert snapshot.underruns == 0, snapshot
     # Made once per output port at the first cycle; never again (no array per cycle).
     assert backend.views_made == len(ports)
 
@@ -202,10 +221,12 @@ def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server
         "mix_L": delayed[:, 0],
         "mix_R": delayed[:, 1],
     }
+    # An under-run blanks the stem ports (the mix plays the dry input) for its block only.
     for i, port in enumerate(ports):
-        np.testing.assert_allclose(
-            recorded[delay:, i][valid], expected[port][valid], atol=1e-5, err_msg=port
-        )
+        assert_equal_but_for_underruns(
+            recorded[delay:, i][valid], expected[port][valid], snapshot.underruns, BLOCK,
+            snapshot.frames_played // BLOCK, atol=1e-5, err_msg=port,
+        )  # fmt: skip
 
 
 def test_live_input_ports_feed_the_engine(jack_server) -> None:
@@ -260,14 +281,17 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
         backend.stop()
         player.deactivate()
         player.close()
-    assert engine.telemetry.snapshot().underruns == 0
+    snapshot = engine.telemetry.snapshot()
     delay = engine.latency_samples
     recorded, covered = recorder.buffer, recorder.covered
     n = recorded.shape[0]
     valid = covered[delay:] & played[: n - delay]
     assert valid.mean() >= MIN_COVERED, valid.mean()
     assert np.abs(recorded[:delay][covered[:delay]]).max() < 1e-5
+    # The mix of an under-run's block is the dry input, the same as the stems' sum here; so
+    # under-runs or not, every frame comes back.
     np.testing.assert_allclose(recorded[delay:][valid], sent[: n - delay][valid], atol=1e-5)
+    assert snapshot.underruns <= MOST_UNDERRUNS_PER_BLOCK * snapshot.frames_played / BLOCK
 
 
 def test_loopback_through_jack_measures_the_engine_latency(jack_server) -> None:
