@@ -16,13 +16,9 @@ Thread contract:
   ``Engine.process_block``, copies the mix and each stem out to their ports and, if recording,
   the mix into a preallocated ``Recorder``. No lock, no logging, no array allocation: what it
   allocates are small Python objects (one cffi pointer per port per cycle, freed at once).
-  To stop, the main thread sets ``_ending`` and waits for the process thread's next cycle to
-  see it: that cycle plays silence, notes its thread id, sets ``_ended`` and raises
-  ``jack.CallbackExit``, so libjack deactivates the client from that thread and ends it. The
-  main thread closes the client only once the thread is gone. Why: libjack's deactivate
-  cancels a running process thread asynchronously (``pthread_cancel``), at any instruction;
-  cancelled in Python it took the GIL with it, and Ctrl-C hung for good about once in 60 stops
-  on a loaded machine. An inactive client's notification thread calls no callback.
+  To stop, ``stop()`` has the process thread end itself first (``SelfEndingProcess``): its
+  last cycle plays silence and leaves Python, and libjack deactivates the client from that
+  thread; the main thread closes the client once the thread is gone.
 - **JACK's notification thread** runs ``_xrun`` (one integer increment into the telemetry) and
   ``_shutdown`` (one store of the reason the server gave): a server that goes away mid-stream
   ends ``run_for`` and ``stop()`` reports it as a ``DeviceError``.
@@ -38,6 +34,7 @@ import ctypes.util
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,6 +141,71 @@ def port_latency(port: Any, mode: int) -> int:
     return int(latency_range.max)
 
 
+class SelfEndingProcess:
+    """A JACK process callback that can end its own thread, for a clean close.
+
+    libjack's deactivate (and close) cancels a process thread that is still running,
+    asynchronously: at any instruction. Cancelled inside Python it takes the GIL with it and the
+    whole program hangs (Ctrl-C on ``livestems live`` did, about once in 60 stops on a loaded
+    machine). So ``end()``, on the main thread, asks the next cycle to run ``last_cycle`` (say,
+    silence the outputs), note its thread id and raise ``jack.CallbackExit``: libjack then
+    deactivates the client from the process thread itself and ends that thread, outside Python.
+    ``end()`` returns once the thread is gone; the client can then be closed safely. An
+    inactive client's notification thread calls no callback.
+
+    Args:
+        process: the callback, ``process(frames)``, run on JACK's process thread.
+        last_cycle: run instead of ``process`` in the last cycle (``None``: nothing).
+    """
+
+    def __init__(
+        self, process: Callable[[int], None], last_cycle: Callable[[int], None] | None = None
+    ) -> None:
+        self.process = process
+        self.last_cycle = last_cycle
+        self.ending = False
+        self.ended = threading.Event()
+        self.thread_id = 0
+        self._callback_exit = _jack().CallbackExit
+
+    def __call__(self, frames: int) -> None:
+        if not self.ending:
+            self.process(frames)
+            return
+        if self.last_cycle is not None:
+            self.last_cycle(frames)
+        self.thread_id = threading.get_native_id()
+        self.ended.set()
+        raise self._callback_exit
+
+    def end(self, client: Any) -> bool:
+        """From the main thread, with ``client`` active: whether its process thread ended itself
+        (``False``: the server ran no cycle for a while; close as usual then)."""
+        self.ending = True
+        seconds_per_cycle = client.blocksize / client.samplerate
+        if not self.ended.wait(max(0.5, 50 * seconds_per_cycle)):
+            return False
+        # libjack deactivates the client from the process thread, then ends the thread; Linux
+        # lists a thread under /proc until it has ended (elsewhere: a generous pause).
+        if not Path("/proc/self/task").is_dir():
+            time.sleep(0.2)
+            return True
+        task = Path(f"/proc/self/task/{self.thread_id}")
+        deadline = time.monotonic() + 2.0
+        while task.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return True
+
+
+def end_and_close(client: Any, process: SelfEndingProcess, active: bool = True) -> None:
+    """Closes a client whose process callback is ``process``: its process thread ends itself
+    first when the client is ``active`` (see ``SelfEndingProcess``)."""
+    if active:
+        process.end(client)
+    client.deactivate()
+    client.close()
+
+
 class JackPortsBackend:
     """The engine as a JACK client with an output port pair for the mix and for each stem.
 
@@ -185,10 +247,6 @@ class JackPortsBackend:
         self.client = client if client is not None else open_client(client_name, server_name)
         self._active = False
         self._closed = False
-        self._ending = False
-        self._ended = threading.Event()
-        self._process_thread_id = 0
-        self._callback_exit = _jack().CallbackExit
         try:
             self._check_geometry()
             self._register_ports()
@@ -196,7 +254,8 @@ class JackPortsBackend:
             self._close_client()
             raise
         self._allocate_buffers()
-        self.client.set_process_callback(self._process)
+        self._process_callback = SelfEndingProcess(self._process, last_cycle=self._silence)
+        self.client.set_process_callback(self._process_callback)
         self.client.set_xrun_callback(self._xrun)
         self.client.set_shutdown_callback(self._shutdown)
         self._device_latency = self._measure_device_latency()
@@ -273,11 +332,6 @@ class JackPortsBackend:
     # -- JACK's process thread --------------------------------------------------------------
 
     def _process(self, frames: int) -> None:
-        if self._ending:  # stop() waits for this: the thread ends itself, outside Python
-            self._silence(frames)
-            self._process_thread_id = threading.get_native_id()
-            self._ended.set()
-            raise self._callback_exit
         if frames != self._block or self.callback_error is not None:
             self._silence(frames)
             return
@@ -381,7 +435,7 @@ class JackPortsBackend:
         try:
             if self._active and self.lost is None:
                 self._device_latency = self._measure_device_latency()
-                self._end_process_thread()
+                self._process_callback.end(self.client)
             self._close_client()
         finally:
             self.engine.stop()
@@ -393,25 +447,7 @@ class JackPortsBackend:
     @property
     def process_thread_ended_itself(self) -> bool:
         """Whether the last stop found the process thread ending itself before deactivating."""
-        return self._ended.is_set()
-
-    def _end_process_thread(self) -> None:
-        """Has the process thread end itself at its next cycle (see the thread contract). A
-        server that stopped running cycles gets a few hundred milliseconds, then the plain
-        deactivate."""
-        self._ending = True
-        seconds_per_cycle = self._block / self.client.samplerate
-        if not self._ended.wait(max(0.5, 50 * seconds_per_cycle)):
-            return
-        # libjack deactivates the client from the process thread, then ends the thread; Linux
-        # lists a thread under /proc until it has ended (elsewhere: a generous pause).
-        task = Path(f"/proc/self/task/{self._process_thread_id}")
-        if not Path("/proc/self/task").is_dir():
-            time.sleep(0.2)
-            return
-        deadline = time.monotonic() + 2.0
-        while task.exists() and time.monotonic() < deadline:
-            time.sleep(0.002)
+        return self._process_callback.ended.is_set()
 
     def _close_client(self) -> None:
         if self._closed:

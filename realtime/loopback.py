@@ -3,7 +3,8 @@
 Thread contract: ``measure_loopback_latency`` runs on the main thread while the back-end
 plays; it opens two probe clients on the same server, whose process callbacks (JACK's thread)
 write one impulse and look for its return, timing both in JACK's frame clock. It blocks until
-the impulse is back or the timeout passes. The engine is switched to bypass for the
+the impulse is back or the timeout passes, then has each probe's process thread end itself
+before closing it (``SelfEndingProcess``). The engine is switched to bypass for the
 measurement (the dry path has exactly the engine's latency whatever the model does to an
 impulse) and switched back after.
 
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .backends import DeviceError
-from .jack_backend import JackPortsBackend, open_client
+from .jack_backend import JackPortsBackend, SelfEndingProcess, end_and_close, open_client
 
 FRAME_CLOCK = 1 << 32  # jack_nframes_t wraps around
 
@@ -41,8 +42,11 @@ class _Probe:
         self.listener = open_client("livestems-return", server_name)
         self.out = self.emitter.outports.register("impulse")
         self.into = self.listener.inports.register("return")
-        self.emitter.set_process_callback(self._emit)
-        self.listener.set_process_callback(self._listen)
+        self.active = False
+        self.emit_process = SelfEndingProcess(self._emit)
+        self.listen_process = SelfEndingProcess(self._listen)
+        self.emitter.set_process_callback(self.emit_process)
+        self.listener.set_process_callback(self.listen_process)
 
     def _emit(self, frames: int) -> None:
         buffer = self.out.get_array()
@@ -58,10 +62,14 @@ class _Probe:
         if loud.size:
             self.heard_at = self.listener.last_frame_time + int(loud[0])
 
+    def activate(self) -> None:
+        self.active = True
+        self.emitter.activate()
+        self.listener.activate()
+
     def close(self) -> None:
-        for client in (self.emitter, self.listener):
-            client.deactivate()
-            client.close()
+        end_and_close(self.emitter, self.emit_process, self.active)
+        end_and_close(self.listener, self.listen_process, self.active)
 
 
 def _connect(client: Any, source: Any, destination: Any, made: list[tuple[Any, Any]]) -> None:
@@ -102,8 +110,7 @@ def measure_loopback_latency(
     made: list[tuple[Any, Any]] = []
     try:
         engine.set_bypass(True)
-        probe.emitter.activate()
-        probe.listener.activate()
+        probe.activate()
         _connect(client, probe.out, backend.input_ports[0], made)
         if through is None:
             _connect(client, backend.mix_ports[0], probe.into, made)

@@ -20,7 +20,12 @@ import pytest
 
 from livestems.realtime.backends import DeviceError
 from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.jack_backend import NO_SERVER, JackPortsBackend
+from livestems.realtime.jack_backend import (
+    NO_SERVER,
+    JackPortsBackend,
+    SelfEndingProcess,
+    end_and_close,
+)
 from livestems.realtime.loopback import measure_loopback_latency
 from livestems.realtime.presets import PRESETS
 from livestems.realtime.processor import IdentityModel, StreamProcessor
@@ -86,7 +91,8 @@ class PortRecorder:
         self.client = jack.Client("livestems-test-recorder", no_start_server=True)
         self.ports = [self.client.inports.register(f"in_{i}") for i in range(len(sources))]
         self.sources = sources
-        self.client.set_process_callback(self._process)
+        self.process = SelfEndingProcess(self._process)
+        self.client.set_process_callback(self.process)
 
     def _process(self, frames: int) -> None:
         before = self.sequence[0]
@@ -106,22 +112,22 @@ class PortRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.deactivate()
-        self.client.close()
+        end_and_close(self.client, self.process)
 
 
 def _count_cycles(backend: JackPortsBackend) -> list[int]:
     """Wraps the back-end's process callback (before ``start``): the number it returns grows by
     one as a cycle begins and one as it ends, so it is odd while the back-end runs a cycle."""
     sequence = [0]
-    process = backend._process
+    callback = backend._process_callback
+    process = callback.process
 
     def counted(frames: int) -> None:
         sequence[0] += 1
         process(frames)
         sequence[0] += 1
 
-    backend.client.set_process_callback(counted)
+    callback.process = counted
     return sequence
 
 
@@ -168,7 +174,9 @@ def test_stop_lets_the_process_thread_end_itself_before_deactivating(jack_server
     assert not backend.process_thread_ended_itself
     backend.stop()
     assert backend.process_thread_ended_itself
-    assert not Path(f"/proc/self/task/{backend._process_thread_id}").exists()  # gone, not killed
+    assert not Path(
+        f"/proc/self/task/{backend._process_callback.thread_id}"
+    ).exists()  # gone, not killed
     assert _client_ports(name) == set()
     never_started = JackPortsBackend(_split_engine(_noise(1.0, seed=4)))
     never_started.stop()  # nothing to wait for
@@ -262,13 +270,16 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
             # In step only if the back-end was between cycles all along (see PortRecorder).
             played[offset : offset + frames] = before % 2 == 0 and sequence[0] == before
 
-    player.set_process_callback(play)
+    play_process = SelfEndingProcess(play)
+    player.set_process_callback(play_process)
     recorder = PortRecorder(
         [f"{name}:mix_L", f"{name}:mix_R"], 2 * SAMPLE_RATE, end_index, sequence
     )
+    player_active = False
     try:
         backend.start()
         player.activate()
+        player_active = True
         for c, port in zip("LR", outs, strict=True):
             player.connect(port, f"{name}:in_{c}")
         with recorder:
@@ -279,8 +290,7 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
                 backend.run_for(0.1)
     finally:
         backend.stop()
-        player.deactivate()
-        player.close()
+        end_and_close(player, play_process, player_active)
     snapshot = engine.telemetry.snapshot()
     delay = engine.latency_samples
     recorded, covered = recorder.buffer, recorder.covered
