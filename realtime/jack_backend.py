@@ -146,7 +146,7 @@ class SelfEndingProcess:
 
     libjack's deactivate (and close) cancels a process thread that is still running,
     asynchronously: at any instruction. Cancelled inside Python it takes the GIL with it and the
-    whole program hangs (Ctrl-C on ``livestems live`` did, about once in 60 stops on a loaded
+    whole program hangs (Ctrl-C on ``livestems live`` did, 2 times in 180 stops on a loaded
     machine). So ``end()``, on the main thread, asks the next cycle to run ``last_cycle`` (say,
     silence the outputs), note its thread id and raise ``jack.CallbackExit``: libjack then
     deactivates the client from the process thread itself and ends that thread, outside Python.
