@@ -90,23 +90,39 @@ def _raw_terminal() -> Iterator[None]:
     descriptor = sys.stdin.fileno()
     saved = termios.tcgetattr(descriptor)
     try:
-        tty.setcbreak(descriptor)
+        # TCSANOW, not the default TCSAFLUSH: keys typed while the model loaded still count.
+        tty.setcbreak(descriptor, termios.TCSANOW)
         yield
     finally:
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
 
 
-def _read_key(timeout: float) -> str:
+ARROWS = {"\x1b[C": "right", "\x1b[D": "left"}
+
+
+def split_keys(typed: str) -> list[str]:
+    """What one read of the terminal holds, key by key: ``"12\x1b[C"`` -> ``["1", "2",
+    "right"]`` (keys typed quickly, or while the player started, arrive together)."""
+    keys, i = [], 0
+    while i < len(typed):
+        arrow = ARROWS.get(typed[i : i + 3])
+        keys.append(arrow or typed[i])
+        i += 3 if arrow else 1
+    return keys
+
+
+def _read_keys(timeout: float) -> list[str]:
     ready, _, _ = select.select([sys.stdin], [], [], timeout)
     if not ready:
-        return ""
-    key = os.read(sys.stdin.fileno(), 8).decode(errors="ignore")
-    return {"\x1b[C": "right", "\x1b[D": "left"}.get(key, key)
+        return []
+    return split_keys(os.read(sys.stdin.fileno(), 64).decode(errors="ignore"))
 
 
 def handle_key(engine: Engine, source: FileSource, key: str) -> bool:
     """Act on one key; False when the user quits."""
     n_stems = len(engine.stems)
+    if len(key) != 1 and key not in ARROWS.values():
+        return True  # not one key ("" is in every string: it once toggled solo ten times a second)
     if key in ("q", "Q", "\x03"):
         return False
     if key.isdigit() and 1 <= int(key) <= n_stems:
@@ -158,7 +174,8 @@ def _run(args: argparse.Namespace) -> int:
                 while not source.finished and backend.alive():
                     if deadline is not None and time.monotonic() > deadline:
                         break
-                    if not handle_key(engine, source, _read_key(0.1)):
+                    keys = _read_keys(0.1)
+                    if not all(handle_key(engine, source, key) for key in keys):
                         break
                     print("\r" + status_line(engine, source)[:160], end="", flush=True)
             print()

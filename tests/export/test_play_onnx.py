@@ -55,10 +55,11 @@ def test_interactive_play_takes_keys_in_a_terminal(jack_server, song_and_model) 
     os.close(follower)
     output = b""
 
-    def read_for(seconds: float) -> None:
+    def read_until(wanted: bytes, seconds: float) -> None:
+        """Reads the terminal until ``wanted`` shows (or the program ends, or time is up)."""
         nonlocal output
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while wanted not in output and time.monotonic() < deadline:
             ready, _, _ = select.select([leader], [], [], 0.1)
             if ready:
                 try:
@@ -67,11 +68,13 @@ def test_interactive_play_takes_keys_in_a_terminal(jack_server, song_and_model) 
                     return
 
     try:
-        read_for(3.0)
+        # Keys only once the status line plays: before that the terminal is not yet in cbreak
+        # mode, and switching to it drops what was typed (a loaded machine takes seconds).
+        read_until(b"playing", 60.0)
         os.write(leader, b"1")  # mute vocals
-        read_for(1.0)
+        read_until(b"1:vocals(m)", 20.0)
         os.write(leader, b"q")
-        read_for(3.0)
+        read_until(b"total latency", 20.0)
         assert process.wait(timeout=15) == 0
     finally:
         if process.poll() is None:
@@ -80,4 +83,5 @@ def test_interactive_play_takes_keys_in_a_terminal(jack_server, song_and_model) 
     text = output.decode(errors="replace")
     assert "keys: 1-4 mute" in text
     assert "1:vocals(m)" in text, text[-2000:]
+    assert "*" not in text, text[-2000:]  # no stem was ever soloed: no key asked for it
     assert "total latency" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.player import handle_key, status_line
+from livestems.realtime.player import handle_key, split_keys, status_line
 from livestems.realtime.presets import PRESETS
 from livestems.realtime.processor import StreamProcessor
 from livestems.realtime.sources import FileSource
@@ -42,3 +42,17 @@ def test_status_line_shows_time_stems_latency_and_underruns() -> None:
     assert "0.0/20s" in line and "1:left(m)" in line and "2:right*" in line
     assert f"latency {1000 * engine.latency_samples / 44100:.1f} ms" in line
     assert "under-runs 0" in line
+
+
+def test_no_key_and_several_keys_at_once() -> None:
+    engine, source = _engine()
+    # No key (a read that timed out) changes nothing: "" is a substring of the solo keys, and
+    # once toggled the first stem's solo every 0.1 s.
+    for _ in range(3):
+        assert handle_key(engine, source, "")
+    assert not engine.mixer.is_soloed(0) and not engine.mixer.is_muted(0)
+    assert handle_key(engine, source, "!@")  # not one key: ignored, never solo
+    assert not engine.mixer.is_soloed(0)
+    assert split_keys("12\x1b[C!\x1b[Dq") == ["1", "2", "right", "!", "left", "q"]
+    assert split_keys("") == []
+    assert split_keys("\x1b[") == ["\x1b", "["]  # a cut-off sequence: keys that do nothing
