@@ -178,23 +178,22 @@ class SelfEndingProcess:
         self.ended.set()
         raise self._callback_exit
 
-    def end(self, client: Any) -> bool:
-        """From the main thread, with ``client`` active: whether its process thread ended itself
-        (``False``: the server ran no cycle for a while; close as usual then)."""
+    def end(self, client: Any) -> None:
+        """From the main thread, with ``client`` active. ``ended`` says whether the process
+        thread ended itself: not if the server ran no cycle for a while (close as usual then)."""
         self.ending = True
         seconds_per_cycle = client.blocksize / client.samplerate
         if not self.ended.wait(max(0.5, 50 * seconds_per_cycle)):
-            return False
+            return
         # libjack deactivates the client from the process thread, then ends the thread; Linux
         # lists a thread under /proc until it has ended (elsewhere: a generous pause).
         if not Path("/proc/self/task").is_dir():
             time.sleep(0.2)
-            return True
+            return
         task = Path(f"/proc/self/task/{self.thread_id}")
         deadline = time.monotonic() + 2.0
         while task.exists() and time.monotonic() < deadline:
             time.sleep(0.002)
-        return True
 
 
 def end_and_close(client: Any, process: SelfEndingProcess, active: bool = True) -> None:
@@ -247,6 +246,7 @@ class JackPortsBackend:
         self.client = client if client is not None else open_client(client_name, server_name)
         self._active = False
         self._closed = False
+        self._process_callback = SelfEndingProcess(self._process, last_cycle=self._silence)
         try:
             self._check_geometry()
             self._register_ports()
@@ -254,7 +254,6 @@ class JackPortsBackend:
             self._close_client()
             raise
         self._allocate_buffers()
-        self._process_callback = SelfEndingProcess(self._process, last_cycle=self._silence)
         self.client.set_process_callback(self._process_callback)
         self.client.set_xrun_callback(self._xrun)
         self.client.set_shutdown_callback(self._shutdown)
@@ -377,7 +376,8 @@ class JackPortsBackend:
         for i in range(self._n_inputs, self._n_routes):
             buffer = self._get_buffer(self._port_pointers[i], frames)
             if buffer != self._null:
-                self._cffi_buffer(buffer, frames * FLOAT_BYTES)[:] = bytes(frames * FLOAT_BYTES)
+                # A view on JACK's buffer, zeroed in place: no sample buffer is allocated.
+                np.frombuffer(self._cffi_buffer(buffer, frames * FLOAT_BYTES), np.float32).fill(0)
 
     # -- JACK's notification thread ---------------------------------------------------------
 
@@ -435,7 +435,6 @@ class JackPortsBackend:
         try:
             if self._active and self.lost is None:
                 self._device_latency = self._measure_device_latency()
-                self._process_callback.end(self.client)
             self._close_client()
         finally:
             self.engine.stop()
@@ -453,9 +452,10 @@ class JackPortsBackend:
         if self._closed:
             return
         self._closed = True
+        # A lost server runs no cycle that could end the process thread.
+        running = self._active and self.lost is None
         self._active = False
-        self.client.deactivate()
-        self.client.close()
+        end_and_close(self.client, self._process_callback, active=running)
 
     # -- latency ----------------------------------------------------------------------------
 

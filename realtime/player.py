@@ -33,7 +33,7 @@ from .processor import StreamProcessor
 from .report import format_report
 from .sources import FileSource
 
-SOLO_KEYS = "!@#$%^&*("
+SOLO_KEYS = tuple("!@#$%^&*(")  # a tuple: membership is exact ("" is in every str)
 SEEK_SECONDS = 5.0
 
 
@@ -121,8 +121,6 @@ def _read_keys(timeout: float) -> list[str]:
 def handle_key(engine: Engine, source: FileSource, key: str) -> bool:
     """Act on one key; False when the user quits."""
     n_stems = len(engine.stems)
-    if len(key) != 1 and key not in ARROWS.values():
-        return True  # not one key ("" is in every string: it once toggled solo ten times a second)
     if key in ("q", "Q", "\x03"):
         return False
     if key.isdigit() and 1 <= int(key) <= n_stems:
