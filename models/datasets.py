@@ -112,15 +112,16 @@ def _cached(path: Path, decode: Callable[[], dict[str, np.ndarray]]) -> dict[str
                 return {name: stored[name].astype(np.float32) for name in stored.files}
         except (OSError, ValueError, EOFError):
             entry.unlink(missing_ok=True)  # a damaged cache entry is decoded again
-    arrays = decode()
+    # float16, as the cache holds it, the first time too: a run that decoded a file and its
+    # resumption, which reads the cache, must see the same numbers
+    halves: dict[str, Any] = {k: v.astype(np.float16) for k, v in decode().items()}
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(entry) as handle:
-            halves: dict[str, Any] = {k: v.astype(np.float16) for k, v in arrays.items()}
             np.savez(handle, **halves)
     except OSError:
         pass  # a read-only home still trains, only slower
-    return arrays
+    return {name: half.astype(np.float32) for name, half in halves.items()}
 
 
 def _musdb_stem_file(path: Path, name: str) -> Track:

@@ -15,6 +15,7 @@ an impulse.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,6 +44,11 @@ class StftFrontEnd(nn.Module):
         """[shape=(batch, n_frames, n_stems, n_channels, n_bins)] -> [shape=(batch, n_stems,
         n_channels, n_samples)]"""
         return self.transform.istft(stem_spectra, n_samples)
+
+    def bin_frequencies(self) -> np.ndarray:
+        """[shape=(n_feature_channels, n_bins)]: the frequency in Hz each bin stands for."""
+        bins = np.arange(self.n_bins) * self.preset.sample_rate / self.preset.n_fft
+        return np.tile(bins, (self.n_feature_channels, 1))
 
 
 class SubbandFrontEnd(nn.Module):
@@ -76,6 +82,18 @@ class SubbandFrontEnd(nn.Module):
         signals = self.pqmf.synthesis(bands.flatten(0, 1), n_subband_samples * self.n_bands)
         # (batch * n_stems, n_channels, time) -> (batch, n_stems, n_channels, time)
         return signals.unflatten(0, (batch, n_stems))[..., :n_samples]
+
+    def bin_frequencies(self) -> np.ndarray:
+        """[shape=(n_feature_channels, n_bins)]: the full-band frequency in Hz each subband bin
+        stands for. Band k covers k to k + 1 times a band's width; decimation mirrors the odd
+        bands, so their bins count down from the band's top."""
+        band_width = self.preset.sample_rate / (2 * self.n_bands)
+        local = np.arange(self.n_bins) * self.subband_preset.sample_rate / self.subband_preset.n_fft
+        rows = []
+        for band in range(self.n_bands):
+            frequencies = band * band_width + (band_width - local if band % 2 else local)
+            rows += [np.clip(frequencies, 0.0, None)] * self.n_channels
+        return np.stack(rows)
 
 
 FrontEnd = StftFrontEnd | SubbandFrontEnd

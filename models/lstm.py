@@ -21,6 +21,7 @@ from torch import nn
 from .config import ConfigError, SeparatorConfig
 from .frontend import StftFrontEnd
 from .masks import activate_masks
+from .norm import frame_norm
 from .registry import ModelFamily
 from .streaming import MaskNet, StateSpec
 
@@ -65,6 +66,10 @@ class LstmConfig(SeparatorConfig):
 
 
 class LstmMaskNet(MaskNet):
+    # The batch norm as it was (on a transposed view, then the output scale and mean apart):
+    # the same function, reachable only so that ``train_benchmark`` can time the old path.
+    legacy_norm = False
+
     def __init__(self, config: LstmConfig) -> None:
         super().__init__()
         self.config = config
@@ -94,11 +99,10 @@ class LstmMaskNet(MaskNet):
         shape = (self.config.n_layers, 1, self.config.hidden_size)
         return (StateSpec("lstm_h", shape, 1), StateSpec("lstm_c", shape, 1))
 
-    @staticmethod
-    def _frame_norm(norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
-        # (batch, n_frames, features) -> (batch, features, n_frames): batch norm's layout; no
-        # reshape that involves the time axis, so the exported graph keeps it dynamic
-        return norm(x.transpose(1, 2)).transpose(1, 2)
+    def _frame_norm(self, norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+        if self.legacy_norm:
+            return norm(x.transpose(1, 2)).transpose(1, 2)
+        return frame_norm(norm, x)
 
     def forward(
         self, magnitude: torch.Tensor, lstm_h: torch.Tensor, lstm_c: torch.Tensor
@@ -120,10 +124,24 @@ class LstmMaskNet(MaskNet):
         recurrent, (lstm_h, lstm_c) = self.lstm(x, (lstm_h, lstm_c))
         x = torch.cat([x, recurrent], dim=-1)
         x = torch.relu(self._frame_norm(self.bn2, self.fc2(x)))
-        x = self._frame_norm(self.bn3, self.fc3(x))
+        x = self.fc3(x)
+        if self.legacy_norm:
+            x = self._frame_norm(self.bn3, x)
+            logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
+            logits = logits * self.output_scale + self.output_mean
+            return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
+        # bn3, then the output scale and mean per bin, folded into one affine map per feature:
+        # the widest layer is read once, not three times. Its features are (stems, channels,
+        # bins) flattened, so the per-bin vectors repeat.
+        n_repeats = len(config.stems) * config.n_channels
+        x = frame_norm(
+            self.bn3,
+            x,
+            scale=self.output_scale.repeat(n_repeats),
+            shift=self.output_mean.repeat(n_repeats),
+        )
         # (batch, n_frames, stems * channels * bins) -> (batch, n_frames, stems, channels, bins)
         logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
-        logits = logits * self.output_scale + self.output_mean
         return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
 
 

@@ -31,13 +31,14 @@ What one run does (DESIGN.md, "Training and evaluation"):
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,12 @@ from .config import ConfigError
 from .datasets import Track, load_tracks, musdb_tracks, stem_folder_tracks
 from .registry import get_family
 from .separator import Separator
+from .spectral_data import SpectralBatch, SpectralSampler
 from .training_data import Batch, ExcerptSampler, SamplingConfig, whole_track_batch
 
 LOSSES = ("l1", "mse")
+DATA_PATHS = ("spectral", "waveform")
+LR_SCHEDULES = ("plateau", "cosine")
 # Synthetic validation songs take seeds from here on; training takes seeds 0, 1, ...
 SYNTHETIC_VALID_FIRST_SEED = 1_000_000
 
@@ -87,6 +91,25 @@ class TrainConfig:
         device: ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``.
         fit_input_statistics: set the network's input mean and scale from the training data
             (Open-Unmix's scaler), for families that have them.
+        data_path: ``spectral`` (every song analysed once; batches are scaled spectra:
+            ``spectral_data``) or ``waveform`` (every batch's excerpts analysed again, with the
+            conservation term computed even where it is zero by construction: the path as it
+            was, kept for ``train_benchmark``'s comparison).
+        deterministic: torch's deterministic algorithms (slower where they differ; the CPU
+            loop is reproducible without them).
+        compile: run the loss through ``torch.compile`` (fused kernels; a minute or two of
+            compiling first).
+        ema_decay: keep an exponential moving average of the weights with this decay per batch
+            (0: none); validation, ``best.pt`` and the export use the average.
+        lr_schedule: ``plateau`` (decay by ``lr_decay_factor`` when validation stalls) or
+            ``cosine`` (linear warm-up over ``warmup_batches``, then a cosine to
+            ``lr * min_lr_ratio`` at the last batch).
+        complex_weight: weight of a complex-spectrum loss (the estimate's complex spectrum, the
+            mask times the mixture's, against the target's) added to the magnitude loss.
+        mrstft_weight: weight of a multi-resolution STFT loss on the synthesised waveforms
+            (spectral convergence plus log-magnitude distance at three resolutions).
+        init: a checkpoint whose weights start this run (fine-tuning; the same family, size
+            and preset).
     """
 
     family: str = "lstm"
@@ -115,15 +138,73 @@ class TrainConfig:
     threads: int = 0
     device: str = "auto"
     fit_input_statistics: bool = True
+    data_path: str = "spectral"
+    deterministic: bool = False
+    compile: bool = False
+    ema_decay: float = 0.0
+    lr_schedule: str = "plateau"
+    warmup_batches: int = 0
+    min_lr_ratio: float = 0.01
+    complex_weight: float = 0.0
+    mrstft_weight: float = 0.0
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"Unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}.")
+        if self.data_path not in DATA_PATHS:
+            raise ConfigError(
+                f"Unknown data_path {self.data_path!r}: choose one of {', '.join(DATA_PATHS)}."
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"Unknown lr_schedule {self.lr_schedule!r}: choose one of "
+                f"{', '.join(LR_SCHEDULES)}."
+            )
+        if not isinstance(self.sampling, SamplingConfig):
+            raise ConfigError("sampling must be a table of sampling settings.")
+        if self.data_path == "waveform" and self.sampling.spectral_only:
+            raise ConfigError(
+                f"The {', '.join(self.sampling.spectral_only)} augmentation(s) need data_path "
+                "spectral."
+            )
+        for name, low, high in (
+            ("lr", 1e-9, 10.0),
+            ("weight_decay", 0.0, 1.0),
+            ("lr_decay_factor", 1e-6, 1.0),
+            ("ema_decay", 0.0, 0.999999),
+            ("min_lr_ratio", 0.0, 1.0),
+            ("complex_weight", 0.0, 1e3),
+            ("mrstft_weight", 0.0, 1e3),
+            ("conservation_weight", 0.0, 1e3),
+            ("synthetic_duration_s", 0.5, 3600.0),
+        ):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (low <= value <= high)
+            ):
+                raise ConfigError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}.")
+        for name in (
+            "warmup_batches",
+            "threads",
+            "lr_decay_patience",
+            "early_stop_patience",
+            "synthetic_songs",
+            "valid_tracks",
+            "seed",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be a whole number of at least 0, got {value!r}.")
         if self.musdb is None and not self.folders and self.synthetic_songs <= 0:
             raise ConfigError(
                 "No training data: give --musdb PATH, --folder PATH or --synthetic N."
             )
         for name in ("batch_size", "batches_per_epoch", "epochs", "checkpoint_every"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ConfigError(f"{name} must be a whole number, got {getattr(self, name)!r}.")
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -132,7 +213,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["folders"] = list(self.folders)
-        values["sampling"]["gain_range"] = list(self.sampling.gain_range)
+        for name in ("gain_range", "width_range", "limiter_push_db"):
+            values["sampling"][name] = list(getattr(self.sampling, name))
         return values
 
     @classmethod
@@ -143,13 +225,18 @@ class TrainConfig:
             raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
         values = dict(values)
         if "sampling" in values:
+            if not isinstance(values["sampling"], dict):
+                raise ConfigError("sampling must be a table of sampling settings.")
             sampling = dict(values["sampling"])
             sampling_known = {f.name for f in dataclasses.fields(SamplingConfig)}
             bad = sorted(set(sampling) - sampling_known)
             if bad:
                 raise ConfigError(f"Unknown sampling setting(s): {', '.join(bad)}.")
-            if "gain_range" in sampling:
-                sampling["gain_range"] = tuple(sampling["gain_range"])
+            for name in ("gain_range", "width_range", "limiter_push_db"):
+                if name in sampling:
+                    if not isinstance(sampling[name], (list, tuple)):
+                        raise ConfigError(f"sampling {name} must be a pair of numbers.")
+                    sampling[name] = tuple(sampling[name])
             values["sampling"] = SamplingConfig(**sampling)
         if "folders" in values:
             values["folders"] = tuple(values["folders"])
@@ -164,6 +251,8 @@ class TrainConfig:
         path = Path(path)
         try:
             text = path.read_text()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text file of training settings.") from None
         except OSError as error:
             raise ConfigError(f"Cannot read the training configuration {path}: {error}.") from None
         try:
@@ -215,38 +304,90 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
 # -- losses -------------------------------------------------------------------------------------
 
 
-def magnitudes(model: Separator, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(estimated stems, target stems, mixture) magnitudes in the model's front end.
+def batch_spectra(
+    model: Separator, batch: Batch | SpectralBatch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mixture, targets) complex spectra in the model's front end: a spectral batch's own, or a
+    waveform batch's analysed.
 
     Returns:
-        [shape=(batch, n_frames, n_stems, n_feature_channels, n_bins)] twice, and the mixture's
-        [shape=(batch, n_frames, n_feature_channels, n_bins)].
+        [shape=(batch, n_frames, n_feature_channels, n_bins)] and [shape=(batch, n_frames,
+        n_stems, n_feature_channels, n_bins)].
     """
+    if isinstance(batch, SpectralBatch):
+        return batch.mixture, batch.targets
     front_end = model.front_end
-    mixture_spectra = front_end.analyze(batch.mixture)
-    mixture_magnitude = mixture_spectra.abs()
-    masks = model.masks(mixture_spectra)
-    estimates = masks * mixture_magnitude.unsqueeze(2)
+    mixture = front_end.analyze(batch.mixture)
     n_batch, n_stems = batch.targets.shape[:2]
-    target_spectra = front_end.analyze(batch.targets.flatten(0, 1))
-    targets = target_spectra.abs().unflatten(0, (n_batch, n_stems)).transpose(1, 2)
-    return estimates, targets, mixture_magnitude
+    targets = front_end.analyze(batch.targets.flatten(0, 1))
+    return mixture, targets.unflatten(0, (n_batch, n_stems)).transpose(1, 2)
 
 
-def loss_value(model: Separator, batch: Batch, config: TrainConfig) -> torch.Tensor:
-    estimates, targets, mixture = magnitudes(model, batch)
+def _stft_magnitude(signal: torch.Tensor, n_fft: int) -> torch.Tensor:
+    window = torch.hann_window(n_fft, device=signal.device, dtype=signal.dtype)
+    spectra = torch.stft(
+        signal.flatten(0, -2), n_fft, n_fft // 4, window=window, return_complex=True
+    )
+    return spectra.abs()
+
+
+def multi_resolution_stft_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Spectral convergence plus mean log-magnitude distance, averaged over three resolutions
+    (Yamamoto et al., Parallel WaveGAN, 2020). Waveforms of any leading shape."""
+    total = estimate.new_zeros(())
+    resolutions = (512, 1024, 2048)
+    for n_fft in resolutions:
+        estimated, wanted = _stft_magnitude(estimate, n_fft), _stft_magnitude(target, n_fft)
+        convergence = torch.linalg.vector_norm(wanted - estimated) / torch.linalg.vector_norm(
+            wanted
+        ).clamp_min(1e-7)
+        log_distance = torch.mean(
+            torch.abs(torch.log(wanted.clamp_min(1e-5)) - torch.log(estimated.clamp_min(1e-5)))
+        )
+        total = total + convergence + log_distance
+    return total / len(resolutions)
+
+
+def loss_value(
+    model: Separator, batch: Batch | SpectralBatch, config: TrainConfig, training: bool = True
+) -> torch.Tensor:
+    """The training objective; with ``training=False`` only its magnitude part (validation
+    compares runs whose extra terms differ)."""
+    mixture_spectra, target_spectra = batch_spectra(model, batch)
+    mixture = mixture_spectra.abs()
+    masks = model.masks(mixture_spectra)
+    estimates = masks * mixture.unsqueeze(2)
+    targets = target_spectra.abs()
     if config.loss == "mse":
-        return torch.mean((estimates - targets) ** 2)
-    loss = torch.mean(torch.abs(estimates - targets))
-    if config.conservation_weight:
+        loss = torch.mean((estimates - targets) ** 2)
+    else:
+        loss = torch.mean(torch.abs(estimates - targets))
+    # Normalised masks (softmax, ratio) make the stems sum to the mix, so the conservation term
+    # is zero but for rounding; the waveform path computes it anyway, as it always did.
+    normalised = model.config.mask != "sigmoid" and not isinstance(batch, Batch)
+    if config.loss == "l1" and config.conservation_weight and not normalised:
         conservation = torch.mean(torch.abs(estimates.sum(dim=2) - mixture))
         loss = loss + config.conservation_weight * conservation
+    if training and (config.complex_weight or config.mrstft_weight):
+        estimate_spectra = masks * mixture_spectra.unsqueeze(2)
+        if config.complex_weight:
+            loss = loss + config.complex_weight * torch.mean(
+                torch.abs(estimate_spectra - target_spectra)
+            )
+        if config.mrstft_weight:
+            n_samples = mixture_spectra.shape[1] * model.front_end.hop
+            estimate = model.front_end.synthesize(estimate_spectra, n_samples)
+            target = model.front_end.synthesize(target_spectra, n_samples)
+            loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
     return loss
 
 
 @torch.no_grad()
 def fit_input_statistics(
-    model: Separator, sampler: ExcerptSampler, seed: int, n_batches: int = 4
+    model: Separator,
+    sampler: ExcerptSampler | SpectralSampler,
+    seed: int,
+    n_batches: int = 4,
 ) -> int:
     """Set every ``input_mean`` and ``input_scale`` in the network to centre and scale each input
     bin over training excerpts (Open-Unmix's scaler); returns how many pairs were set."""
@@ -261,7 +402,7 @@ def fit_input_statistics(
     for index in range(n_batches):
         # an epoch number training never reaches: these excerpts are drawn for statistics only
         batch = sampler.batch(seed, epoch=2**31 - 1, index=index, batch_size=4)
-        magnitude = model.front_end.analyze(batch.mixture).abs()
+        magnitude = batch_spectra(model, batch)[0].abs()
         frames.append(magnitude.reshape(-1, magnitude.shape[-1]))
     stacked = torch.cat(frames)
     for mean, scale in pairs:
@@ -372,7 +513,10 @@ def build_model(config: TrainConfig) -> Separator:
 def validation_loss(model: Separator, tracks: Sequence[Track], config: TrainConfig) -> float:
     model.eval()
     device = next(model.parameters()).device
-    losses = [loss_value(model, whole_track_batch(t).to(device), config).item() for t in tracks]
+    losses = [
+        loss_value(model, whole_track_batch(t).to(device), config, training=False).item()
+        for t in tracks
+    ]
     model.train()
     return float(sum(losses) / len(losses))
 
@@ -400,12 +544,83 @@ class Progress:
             self._bar.close()
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights (Polyak averaging), the model that
+    validates and is exported when ``ema_decay`` is set. The decay ramps up from 0.1 over the
+    first batches (``min(decay, (1 + n) / (10 + n))``), so that an early average is not held to
+    the random initial weights; buffers (batch norm's running statistics) are copied."""
+
+    def __init__(self, model: Separator, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        self.updates = 0
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: Separator) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
+        averaged: list[torch.Tensor] = list(self.model.parameters())
+        torch._foreach_lerp_(averaged, [p.detach() for p in model.parameters()], 1.0 - decay)
+        for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
+
+
+Scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau | torch.optim.lr_scheduler.LambdaLR
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Scheduler:
+    """``plateau``: stepped once an epoch with the validation loss; ``cosine``: once a batch."""
+    if config.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=config.lr_decay_factor, patience=config.lr_decay_patience
+        )
+    total = config.epochs * config.batches_per_epoch
+    warmup, floor = config.warmup_batches, config.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_sampler(
+    config: TrainConfig, tracks: Sequence[Track], model: Separator
+) -> ExcerptSampler | SpectralSampler:
+    if config.data_path == "spectral":
+        return SpectralSampler(tracks, config.sampling, model.front_end)
+    return ExcerptSampler(tracks, config.sampling)
+
+
+def load_initial_weights(model: Separator, path: str) -> None:
+    """``init``: start from another run's weights, which must fit this model exactly."""
+    source, _ = load_checkpoint(path)
+    if source.config != model.config:
+        raise UserError(
+            f"--init {path} holds a {source.config.family} model of another configuration "
+            f"({source.config.to_dict()}); fine-tuning needs the same family, size and preset."
+        )
+    model.load_state_dict(source.state_dict())
+
+
 def _save_last(
     path: Path,
     model: Separator,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau,
+    scheduler: Scheduler,
     state: LoopState,
+    average: WeightAverage | None,
 ) -> None:
     save_checkpoint(
         path,
@@ -414,12 +629,27 @@ def _save_last(
         scheduler=scheduler.state_dict(),
         loop=dataclasses.asdict(state),
         torch_rng=torch.get_rng_state(),
+        ema=None if average is None else average.state_dict(),
     )
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as log:
         log.write(json.dumps(record) + "\n")
+
+
+def _objective(
+    model: Separator, config: TrainConfig
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss of one batch from its two tensors, compiled when ``config.compile`` is set."""
+    make_batch = SpectralBatch if config.data_path == "spectral" else Batch
+
+    def objective(mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return loss_value(model, make_batch(mixture, targets), config)
+
+    if config.compile:
+        return torch.compile(objective)
+    return objective
 
 
 def train(
@@ -457,20 +687,21 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     keep_freed_memory()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
     device = _device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
     distributed = _Distributed(device)
     train_tracks, valid_tracks = load_training_data(config)
-    sampler = ExcerptSampler(train_tracks, config.sampling)
 
     model = build_model(config)
-    if not resume and config.fit_input_statistics:
+    sampler = make_sampler(config, train_tracks, model)
+    if not resume and config.init is not None:
+        load_initial_weights(model, config.init)
+    elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=config.lr_decay_factor, patience=config.lr_decay_patience
-    )
+    scheduler = make_scheduler(config, optimizer)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     state = LoopState()
     if resume:
         saved_model, extra = load_checkpoint(last_path, map_location=device)
@@ -480,7 +711,12 @@ def train(
         scheduler.load_state_dict(extra["scheduler"])
         state = LoopState(**extra["loop"])
         torch.set_rng_state(extra["torch_rng"])
+        if average is not None:
+            average.load_state_dict(extra["ema"])
     distributed.broadcast_parameters(model)
+    if average is not None and not resume:
+        average = WeightAverage(model, config.ema_decay)  # the broadcast weights
+    objective = _objective(model, config)
     if distributed.is_main and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(config_path) as file:
@@ -491,6 +727,7 @@ def train(
             f"{sum(p.numel() for p in model.parameters()):,} parameters; {device}",
             flush=True,
         )
+    validated = model if average is None else average.model
 
     trained_here = 0
     while state.epoch < config.epochs and not state.stopped_early:
@@ -511,7 +748,7 @@ def train(
             ).to(device)
             started = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_value(model, batch, config)
+            loss = objective(batch.mixture, batch.targets)
             if not torch.isfinite(loss):
                 raise UserError(
                     f"The training loss became {loss.item()} at epoch {state.epoch}, batch "
@@ -520,20 +757,24 @@ def train(
             loss.backward()
             distributed.average_gradients(model)
             optimizer.step()
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                scheduler.step()
+            if average is not None:
+                average.update(model)
             state.epoch_loss_sum += loss.item()
             state.batch += 1
             state.step += 1
             trained_here += 1
             progress.update(loss.item(), config.batch_size / (time.perf_counter() - started))
             if distributed.is_main and state.step % config.checkpoint_every == 0:
-                _save_last(last_path, model, optimizer, scheduler, state)
+                _save_last(last_path, model, optimizer, scheduler, state, average)
         progress.close()
 
         n_batches = config.batches_per_epoch
         train_loss = state.epoch_loss_sum / n_batches
         seconds = time.perf_counter() - epoch_start
         if distributed.is_main:
-            valid_loss = validation_loss(model, valid_tracks, config)
+            valid_loss = validation_loss(validated, valid_tracks, config)
         else:
             valid_loss = math.nan
         if distributed.world_size > 1:
@@ -542,7 +783,8 @@ def train(
             shared = torch.tensor([valid_loss], dtype=torch.float64, device=device)
             dist.broadcast(shared, src=0)
             valid_loss = float(shared.item())
-        scheduler.step(valid_loss)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(valid_loss)
         improved = valid_loss < state.best_valid_loss
         if improved:
             state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
@@ -570,12 +812,12 @@ def train(
             if improved:
                 save_checkpoint(
                     best_path,
-                    model,
+                    validated,
                     epoch=record["epoch"],
                     valid_loss=valid_loss,
                     train_config=config.to_dict(),
                 )
-            _save_last(last_path, model, optimizer, scheduler, state)
+            _save_last(last_path, model, optimizer, scheduler, state, average)
             _append_log(run_dir / "log.jsonl", record)
             print(
                 f"epoch {record['epoch']:4d}  train {train_loss:.5f}  valid {valid_loss:.5f}"
@@ -607,6 +849,7 @@ _OPTIONS = {
     "threads": int,
     "device": str,
     "excerpt_s": float,
+    "init": str,
 }
 
 

@@ -41,6 +41,17 @@ class SamplingConfig:
     silence_db: an excerpt of a source below this RMS (dBFS) is silent.
     keep_silent: train on excerpts whose target source is silent too.
     max_redraws: how often a silent source's excerpt is drawn again before it is kept.
+    pitch_semitones, tempo_change: each stem of each song is rendered ``variants`` more times,
+        at a pitch shift uniform in +-``pitch_semitones`` and a tempo factor uniform in
+        1 +- ``tempo_change`` (``augment.pitch_tempo_variants``); 0 and 0: none.
+    variants: how many pitch and tempo variants per stem.
+    variant_probability: chance that a source is taken from one of its variants.
+    eq_probability: chance that a source is equalised (``augment.eq_curve``).
+    eq_max_db: the EQ's largest boost or cut per band.
+    width_range: per-source stereo width (side scaled by it) drawn uniformly from this range.
+    limiter_probability: chance that a mixture is pushed into a limiter (LimitAug).
+    limiter_push_db: the gain into the limiter, drawn uniformly from this range.
+    The augmentations from ``pitch_semitones`` on need ``data_path`` "spectral".
     """
 
     excerpt_s: float = 4.0
@@ -50,6 +61,74 @@ class SamplingConfig:
     silence_db: float = -60.0
     keep_silent: bool = False
     max_redraws: int = 10
+    pitch_semitones: float = 0.0
+    tempo_change: float = 0.0
+    variants: int = 1
+    variant_probability: float = 0.5
+    eq_probability: float = 0.0
+    eq_max_db: float = 6.0
+    width_range: tuple[float, float] = (1.0, 1.0)
+    limiter_probability: float = 0.0
+    limiter_push_db: tuple[float, float] = (3.0, 12.0)
+
+    def __post_init__(self) -> None:
+        from .config import ConfigError
+
+        def number(name: str, low: float, high: float) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"sampling {name} must be a number, got {value!r}.")
+            if not low <= value <= high:
+                raise ConfigError(f"sampling {name} must be in [{low:g}, {high:g}], got {value}.")
+
+        number("excerpt_s", 0.05, 600.0)
+        for name in (
+            "channel_swap_probability",
+            "remix_probability",
+            "variant_probability",
+            "eq_probability",
+            "limiter_probability",
+        ):
+            number(name, 0.0, 1.0)
+        number("silence_db", -200.0, 0.0)
+        number("max_redraws", 0, 10_000)
+        number("pitch_semitones", 0.0, 12.0)
+        number("tempo_change", 0.0, 0.5)
+        number("variants", 1, 16)
+        number("eq_max_db", 0.0, 24.0)
+        for name, low, high in (
+            ("gain_range", 0.0, 100.0),
+            ("width_range", 0.0, 4.0),
+            ("limiter_push_db", 0.0, 40.0),
+        ):
+            pair = getattr(self, name)
+            if (
+                len(pair) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+                or not low <= pair[0] <= pair[1] <= high
+            ):
+                raise ConfigError(
+                    f"sampling {name} must be two numbers low <= high in [{low:g}, {high:g}], "
+                    f"got {list(pair)}."
+                )
+
+    @property
+    def pitch_tempo(self) -> bool:
+        return self.pitch_semitones > 0 or self.tempo_change > 0
+
+    @property
+    def spectral_only(self) -> list[str]:
+        """The augmentations switched on that only the spectral data path draws."""
+        names = []
+        if self.pitch_tempo:
+            names.append("pitch/tempo")
+        if self.eq_probability > 0:
+            names.append("eq")
+        if self.width_range != (1.0, 1.0):
+            names.append("width")
+        if self.limiter_probability > 0:
+            names.append("limiter")
+        return names
 
 
 class ExcerptSampler:
@@ -95,6 +174,11 @@ class ExcerptSampler:
             >= threshold
         )
 
+    @property
+    def sources(self) -> list[np.ndarray]:
+        """Every song's padded sources, [shape=(n_stems, n_samples, 2)] float32."""
+        return self._sources
+
     def __len__(self) -> int:
         return len(self._sources)
 
@@ -120,18 +204,26 @@ class ExcerptSampler:
                 return song, self._start(rng, song, loud)
         raise AssertionError("unreachable")
 
-    def _sample(self, rng: np.random.Generator, out_sources: np.ndarray) -> None:
-        """One sample into ``out_sources`` [shape=(n_stems, 2, excerpt)]."""
+    def plan(self, rng: np.random.Generator) -> list[tuple[int, int, float, bool]]:
+        """One sample's sources: (song, start sample, gain, channels swapped) per stem."""
         config = self.config
         remix = rng.random() < config.remix_probability
         if not remix:
             song, start = self._draw(rng, slice(None))
+        plan = []
         for stem in range(len(self.stems)):
             if remix:
                 song, start = self._draw(rng, slice(stem, stem + 1))
-            excerpt = self._sources[song][stem, start : start + self.excerpt_samples]
             gain = rng.uniform(*config.gain_range)
-            if rng.random() < config.channel_swap_probability:
+            swap = bool(rng.random() < config.channel_swap_probability)
+            plan.append((song, start, gain, swap))
+        return plan
+
+    def _sample(self, rng: np.random.Generator, out_sources: np.ndarray) -> None:
+        """One sample into ``out_sources`` [shape=(n_stems, 2, excerpt)]."""
+        for stem, (song, start, gain, swap) in enumerate(self.plan(rng)):
+            excerpt = self._sources[song][stem, start : start + self.excerpt_samples]
+            if swap:
                 excerpt = excerpt[:, ::-1]
             out_sources[stem] = (excerpt * gain).T
 

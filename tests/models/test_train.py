@@ -110,10 +110,30 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)[0].state_dict()
 
 
+# Every augmentation, the weight average, the cosine schedule and both extra losses: all of it
+# must resume exactly.
+EVERYTHING_ON = dict(
+    sampling=SamplingConfig(
+        excerpt_s=0.4,
+        pitch_semitones=2.0,
+        tempo_change=0.05,
+        eq_probability=0.5,
+        width_range=(0.5, 1.5),
+        limiter_probability=0.5,
+    ),
+    ema_decay=0.99,
+    lr_schedule="cosine",
+    warmup_batches=3,
+    complex_weight=0.5,
+    mrstft_weight=0.1,
+)
+
+
+@pytest.mark.parametrize("extras", [{}, EVERYTHING_ON], ids=["plain", "everything-on"])
 def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_weights_of_an_unbroken_run(
-    song_folder: Path, tmp_path: Path
+    song_folder: Path, tmp_path: Path, extras: dict
 ) -> None:
-    config = tiny_config(folders=(str(song_folder),), epochs=2, batches_per_epoch=5)
+    config = tiny_config(folders=(str(song_folder),), epochs=2, batches_per_epoch=5, **extras)
     unbroken = tmp_path / "unbroken"
     train(config, unbroken, show_progress=False)
 

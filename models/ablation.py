@@ -1,0 +1,111 @@
+"""The ablation table of README.md: each training recipe of a folder trained, exported and scored.
+
+    python -m livestems.models.ablation --runs RUNS [--recipes models/recipes/ablation]
+        [--musdb PATH] [--only NAME ...] [--readme README.md]
+
+Every ``*.json`` in ``--recipes`` is one row: the same model, data, budget in batches and seed,
+differing only in what the row is about. For each, in order: ``livestems train`` into
+``RUNS/NAME`` (resumed where a run stopped, skipped when it is done), the export of its
+``best.pt`` to ``RUNS/NAME.onnx``, and the score on the validation split through the streaming
+path with museval BSSEval v4, as the scoreboard scores (and from its cache when the model file
+has not changed). It prints the table, mean SDR per stem and the command that reproduces each
+row, and with ``--readme`` writes it between the ``ablation:begin`` and ``ablation:end``
+markers of README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..realtime.errors import UserError
+from .checkpoint import load_checkpoint
+from .datasets import musdb_tracks
+from .evaluate import format_db
+from .scoreboard import System, score
+from .train import TrainConfig, train
+
+BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+DEFAULT_RECIPES = Path(__file__).parent / "recipes" / "ablation"
+
+
+def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
+    """Train (or finish) one row's run and export it; returns the model file."""
+    from ..export.onnx_export import export_onnx
+
+    config = TrainConfig.from_file(recipe)
+    if musdb:
+        config = TrainConfig.from_dict({**config.to_dict(), "musdb": musdb})
+    run = runs / recipe.stem
+    state = train(config, run, resume=(run / "last.pt").exists(), show_progress=False)
+    model_file = runs / f"{recipe.stem}.onnx"
+    best = run / "best.pt"
+    if not model_file.exists() or model_file.stat().st_mtime < best.stat().st_mtime:
+        separator, _ = load_checkpoint(best)
+        export_onnx(separator, model_file, training_data="MUSDB18-7 train split (ablation)")
+    print(f"{recipe.stem}: {state.step} batches, best validation loss {state.best_valid_loss:.5f}")
+    return model_file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m livestems.models.ablation")
+    parser.add_argument("--runs", required=True, help="a folder for the runs and model files")
+    parser.add_argument("--recipes", default=str(DEFAULT_RECIPES))
+    parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
+    parser.add_argument("--only", nargs="*", help="train only these rows (table: every row done)")
+    parser.add_argument("--readme", help="replace the ablation block of this README")
+    args = parser.parse_args(argv)
+    try:
+        recipes = sorted(Path(args.recipes).glob("*.json"))
+        if not recipes:
+            raise UserError(f"{args.recipes} holds no recipes (*.json).")
+        runs = Path(args.runs)
+        models = {}
+        for recipe in recipes:
+            if args.only and recipe.stem not in args.only:
+                if (runs / f"{recipe.stem}.onnx").exists():
+                    models[recipe.stem] = runs / f"{recipe.stem}.onnx"
+                continue
+            models[recipe.stem] = run_row(recipe, runs, args.musdb)
+        musdb = args.musdb or TrainConfig.from_file(recipes[0]).musdb
+        if musdb is None:
+            raise UserError("Give --musdb PATH (or set LIVESTEMS_MUSDB) to score the rows.")
+        systems = [System(name, "model", "", str(path)) for name, path in models.items()]
+        results = score(systems, musdb_tracks(musdb, "valid"), jobs=1)
+    except UserError as error:
+        print(f"ablation: {error}", file=sys.stderr)
+        return 1
+    stems = next(iter(results.values())).stems
+    lines = [
+        "| row | " + " | ".join(stems) + " | mean | command |",
+        "|---|" + "---:|" * (len(stems) + 1) + "---|",
+    ]
+    for name, result in results.items():
+        medians = [result.aggregate(stem, "SDR") for stem in stems]
+        mean = result.mean_over_stems("SDR")
+        recipe = Path(args.recipes) / f"{name}.json"
+        command = (
+            f"`livestems train --config {os.path.relpath(recipe)} --out RUN` + export + "
+            "`livestems eval`"
+        )
+        cells = " | ".join(format_db(m) for m in medians)
+        lines.append(f"| {name} | {cells} | {format_db(mean)} | {command} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.readme:
+        readme = Path(args.readme)
+        text = readme.read_text()
+        block = f"{BEGIN}\n{table}\n{END}"
+        if BEGIN not in text:
+            raise SystemExit(f"{readme} has no {BEGIN} marker")
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        readme.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
