@@ -161,6 +161,15 @@ class TrainConfig:
                 f"Unknown lr_schedule {self.lr_schedule!r}: choose one of "
                 f"{', '.join(LR_SCHEDULES)}."
             )
+        if not isinstance(self.model, dict):
+            raise ConfigError("model must be a table of model settings.")
+        try:
+            get_family(self.family).config(self.size, preset=self.preset, **self.model)
+        except TypeError as error:
+            unknown = str(error).split("argument")[-1].strip(" '")
+            raise ConfigError(
+                f"The {self.family} model has no setting {unknown!r}: check the model table."
+            ) from None
         if not isinstance(self.sampling, SamplingConfig):
             raise ConfigError("sampling must be a table of sampling settings.")
         if self.data_path == "waveform" and self.sampling.spectral_only:

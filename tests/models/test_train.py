@@ -3,7 +3,9 @@ resume after a kill; data-parallel training with torchrun; configuration errors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ from livestems.models.train import (  # noqa: E402
     TrainConfig,
     build_model,
     fit_input_statistics,
+    make_scheduler,
     train,
 )
 from livestems.models.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
@@ -193,11 +196,82 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
         ({"synthetic_songs": 1, "batch_size": 0}, r"batch_size must be at least 1, got 0\."),
         ({"synthetic_songs": 1, "sampling": {"crop": 1}}, r"Unknown sampling setting\(s\): crop"),
         ({"synthetic_songs": 1, "device": "tpu"}, r"Unknown device 'tpu'"),
+        ({"synthetic_songs": 1, "sampling": 5}, r"sampling must be a table of sampling settings"),
+        ({"synthetic_songs": 1, "model": {"hiden_size": 8}}, r"has no setting 'hiden_size'"),
+        ({"synthetic_songs": 1, "lr": -1}, r"lr must be a number in \[1e-09, 10\], got -1\."),
+        ({"synthetic_songs": 1, "sampling": {"excerpt_s": -1}}, r"excerpt_s must be in"),
+        ({"synthetic_songs": 1, "sampling": {"width_range": [2, 1]}}, r"width_range must be"),
+        ({"synthetic_songs": 1, "ema_decay": 1.5}, r"ema_decay must be a number in"),
+        ({"synthetic_songs": 1, "lr_schedule": "step"}, r"Unknown lr_schedule 'step'"),
+        (
+            {"synthetic_songs": 1, "data_path": "waveform", "sampling": {"eq_probability": 0.5}},
+            r"The eq augmentation\(s\) need data_path spectral\.",
+        ),
+        ({"synthetic_songs": 1, "epochs": 2.5}, r"epochs must be a whole number, got 2\.5\."),
     ],
 )
 def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(values)
+
+
+def test_a_binary_config_file_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    binary = tmp_path / "config.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=r"is not (a text file|valid JSON)"):
+        TrainConfig.from_file(binary)
+
+
+def test_init_fine_tunes_from_a_checkpoint_and_refuses_one_that_does_not_fit(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=2)
+    train(config, tmp_path / "first", show_progress=False)
+    start = dict(load_checkpoint(tmp_path / "first" / "best.pt")[0].named_parameters())
+    tuned = dataclasses.replace(config, init=str(tmp_path / "first" / "best.pt"), lr=1e-9)
+    train(tuned, tmp_path / "tuned", show_progress=False)
+    after = dict(load_checkpoint(tmp_path / "tuned" / "best.pt")[0].named_parameters())
+    # a learning rate of 1e-9 barely moves the weights: the run started from the checkpoint's
+    # (batch norm's running statistics, which are not weights, follow the new batches)
+    for key, value in start.items():
+        torch.testing.assert_close(after[key], value, atol=1e-4, rtol=1e-4)
+    other = dataclasses.replace(tuned, model={"hidden_size": 16, "n_layers": 1})
+    with pytest.raises(UserError, match="fine-tuning needs the same family, size and preset"):
+        train(other, tmp_path / "other", show_progress=False)
+
+
+def test_the_exported_checkpoint_is_the_weight_average(song_folder: Path, tmp_path: Path) -> None:
+    config = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=4, ema_decay=0.5)
+    train(config, tmp_path / "run", show_progress=False)
+    best = weights(tmp_path / "run" / "best.pt")
+    _, extra = load_checkpoint(tmp_path / "run" / "last.pt")
+    average, last = extra["ema"]["model"], weights(tmp_path / "run" / "last.pt")
+    assert extra["ema"]["updates"] == 4
+    differs = False
+    for key in best:
+        assert torch.equal(best[key], average[key]), key
+        differs |= not torch.equal(best[key], last[key])
+    assert differs  # the average is not the last weights
+
+
+def test_the_cosine_schedule_warms_up_then_decays_to_its_floor() -> None:
+    config = tiny_config(
+        synthetic_songs=1, lr_schedule="cosine", warmup_batches=4, epochs=2, batches_per_epoch=10
+    )
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=config.lr)
+    scheduler = make_scheduler(config, optimizer)
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(config.lr / 4)
+    assert rates[3] == pytest.approx(config.lr)
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:], strict=False))
+    assert rates[-1] == pytest.approx(
+        config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 15 / 16)))
+    )
 
 
 def test_config_files_in_json_and_toml_say_the_same(tmp_path: Path) -> None:
