@@ -22,8 +22,13 @@ What a user gets, and why:
   to input sample ``t``. With ``align=False`` (``--no-align``) the stems are what was heard
   live: ``latency_samples`` (at the model's rate) of silence first, and that much longer.
 - **Files.** ``OUT/<song>/<stem>.wav`` (float32) or ``.flac`` (24-bit), where ``<song>`` is the
-  file name without its audio suffix (``.stem.mp4`` counts as one); each written atomically
-  (``save_audio_atomic``). Two inputs with the same song name get ``<song> (2)`` and so on.
+  file name without its audio suffix (``.stem.mp4`` counts as one). A song's folder is written as
+  a set (``stem_set``): into a temporary folder beside it, swapped in by one rename, so it holds
+  one run's whole set or the previous one. Two inputs with the same song name get ``<song> (2)``
+  and so on (a number no other input's name has), and the summary says so.
+- **Nothing lost.** Before any work: the output folder is made and written to once, and a run
+  that would replace a folder holding one of its inputs, or files that are not stems, is
+  refused. Before each song: the disk must have room for its stems.
 - **Many inputs.** Folders expand to their audio files (not recursively, sorted). A file that
   cannot be separated ends in one sentence on stderr, the others are still separated, and the
   exit status is 1.
@@ -34,7 +39,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +57,7 @@ from .errors import UserError
 from .model_catalog import resolve_model
 from .onnx_runner import PROVIDER_CHOICES, OnnxMaskModel
 from .processor import StreamProcessor
+from .stem_set import check_inputs_survive, check_replaceable, clean_stale, stem_set
 from .stft import SAMPLE_DTYPE
 
 __all__ = [
@@ -57,11 +65,14 @@ __all__ = [
     "COMMAND",
     "ProgressBar",
     "SeparationReport",
+    "check_disk_space",
+    "check_output_folder",
     "expand_inputs",
     "render_stream",
     "separate_file",
     "separate_signal",
     "song_name",
+    "unique_names",
 ]
 
 #: Suffixes a folder argument expands to (any file given by name is tried whatever its suffix).
@@ -238,8 +249,13 @@ def separate_file(
     path = Path(path)
     meta = model.metadata
     rate = meta.sample_rate
-    # Decoded at its own rate (exact length), so the stems can be given back at that rate.
+    song_dir = Path(out_dir) / (name or song_name(path))
+    # Everything that can refuse the song does so before the (long) separation.
+    check_inputs_survive([song_dir], [path])
+    check_replaceable(song_dir)
     info = audio_info(path)
+    check_disk_space(Path(out_dir), info.n_samples, info.n_channels, len(model.stems), format)
+    # Decoded at its own rate (exact length), so the stems can be given back at that rate.
     native_rate = info.sample_rate
     audio = load_audio(path, native_rate)
     n_native = audio.shape[0]
@@ -270,18 +286,18 @@ def separate_file(
         n_back = n_native if align else round(n_out * native_rate / rate)
         stems = _fit_length(flat_stems, n_back).reshape(n_back, n_stems, -1)
 
-    song_dir = Path(out_dir) / (name or song_name(path))
     try:
-        song_dir.mkdir(parents=True, exist_ok=True)
+        with stem_set(song_dir) as fresh:
+            for index, stem in enumerate(model.stems):
+                file_name = f"{stem}.{format}"
+                save_audio_atomic(
+                    fresh / file_name, np.ascontiguousarray(stems[:, index]), native_rate
+                )
     except OSError as error:
         raise UserError(
-            f'Cannot create the output folder "{song_dir}" ({error.strerror or error}).'
+            f'Cannot write the stems into "{song_dir}" ({error.strerror or error}).'
         ) from error
-    outputs = {}
-    for index, stem in enumerate(model.stems):
-        target = song_dir / f"{stem}.{format}"
-        save_audio_atomic(target, np.ascontiguousarray(stems[:, index]), native_rate)
-        outputs[stem] = target
+    outputs = {stem: song_dir / f"{stem}.{format}" for stem in model.stems}
     return SeparationReport(
         source=path,
         outputs=outputs,
@@ -328,15 +344,65 @@ def expand_inputs(arguments: Iterable[str | os.PathLike[str]]) -> list[Path | Us
     return expanded
 
 
-def _unique_names(paths: Sequence[Path]) -> list[str]:
-    """Song names, ``<name> (2)``, ``(3)``... for repeats, so no song overwrites another."""
-    seen: dict[str, int] = {}
+def unique_names(paths: Sequence[Path]) -> list[str]:
+    """Song folder names, one per path, no two alike: a repeated name gets `` (2)``, `` (3)``...,
+    skipping every number that is another input's own name (``a/song``, ``b/song`` and
+    ``song (2)`` give ``song``, ``song (3)``, ``song (2)``). Compared without case, so that no two
+    collide on a file system that ignores it (macOS, Windows)."""
+    own = [song_name(path) for path in paths]
+    taken = {name.casefold() for name in own}
+    used: set[str] = set()
     names = []
-    for path in paths:
-        name = song_name(path)
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    for name in own:
+        chosen, number = name, 1
+        while chosen.casefold() in used:
+            number += 1
+            chosen = f"{name} ({number})"
+            if chosen.casefold() in taken:
+                chosen = name  # another input's own name: try the next number
+        used.add(chosen.casefold())
+        names.append(chosen)
     return names
+
+
+def check_output_folder(out_dir: str | os.PathLike[str]) -> Path:
+    """Make ``out_dir`` (with its parents) and write a file into it once, so that a song is
+    never separated only to find it cannot be written; stale temporaries of killed runs are
+    removed. Returns the folder; raises ``UserError`` (one sentence) when it cannot be used."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f'The output "{folder}" is a file, not a folder; choose another -o.')
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        clean_stale(folder)
+    except OSError as error:
+        raise UserError(
+            f'Cannot write into the output folder "{folder}" ({error.strerror or error}); '
+            "choose another -o."
+        ) from error
+    return folder
+
+
+#: Bytes per sample of a stem file, by format; flac's 24 bits are its worst case (noise).
+_BYTES_PER_SAMPLE = {"wav": 4, "flac": 3}
+#: Room left over beyond the estimate: headers, and a file system's own reserve.
+_DISK_MARGIN_BYTES = 16 * 2**20
+
+
+def check_disk_space(
+    out_dir: Path, n_samples: int, n_channels: int, n_stems: int, format: str
+) -> None:
+    """Refuse (one sentence) a song whose stems would not fit on the output folder's disk."""
+    needed = n_samples * n_channels * n_stems * _BYTES_PER_SAMPLE[format] + _DISK_MARGIN_BYTES
+    existing = next(folder for folder in (out_dir, *out_dir.parents) if folder.exists())
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise UserError(
+            f"Not enough disk space: the stems need about {needed / 1e6:.0f} MB and "
+            f'"{existing}" has {free / 1e6:.0f} MB free; free some or choose another -o.'
+        )
 
 
 # -------------------------------------------------------------------------------- progress
@@ -432,7 +498,16 @@ def _run(args: argparse.Namespace) -> int:
     model.verify_golden()
     inputs = expand_inputs(args.inputs)
     paths = [item for item in inputs if isinstance(item, Path)]
-    names = iter(_unique_names(paths))
+    names = unique_names(paths)
+    out_dir = Path(args.output)
+    # Refused before any work: what replacing the song folders would lose.
+    check_inputs_survive([out_dir / name for name in names], paths)
+    for name in names:
+        check_replaceable(out_dir / name)
+    check_output_folder(out_dir)
+    renamed = [(path, name) for path, name in zip(paths, names, strict=True)]
+    renamed = [(path, name) for path, name in renamed if name != song_name(path)]
+    song_names = iter(names)
     show_progress = args.progress or sys.stderr.isatty()
     n_failed = 0
     for item in inputs:
@@ -449,7 +524,7 @@ def _run(args: argparse.Namespace) -> int:
                 format=args.format,
                 align=args.align,
                 progress=bar,
-                name=next(names),
+                name=next(song_names),
             )
         except UserError as error:
             if bar is not None:
@@ -464,6 +539,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{item} -> {folder}/ ({', '.join(report.outputs)}): {report.duration_s:.1f} s "
             f"of audio in {report.wall_s:.1f} s ({1 / report.real_time_factor:.1f}x real time)"
         )
+    for path, name in renamed:
+        print(f'{path} went to "{out_dir / name}": another song is named "{song_name(path)}".')
     if len(inputs) > 1:
         print(f"Separated {len(inputs) - n_failed} of {len(inputs)} songs into {args.output}.")
     return 1 if n_failed else 0

@@ -127,7 +127,7 @@ def test_sequence_path_checks_its_arguments() -> None:
 def test_song_names() -> None:
     assert separate.song_name(Path("a/Song One.stem.mp4")) == "Song One"
     assert separate.song_name(Path("b/take.2.flac")) == "take.2"
-    names = separate._unique_names([Path("a/x.wav"), Path("b/x.flac"), Path("y.wav"), Path("x")])
+    names = separate.unique_names([Path("a/x.wav"), Path("b/x.flac"), Path("y.wav"), Path("x")])
     assert names == ["x", "x (2)", "y", "x (3)"]
 
 
