@@ -27,6 +27,11 @@ done
 system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
 # The synthetic multitrack generator (training and tests): FluidSynth and its GM sound font.
 [ "$dev" -eq 0 ] || system_packages+=(fluidsynth fluid-soundfont-gm)
+# Songs from real compositions (models/synth_midi.py): free MIDI files (OpenTTD's OpenMSX set,
+# GPL-2.0; Planet Blupi's soundtrack, GPL-3+) and MuseScore General, the best free GM sound font
+# Debian has (MIT), beside FluidR3.
+[ "$dev" -eq 0 ] || system_packages+=(openttd-openmsx planetblupi-music-midi
+  musescore-general-soundfont)
 # The window (PySide6's Qt, offscreen or on X11) and MIDI (python-rtmidi loads libasound).
 system_packages+=(libegl1 libgl1 libfontconfig1 fonts-dejavu-core libdbus-1-3 libglib2.0-0
   libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
