@@ -84,6 +84,7 @@ LEAD_RANGE = (57, 76)
 LEAD_LIKE_PROGRAMS = frozenset([40, 41, 52, 53, 54, 85, *range(56, 88)])
 MIX_SEED_OFFSET = 1 << 40  # the mix's random stream, apart from the procedural songs'
 ONSET_TOLERANCE_S = 0.01  # notes starting this close together form one chord
+MIN_HELD_S = 0.15  # a tune's typical note lasts at least this long
 
 
 @dataclass(frozen=True)
@@ -328,10 +329,19 @@ def _lead(notes: Sequence[MidiNote], duration_s: float) -> list[MidiNote]:
         if not own:
             continue
         melody = _skyline(own)
-        coverage = sum(n.end_s - n.start_s for n in melody) / duration_s
+        coverage = sum(min(n.end_s, duration_s) - n.start_s for n in melody) / duration_s
         median = float(np.median([n.pitch for n in melody]))
         score = min(coverage, 1.0) * (1.0 if 55 <= median <= 88 else 0.4)
         score *= 1.5 if melody[0].program in LEAD_LIKE_PROGRAMS else 1.0
+        # a tune moves and holds its notes; a riff repeats one short note
+        pitches = [n.pitch for n in melody]
+        motion = (
+            np.mean([a != b for a, b in zip(pitches, pitches[1:], strict=False)])
+            if melody[1:]
+            else 0
+        )
+        held_s = float(np.median([n.end_s - n.start_s for n in melody]))
+        score *= (0.3 + 0.7 * float(motion)) * min(1.0, held_s / MIN_HELD_S)
         score += median / 1000  # a tie goes to the higher voice
         if score > best_score:
             best, best_score = melody, score
