@@ -80,6 +80,7 @@ class SpectralSampler:
         self.frequencies = front_end.bin_frequencies()  # (feature channels, bins)
         # per song: (n_stems, n_frames, feature channels, bins, 2) float16
         self._spectra = [_analyse(front_end, sources) for sources in self.draws.sources]
+        self.draws.release_sources()
         # per song, per stem: the pitch and tempo variants' spectra
         self._variants: list[list[list[torch.Tensor]]] = []
         if config.pitch_tempo:

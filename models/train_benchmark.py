@@ -68,6 +68,7 @@ def step_seconds(config: TrainConfig, tracks: list, n_batches: int, legacy: bool
         torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
         model = build_model(config).train()
         sampler = make_sampler(config, tracks, model)
+        keep_freed_memory()  # after the analysis, as training does
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         objective = _objective(model, config)
         times = []
@@ -104,7 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         recipe["musdb"] = args.musdb
     recipe.update(synthetic_songs=0, folders=[])
     base = TrainConfig.from_dict(recipe)
-    keep_freed_memory()
     tracks, _ = load_training_data(base)
     paths = {
         "old": (dataclasses.replace(base, data_path="waveform", deterministic=True), True),

@@ -191,7 +191,10 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
     ("values", "message"),
     [
         ({"synthetic_songs": 1, "learning_rate": 1}, r"Unknown training setting\(s\): learning_"),
-        ({}, r"No training data: give --musdb PATH, --folder PATH or --synthetic N\."),
+        (
+            {},
+            r"No training data: give --musdb PATH, --folder PATH, --synthetic N or --midi-songs N\.",
+        ),
         ({"synthetic_songs": 1, "loss": "sdr"}, r"Unknown loss 'sdr': choose one of l1, mse\."),
         ({"synthetic_songs": 1, "batch_size": 0}, r"batch_size must be at least 1, got 0\."),
         ({"synthetic_songs": 1, "sampling": {"crop": 1}}, r"Unknown sampling setting\(s\): crop"),
@@ -213,6 +216,22 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
 def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(values)
+
+
+def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
+    from livestems.models.synth_midi import bundled_midi_files
+
+    if not bundled_midi_files():
+        pytest.skip("no MIDI packages installed (./setup.sh --dev installs them)")
+    config = tiny_config(
+        midi_songs=2,
+        synthetic_valid_songs=1,
+        synthetic_duration_s=2.0,
+        epochs=1,
+        batches_per_epoch=2,
+    )
+    state = train(config, tmp_path / "midi", show_progress=False)
+    assert state.step == 2 and math.isfinite(state.best_valid_loss)
 
 
 def test_a_binary_config_file_is_refused_in_one_sentence(tmp_path: Path) -> None:
