@@ -3,9 +3,10 @@
 The front end (STFT, or PQMF then STFT) is linear and every augmentation the loop applies per
 source is linear too (gain, channel swap, stereo width, EQ, a limiter's gain that acts on every
 source alike). So the spectra of a sample are the stored spectra of its sources, scaled, and the
-mixture's spectrum is their sum: nothing is analysed per batch. The waveform path
-(``training_data.ExcerptSampler``) analysed five signals per sample (the mixture and four
-targets) every batch, which cost a quarter of a training step.
+mixture's spectrum is their sum: only sources drawn from a pitch and tempo variant are analysed
+per batch (from the variant's audio, with enough history that the frames equal the whole
+variant's). The waveform path (``training_data.ExcerptSampler``) analysed five signals per
+sample (the mixture and four targets) every batch, which cost a quarter of a training step.
 
 Frames are taken on the song's own hop grid: excerpt starts are drawn exactly as the waveform
 path draws them (the same silence-aware draw, the same generator) and rounded down to a hop.
@@ -81,30 +82,42 @@ class SpectralSampler:
         # per song: (n_stems, n_frames, feature channels, bins, 2) float16
         self._spectra = [_analyse(front_end, sources) for sources in self.draws.sources]
         self.draws.release_sources()
-        # per song, per stem: the pitch and tempo variants' spectra
-        self._variants: list[list[list[torch.Tensor]]] = []
+        # Per song, per stem: the pitch and tempo variants as float16 audio, analysed per
+        # excerpt when drawn. Stored as spectra they doubled a run's memory (3 GB more for
+        # MUSDB18-7 at the live preset), and about half of a batch's sources come from them.
+        self._front_end = front_end
+        self._variants: list[list[list[np.ndarray]]] = []
         if config.pitch_tempo:
             rendered = augment.pitch_tempo_variants(
                 tracks, config.variants, config.pitch_semitones, config.tempo_change
             )
             for song in rendered:
                 self._variants.append(
-                    [
-                        [self._analysed_variant(front_end, audio)[0] for audio in stem]
-                        for stem in song
-                    ]
+                    [[self._padded(audio).astype(np.float16) for audio in stem] for stem in song]
                 )
+        # frames of warm-up analysed before a variant's excerpt and dropped: the analysis
+        # window and, for a subband front end, the filter bank's history (far shorter)
+        self._warmup_frames = -(-(2 * int(front_end.preset.n_fft)) // self.hop)
 
-    def _analysed_variant(self, front_end: FrontEnd, audio: np.ndarray) -> torch.Tensor:
+    def _padded(self, audio: np.ndarray) -> np.ndarray:
         short = self.draws.excerpt_samples - audio.shape[0]
-        if short > 0:
-            audio = np.pad(audio, ((0, short), (0, 0)))
-        return _analyse(front_end, audio[None])
+        return np.pad(audio, ((0, short), (0, 0))) if short > 0 else audio
+
+    @torch.no_grad()
+    def _variant_frames(self, audio: np.ndarray, first: int, n_frames: int) -> torch.Tensor:
+        """Frames ``first`` to ``first + n_frames`` of a variant on its own hop grid,
+        [shape=(n_frames, feature channels, bins, 2)] float32: the excerpt analysed with
+        enough of the song before it that the frames equal those of the whole song."""
+        warmup = min(first, self._warmup_frames)
+        start, stop = (first - warmup) * self.hop, (first + n_frames) * self.hop
+        excerpt = torch.from_numpy(audio[start:stop].T.astype(np.float32))
+        spectra = self._front_end.analyze(excerpt[None])[0, warmup:]
+        return torch.view_as_real(spectra)
 
     @property
     def nbytes(self) -> int:
         total = sum(s.numel() * 2 for s in self._spectra)
-        total += sum(v.numel() * 2 for song in self._variants for stem in song for v in stem)
+        total += sum(v.nbytes for song in self._variants for stem in song for v in stem)
         return total
 
     def __len__(self) -> int:
@@ -127,11 +140,14 @@ class SpectralSampler:
         for item in range(batch_size):
             plan = self.draws.plan(rng)
             for stem, (song, start, gain, swap) in enumerate(plan):
-                spectra = self._spectra[song][stem]
                 if self._variants and rng.random() < config.variant_probability:
-                    spectra = self._variants[song][stem][int(rng.integers(0, config.variants))]
-                first = min(start // self.hop, spectra.shape[0] - n_frames)
-                gathered[item, stem] = spectra[first : first + n_frames]
+                    audio = self._variants[song][stem][int(rng.integers(0, config.variants))]
+                    first = min(start // self.hop, audio.shape[0] // self.hop - n_frames)
+                    gathered[item, stem] = self._variant_frames(audio, first, n_frames)
+                else:
+                    spectra = self._spectra[song][stem]
+                    first = min(start // self.hop, spectra.shape[0] - n_frames)
+                    gathered[item, stem] = spectra[first : first + n_frames]
                 width = rng.uniform(*config.width_range)
                 matrices[item, stem] = augment.channel_matrix(gain, swap, width)
                 if rng.random() < config.eq_probability:

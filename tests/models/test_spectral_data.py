@@ -131,6 +131,13 @@ def test_sources_taken_from_variants_still_sum_to_the_mixture() -> None:
     torch.testing.assert_close(batch.mixture, batch.targets.sum(dim=2))
     plain = sampler(tracks).batch(0, 0, 0, 3)
     assert not torch.allclose(plain.targets.abs(), batch.targets.abs(), atol=1e-3)
+    # a variant's excerpt, analysed per batch, equals the same frames of the whole variant
+    draw = sampler(tracks, pitch_semitones=2.0, tempo_change=0.05)
+    audio = draw._variants[0][1][0]
+    whole = stft().analyze(torch.from_numpy(audio.T.astype(np.float32))[None])[0]
+    for first in (0, 3, 60):
+        frames = torch.view_as_complex(draw._variant_frames(audio, first, draw.excerpt_frames))
+        torch.testing.assert_close(frames, whole[first : first + draw.excerpt_frames])
 
 
 def test_subband_bins_map_to_their_full_band_frequencies() -> None:
