@@ -1,6 +1,6 @@
 """The ablation table of README.md: each training recipe of a folder trained, exported and scored.
 
-    python -m livestems.models.ablation --runs RUNS [--recipes models/recipes/ablation]
+    python -m livestems.export.ablation --runs RUNS [--recipes models/recipes/ablation]
         [--musdb PATH] [--only NAME ...] [--readme README.md]
 
 Every ``*.json`` in ``--recipes`` is one row: the same model, data, budget in batches and seed,
@@ -22,21 +22,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..models.checkpoint import load_checkpoint
+from ..models.datasets import musdb_tracks
+from ..models.evaluate import format_db
+from ..models.scoreboard import System, score
+from ..models.train import TrainConfig, train
 from ..realtime.errors import UserError
-from .checkpoint import load_checkpoint
-from .datasets import musdb_tracks
-from .evaluate import format_db
-from .scoreboard import System, score
-from .train import TrainConfig, train
+from .onnx_export import export_onnx
 
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
-DEFAULT_RECIPES = Path(__file__).parent / "recipes" / "ablation"
+DEFAULT_RECIPES = Path(__file__).parents[1] / "models" / "recipes" / "ablation"
 
 
 def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
     """Train (or finish) one row's run and export it; returns the model file."""
-    from ..export.onnx_export import export_onnx
-
     config = TrainConfig.from_file(recipe)
     if musdb:
         config = TrainConfig.from_dict({**config.to_dict(), "musdb": musdb})
@@ -52,7 +51,7 @@ def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m livestems.models.ablation")
+    parser = argparse.ArgumentParser(prog="python -m livestems.export.ablation")
     parser.add_argument("--runs", required=True, help="a folder for the runs and model files")
     parser.add_argument("--recipes", default=str(DEFAULT_RECIPES))
     parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
