@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,12 +220,24 @@ def stem_folder_tracks(
     return refs
 
 
-def load_tracks(refs: Sequence[TrackRef]) -> list[Track]:
-    """Decode every track; a file that cannot be read names itself and the reason."""
+def load_tracks(refs: Sequence[TrackRef], skip_broken: bool = False) -> list[Track]:
+    """Decode every track; a file that cannot be read names itself and the reason.
+
+    Args:
+        skip_broken: a track that cannot be read (a corrupt or missing stem file) is left out
+            with one line on standard error naming it and why, and the others are loaded; it
+            is still an error when none can be read.
+    """
     tracks = []
     for ref in refs:
         try:
             tracks.append(ref.load())
-        except AudioFileError as err:
-            raise DatasetError(f"Track {ref.name!r} cannot be read: {err}") from err
+        except (AudioFileError, DatasetError) as err:
+            error = err if isinstance(err, DatasetError) else None
+            message = str(error) if error else f"Track {ref.name!r} cannot be read: {err}"
+            if not skip_broken:
+                raise DatasetError(message) from err
+            print(f"livestems: skipped {ref.path}: {message}", file=sys.stderr)
+    if refs and not tracks:
+        raise DatasetError(f"None of the {len(refs)} songs could be read (each is named above).")
     return tracks

@@ -301,7 +301,8 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
         train += load_tracks(musdb_tracks(config.musdb, "train"))
         valid += load_tracks(musdb_tracks(config.musdb, "valid"))
     for folder in config.folders:
-        train += load_tracks(stem_folder_tracks(folder))
+        # a user's folder may hold a broken song: it is named and the rest still train
+        train += load_tracks(stem_folder_tracks(folder), skip_broken=True)
     if config.synthetic_songs > 0:
         from .synth import render_songs
 

@@ -193,7 +193,8 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
         ({"synthetic_songs": 1, "learning_rate": 1}, r"Unknown training setting\(s\): learning_"),
         (
             {},
-            r"No training data: give --musdb PATH, --folder PATH, --synthetic N or --midi-songs N\.",
+            r"No training data: give --musdb PATH, --folder PATH, --synthetic N or "
+            r"--midi-songs N\.",
         ),
         ({"synthetic_songs": 1, "loss": "sdr"}, r"Unknown loss 'sdr': choose one of l1, mse\."),
         ({"synthetic_songs": 1, "batch_size": 0}, r"batch_size must be at least 1, got 0\."),

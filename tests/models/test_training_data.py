@@ -74,6 +74,25 @@ def test_a_corrupt_stem_file_names_the_track(tmp_path: Path) -> None:
         load_tracks(stem_folder_tracks(tmp_path))
 
 
+def test_a_broken_song_in_a_folder_is_skipped_and_named_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_song_folder(tmp_path, noise_track("good", 0.5, 1), with_mixture=False)
+    broken = write_song_folder(tmp_path, noise_track("broken", 0.5, 3), with_mixture=False)
+    (broken / "drums.wav").write_bytes(b"RIFF\x00\x00not really a wav")
+    missing = write_song_folder(tmp_path, noise_track("missing", 0.5, 4), with_mixture=False)
+    (missing / "bass.wav").unlink()
+    tracks = load_tracks(stem_folder_tracks(tmp_path), skip_broken=True)
+    assert [track.name for track in tracks] == ["good"]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert "skipped" in lines[0] and "broken" in lines[0] and "drums.wav" in lines[0]
+    assert "skipped" in lines[1] and "missing has no bass file" in lines[1]
+    (tmp_path / "good" / "vocals.wav").write_bytes(b"nothing")
+    with pytest.raises(DatasetError, match=r"None of the 3 songs could be read"):
+        load_tracks(stem_folder_tracks(tmp_path), skip_broken=True)
+
+
 def test_not_a_musdb_folder_and_an_unknown_split_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="is not a MUSDB18 folder: it has no train/ folder"):
         musdb_tracks(tmp_path, "train")
