@@ -29,11 +29,13 @@ def _run(args: argparse.Namespace) -> int:
     from ..models.checkpoint import load_checkpoint
     from ..models.registry import get_family
     from ..models.separator import Separator
+    from ..realtime.arguments import writable_file
     from ..realtime.errors import UserError
     from .onnx_export import export_onnx
 
     if (args.checkpoint is None) == (args.random is None):
         raise UserError("Give either a checkpoint or --random FAMILY to export, not both.")
+    writable_file(args.output)  # before the export and its parity check, not after
     if args.random:
         separator = Separator(get_family(args.random).config(args.size, preset=args.preset))
         training_data = args.training_data or "none (random weights)"

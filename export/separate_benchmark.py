@@ -27,6 +27,7 @@ import soundfile as sf
 
 from ..models.registry import available_families, get_family
 from ..models.separator import Separator
+from ..realtime import arguments
 from ..realtime.onnx_runner import OnnxMaskModel
 from ..realtime.processor import StreamProcessor
 from ..realtime.separate import DEFAULT_CHUNK_SECONDS, separate_file
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds of the song the live path runs (0: all of it)",
     )
     parser.add_argument("--provider", default="cpu", help="onnxruntime provider: cpu, cuda, auto")
-    parser.add_argument("--threads", type=int, default=1, help="onnxruntime CPU threads")
+    parser.add_argument(
+        "--threads", type=arguments.threads, default=1, help="onnxruntime CPU threads"
+    )
     parser.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS)
     args = parser.parse_args(argv)
     print(

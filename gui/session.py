@@ -108,6 +108,8 @@ class AudioSession:
         self.live_input = False
         self._model_key: tuple[str, str, str] | None = None
         self.notice: str | None = None  # why the model is not the one asked for
+        # (the stored model refused at launch, the sentence): the bundled model plays instead
+        self._stand_in: tuple[str, str] | None = None
         self.model_name = ""
         self.provider = "CPU"
         self.sample_rate = DEFAULT_SAMPLE_RATE
@@ -121,13 +123,30 @@ class AudioSession:
         """Load the model the settings name (kept while they do not change).
 
         Returns:
-            a sentence for the user when the settings asked for the bundled model and none is
-            bundled: the identity (dry) model runs instead, so that the window still plays.
+            a sentence for the user when the model asked for is not the one that runs: none is
+            bundled (the identity (dry) model runs instead), or the stored model file cannot be
+            used when no model is loaded yet (the bundled one runs instead), so that the window
+            still opens and plays.
 
         Raises:
             UserError: the model file cannot be used (the previous model stays loaded).
         """
-        settings = self.settings
+        model = self.settings.model
+        if self._stand_in is not None and self._stand_in[0] == model:
+            return self._stand_in[1]  # refused before: the bundled model still stands in
+        try:
+            return self._load_model(self.settings)
+        except UserError as error:
+            if self._processor is not None or model in (BUNDLED, IDENTITY):
+                raise
+            # A stored model that broke (moved, damaged, from a newer livestems) must not stop
+            # the window from opening on every launch: play the bundled one and say why.
+            notice = self._load_model(self.settings.with_model(BUNDLED))
+            sentences = [f"{error} Playing the bundled model instead.", notice]
+            self._stand_in = (model, " ".join(filter(None, sentences)))
+            return self._stand_in[1]
+
+    def _load_model(self, settings: SessionSettings) -> str | None:
         model_file, notice = settings.model, None
         if model_file == BUNDLED:
             try:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..realtime import arguments
 from ..realtime.atomic_file import atomic_write
 from ..realtime.cli import Command, version
 from ..realtime.errors import UserError
@@ -65,11 +66,14 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default="valid", help="train, valid or test (default: valid)")
     parser.add_argument(
-        "--tracks", type=int, metavar="N", help="score only the split's first N tracks"
+        "--tracks",
+        type=arguments.whole_number(1, 10**6),
+        metavar="N",
+        help="score only the split's first N tracks",
     )
     parser.add_argument(
         "--seconds",
-        type=float,
+        type=arguments.seconds(),
         metavar="S",
         help="score only the first S seconds of each track (quick checks)",
     )
@@ -103,7 +107,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="onnxruntime execution provider (default: auto, CUDA when there is one)",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="onnxruntime CPU threads (default: 1)"
+        "--threads", type=arguments.threads, default=1, help="onnxruntime CPU threads (default: 1)"
     )
     parser.add_argument("--json", metavar="OUT.json", help="write every figure as JSON")
     parser.add_argument("--markdown", metavar="OUT.md", help="write the tables as Markdown")

@@ -70,6 +70,10 @@ _SOUNDFILE_SUFFIXES = frozenset(
 # 1 is SF_ERR_UNRECOGNISED_FORMAT; 7 is what the mp3 reader returns when it finds no frame.
 _SF_NOT_AUDIO_CODES = frozenset({1, 7})
 _SAVE_SUBTYPES = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS")}
+#: Sample rates a file may claim: telephone speech to the highest studio rate. A header outside
+#: them is damaged (1 Hz made the resampler ask for terabytes; 2**31-1 Hz gave wrong stems).
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 384_000
 
 
 class AudioFileError(UserError, ValueError):
@@ -119,6 +123,15 @@ def _check_channels(path: Path, n_channels: int) -> None:
             path,
             f"it has {n_channels} channels and livestems takes mono or stereo "
             f"only; downmix it to stereo first (ffmpeg -i IN -ac 2 OUT.wav)",
+        )
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise _fail(
+            path,
+            f"its header claims a sample rate of {rate} Hz, outside the {MIN_SAMPLE_RATE} Hz to "
+            f"{MAX_SAMPLE_RATE} Hz that audio files have, so it is damaged",
         )
 
 
@@ -228,6 +241,7 @@ def _ffmpeg_decode(path: Path, probe: _Probe, stem_index: int) -> tuple[np.ndarr
     """
     _check_stream_index(path, stem_index, len(probe.streams))
     rate, n_channels, _ = probe.streams[stem_index]
+    _check_rate(path, rate)
     _check_channels(path, n_channels)
     # -ac/-ar equal to the native values change nothing but pin the layout we reshape with,
     # should the decoder disagree with the probe (HE-AAC parametric stereo does).
@@ -277,6 +291,7 @@ def audio_info(path: str | os.PathLike[str], *, stem_index: int = 0) -> AudioInf
             info = sf.info(os.fspath(path))
         except sf.LibsndfileError as err:
             raise _sf_error(path, err) from err
+        _check_rate(path, int(info.samplerate))
         return AudioInfo(
             sample_rate=int(info.samplerate),
             n_channels=int(info.channels),
@@ -287,6 +302,7 @@ def audio_info(path: str | os.PathLike[str], *, stem_index: int = 0) -> AudioInf
     probe = _ffprobe(path)
     _check_stream_index(path, stem_index, len(probe.streams))
     rate, n_channels, duration_s = probe.streams[stem_index]
+    _check_rate(path, rate)
     return AudioInfo(
         sample_rate=rate,
         n_channels=n_channels,
@@ -301,6 +317,7 @@ def _to_stereo(path: Path, audio: np.ndarray, rate: int, sample_rate: int) -> np
     """Validate native audio and bring it to ``[shape=(n_samples, 2)]`` float32 at the rate."""
     if audio.shape[0] == 0:
         raise _fail(path, "it holds no audio (0 samples)")
+    _check_rate(path, rate)
     _check_channels(path, audio.shape[1])
     finite = np.isfinite(audio)
     if not finite.all():
@@ -337,7 +354,9 @@ def load_audio(
     if _uses_soundfile(path):
         _check_stream_index(path, stem_index, 1)
         try:
-            audio, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+            with sf.SoundFile(os.fspath(path)) as file:
+                _check_rate(path, int(file.samplerate))  # before a damaged header's decode
+                audio, rate = file.read(dtype="float32", always_2d=True), file.samplerate
         except sf.LibsndfileError as err:
             raise _sf_error(path, err) from err
     else:

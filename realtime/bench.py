@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import arguments
 from .cli import Command
 from .engine import Engine, EngineSettings
 from .errors import UserError
@@ -428,18 +429,21 @@ def plot(result: BenchResult, path: Path) -> bool:
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], help="a .onnx file (repeatable)")
     parser.add_argument("--providers", nargs="+", choices=("cpu", "cuda"))
-    parser.add_argument("--block-sizes", nargs="+", type=int)
-    parser.add_argument("--stream-seconds", type=float, help="seconds of real stream per cell")
-    parser.add_argument("--input-seconds", type=float, help="length of the generated song")
+    parser.add_argument("--block-sizes", nargs="+", type=arguments.block_size)
+    parser.add_argument(
+        "--stream-seconds", type=arguments.seconds(), help="seconds of real stream per cell"
+    )
+    parser.add_argument(
+        "--input-seconds", type=arguments.seconds(), help="length of the generated song"
+    )
     parser.add_argument("--no-stream", action="store_true", help="skip the JACK measurements")
     parser.add_argument("--quick", action="store_true", help="a short run (under 2 minutes)")
     parser.add_argument("-o", "--output", default="bench", help="folder for JSON, table, plot")
 
 
 def _run(args: argparse.Namespace) -> int:
+    folder = arguments.writable_folder(args.output)  # before the minutes of measuring, not after
     result = run_bench(args)
-    folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
     payload = asdict(result)
     for cell, values in zip(result.cells, payload["cells"], strict=True):
         values["sum_of_parts_samples"] = cell.sum_of_parts_samples

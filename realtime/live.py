@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 
+from . import arguments
 from .backends import DeviceError, SoundDeviceBackend
 from .cli import Command
 from .engine import Engine, EngineSettings
@@ -72,7 +73,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--block-size",
-        type=int,
+        type=arguments.block_size,
         metavar="FRAMES",
         help=f"frames per audio callback (default {DEFAULT_BLOCK_SIZE}; with jack, the "
         "server's buffer size)",
@@ -89,7 +90,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--provider", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime provider"
     )
     parser.add_argument(
-        "--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)"
+        "--duration",
+        type=arguments.seconds(),
+        metavar="S",
+        help="stop after S seconds (default: Ctrl-C)",
     )
     parser.add_argument(
         "--mute", action="append", default=[], metavar="STEM", help="mute a stem (repeatable)"

@@ -15,6 +15,8 @@ the runner reads it with ``ModelMetadata.from_json`` and checks it against the g
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,45 +127,11 @@ class ModelMetadata:
                 f"livestems reads ({FORMAT_VERSION}); upgrade livestems."
             )
         try:
-            preset_values = values["preset"]
-            preset = SpectralPreset(
-                name=str(preset_values["name"]),
-                n_fft=int(preset_values["n_fft"]),
-                hop=int(preset_values["hop"]),
-                synthesis_length=int(preset_values["synthesis_length"]),
-                sample_rate=int(values["sample_rate"]),
-            )
-            metadata = cls(
-                family=str(values["family"]),
-                config=dict(values["config"]),
-                sample_rate=int(values["sample_rate"]),
-                n_channels=int(values["n_channels"]),
-                preset=preset,
-                front_end=dict(values["front_end"]),
-                n_feature_channels=int(values["n_feature_channels"]),
-                n_bins=int(values["n_bins"]),
-                stems=tuple(str(stem) for stem in values["stems"]),
-                mask=str(values["mask"]),
-                state=tuple(
-                    StateTensor(str(item["name"]), tuple(int(n) for n in item["shape"]))
-                    for item in values["state"]
-                ),
-                latency_samples=int(values["latency_samples"]),
-                parameters=int(values["parameters"]),
-                precision=str(values["precision"]),
-                golden=GoldenPair(
-                    seed=int(values["golden"]["seed"]),
-                    n_frames=int(values["golden"]["n_frames"]),
-                    input_sha256=str(values["golden"]["input_sha256"]),
-                    output_sha256=str(values["golden"]["output_sha256"]),
-                    output_sums=tuple(float(s) for s in values["golden"]["output_sums"]),
-                ),
-                training_data=str(values.get("training_data", "")),
-                licence=str(values.get("licence", "")),
-                livestems_version=str(values.get("livestems_version", "")),
-                format_version=version,
-                extra=dict(values.get("extra", {})),
-            )
+            metadata = cls._parse(values, version)
+        except _Invalid as error:
+            raise ModelFileError(
+                f"Cannot use model {name}: its livestems metadata {error}."
+            ) from None
         except (KeyError, TypeError, ValueError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
             raise ModelFileError(
@@ -171,6 +139,55 @@ class ModelMetadata:
             ) from None
         metadata._check_geometry(name)
         return metadata
+
+    @classmethod
+    def _parse(cls, values: dict[str, Any], version: int) -> ModelMetadata:
+        """Every field read with its type and range checked (``_Invalid`` says which)."""
+        rate = _integer(values, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+        preset_values = _field(values, "preset", dict)
+        n_fft = _integer(preset_values, "n_fft", 1, MAX_WINDOW, "preset")
+        preset = SpectralPreset(
+            name=_field(preset_values, "name", str, "preset"),
+            n_fft=n_fft,
+            hop=_integer(preset_values, "hop", 1, n_fft, "preset"),
+            synthesis_length=_integer(preset_values, "synthesis_length", 1, n_fft, "preset"),
+            sample_rate=rate,
+        )
+        front_end = _field(values, "front_end", dict)
+        if "n_bands" in front_end:
+            _integer(front_end, "n_bands", 1, MAX_BANDS, "front_end")
+        golden = _field(values, "golden", dict)
+        sums = _field(golden, "output_sums", list, "golden")
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in sums):
+            raise _Invalid("gives golden.output_sums that are not all finite numbers")
+        return cls(
+            family=_field(values, "family", str),
+            config=_field(values, "config", dict),
+            sample_rate=rate,
+            n_channels=_integer(values, "n_channels", 1, 2),
+            preset=preset,
+            front_end=front_end,
+            n_feature_channels=_integer(values, "n_feature_channels", 1, MAX_DIMENSION),
+            n_bins=_integer(values, "n_bins", 1, MAX_DIMENSION),
+            stems=_stem_names(_field(values, "stems", list)),
+            mask=_field(values, "mask", str),
+            state=_state(_field(values, "state", list)),
+            latency_samples=_integer(values, "latency_samples", 0, MAX_LATENCY_S * rate),
+            parameters=_integer(values, "parameters", 0, 2**40),
+            precision=_field(values, "precision", str),
+            golden=GoldenPair(
+                seed=_integer(golden, "seed", 0, 2**63 - 1, "golden"),
+                n_frames=_integer(golden, "n_frames", 1, MAX_GOLDEN_FRAMES, "golden"),
+                input_sha256=_field(golden, "input_sha256", str, "golden"),
+                output_sha256=_field(golden, "output_sha256", str, "golden"),
+                output_sums=tuple(float(x) for x in sums),
+            ),
+            training_data=str(values.get("training_data", "")),
+            licence=str(values.get("licence", "")),
+            livestems_version=str(values.get("livestems_version", "")),
+            format_version=version,
+            extra=_field(values, "extra", dict) if "extra" in values else {},
+        )
 
     def _check_geometry(self, name: str) -> None:
         """The preset, front end and feature shape must agree with each other."""
@@ -216,6 +233,77 @@ class ModelMetadata:
         }
         shapes.update({tensor.output_name: tensor.shape for tensor in self.state})
         return shapes
+
+
+# ---------------------------------------------------------------------------- field checks
+
+#: Ranges a model file's numbers must lie in: far beyond any real model, small enough that a
+#: damaged file is refused before it allocates or divides by them.
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 384_000
+MAX_WINDOW = 2**16
+MAX_BANDS = 64
+MAX_DIMENSION = 2**16
+MAX_LATENCY_S = 10
+MAX_GOLDEN_FRAMES = 10_000
+MAX_STATE_VALUES = 2**26
+#: A stem name becomes a file name (``OUT/<song>/<stem>.wav``), a key and a label: letters,
+#: digits, ``_`` and ``-``, so that it can never be a path (``../x``, ``/tmp/x``) or hidden.
+STEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+MAX_STEMS = 16
+
+
+class _Invalid(Exception):
+    """A metadata field of the wrong type or out of range; the message ends the sentence."""
+
+
+def _field(values: dict[str, Any], key: str, kind: type, within: str = "") -> Any:
+    where = f"{within}.{key}" if within else key
+    value = values.get(key)
+    if value is None:
+        raise _Invalid(f"is incomplete (no {where})")
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _Invalid(f"gives {where} as {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def _integer(values: dict[str, Any], key: str, low: int, high: int, within: str = "") -> int:
+    value = _field(values, key, int, within)
+    if not low <= value <= high:
+        where = f"{within}.{key}" if within else key
+        raise _Invalid(f"gives {where} = {value}, outside {low} to {high}")
+    return int(value)
+
+
+def _stem_names(stems: list[Any]) -> tuple[str, ...]:
+    if not 1 <= len(stems) <= MAX_STEMS:
+        raise _Invalid(f"declares {len(stems)} stems, not 1 to {MAX_STEMS}")
+    for stem in stems:
+        if not isinstance(stem, str) or not STEM_NAME.fullmatch(stem):
+            raise _Invalid(f"names a stem {stem!r}: stem names are 1 to 32 letters, digits, _ or -")
+    folded = [stem.casefold() for stem in stems]
+    if len(set(folded)) != len(folded):
+        twice = next(stem for stem in stems if folded.count(stem.casefold()) > 1)
+        raise _Invalid(f"names the stem {twice!r} twice")
+    return tuple(stems)
+
+
+def _state(items: list[Any]) -> tuple[StateTensor, ...]:
+    tensors = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _Invalid("gives a state tensor that is not an object")
+        name = _field(item, "name", str, "state")
+        shape = _field(item, "shape", list, "state")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape):
+            raise _Invalid(f"gives state {name!r} a shape {shape} that is not whole numbers >= 1")
+        if math.prod(shape) > MAX_STATE_VALUES:
+            raise _Invalid(f"gives state {name!r} a shape {shape} too large for any model")
+        tensors.append(StateTensor(name, tuple(shape)))
+    names = [tensor.name for tensor in tensors]
+    if len(set(names)) != len(names) or FEATURES_INPUT in names:
+        raise _Invalid("names two state tensors alike, or one after the features input")
+    return tuple(tensors)
 
 
 def check_against_graph(

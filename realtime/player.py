@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import arguments
 from .audio_file import load_audio
 from .backends import SoundDeviceBackend
 from .cli import Command
@@ -41,11 +42,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a song: wav, flac, ogg, mp3 or a MUSDB .stem.mp4")
     parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
     parser.add_argument("--provider", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--block-size", type=int, default=256, help="device block, in frames")
+    parser.add_argument(
+        "--block-size", type=arguments.block_size, default=256, help="device block, in frames"
+    )
     parser.add_argument("--output-device", help="PortAudio device name or index")
     parser.add_argument("--headless", action="store_true", help="no terminal UI; print a report")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("--start", type=float, default=0.0, help="start at this second")
+    parser.add_argument("--duration", type=arguments.seconds(), help="stop after this many seconds")
+    parser.add_argument(
+        "--start", type=arguments.seconds(allow_zero=True), default=0.0, help="start at this second"
+    )
     parser.add_argument("--mute", action="append", default=[], metavar="STEM", help="mute a stem")
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem")
 

@@ -41,7 +41,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from typing import TextIO
 import numpy as np
 import soxr
 
+from . import arguments
 from .audio_file import audio_info, load_audio, save_audio_atomic
 from .cli import Command
 from .errors import UserError
@@ -369,18 +369,12 @@ def check_output_folder(out_dir: str | os.PathLike[str]) -> Path:
     """Make ``out_dir`` (with its parents) and write a file into it once, so that a song is
     never separated only to find it cannot be written; stale temporaries of killed runs are
     removed. Returns the folder; raises ``UserError`` (one sentence) when it cannot be used."""
-    folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f'The output "{folder}" is a file, not a folder; choose another -o.')
+    folder = arguments.writable_folder(out_dir)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
         clean_stale(folder)
     except OSError as error:
         raise UserError(
-            f'Cannot write into the output folder "{folder}" ({error.strerror or error}); '
-            "choose another -o."
+            f'Cannot clean the output folder "{folder}" ({error.strerror or error}).'
         ) from error
     return folder
 
@@ -471,7 +465,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=arguments.threads,
         default=min(4, os.cpu_count() or 1),
         help="onnxruntime CPU threads (default: up to 4)",
     )
@@ -492,8 +486,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}.")
     model = resolve_model(args.model, args.provider, cpu_threads=args.threads)
     model.verify_golden()
     inputs = expand_inputs(args.inputs)

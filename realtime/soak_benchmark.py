@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from . import arguments
 from .backends import SoundDeviceBackend
 from .devices import list_audio_devices
 from .engine import Engine, EngineSettings
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Stream for minutes; report drift.")
     parser.add_argument("--model", required=True, help="a .onnx model file")
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--block-size", type=arguments.block_size, default=256)
     parser.add_argument("--server", help="use this running JACK server instead of starting one")
     args = parser.parse_args(argv)
     model = OnnxMaskModel(args.model, provider="cpu")
