@@ -204,6 +204,31 @@ class EvalResult:
             "tracks": tracks,
         }
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvalResult:
+        """The inverse of ``to_dict`` (per-window figures included), for a table that carries
+        rows scored in an earlier run."""
+        stems = tuple(values["stems"])
+        tracks = []
+        for track in values["tracks"]:
+            frames = {
+                stem: {
+                    metric: np.array(
+                        [math.nan if v is None else v for v in figures["frames"][metric]]
+                    )
+                    for metric in BSSEVAL_METRICS
+                }
+                for stem, figures in track["stems"].items()
+            }
+            si_sdr = {
+                stem: math.nan if figures["SI-SDR"] is None else float(figures["SI-SDR"])
+                for stem, figures in track["stems"].items()
+            }
+            tracks.append(
+                TrackScores(track["name"], track["n_samples"], frames, si_sdr, track["wall_s"])
+            )
+        return cls(stems, tuple(tracks))
+
     def markdown_table(self) -> str:
         """Rows: the stems and their mean; columns: the metrics and the frames excluded."""
         header = "| stem | " + " | ".join(METRICS) + " | frames excluded |"

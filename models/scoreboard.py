@@ -214,6 +214,27 @@ def markdown(results: dict[str, EvalResult], systems: Sequence[System], caption:
     return caption + "\n\n" + "\n".join(lines) + "\n"
 
 
+def carry_rows(
+    previous: Path, refs: Sequence[TrackRef], kinds: Sequence[str]
+) -> list[tuple[System, EvalResult]]:
+    """Rows of ``kinds`` from an earlier run's JSON, when it scored the same tracks with the
+    same museval; one sentence otherwise."""
+    try:
+        payload = json.loads(previous.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"Cannot read the previous scores {previous}: {error}.") from None
+    if payload.get("tracks") != [ref.name for ref in refs]:
+        raise UserError(f"{previous} scored other tracks: its rows cannot be carried over.")
+    if payload.get("museval_version") != metadata.version("museval"):
+        raise UserError(f"{previous} was scored with another museval: rerun its systems.")
+    rows = []
+    for name, values in payload["systems"].items():
+        if values["kind"] in kinds:
+            system = System(name, values["kind"], values["latency"])
+            rows.append((system, EvalResult.from_dict(values)))
+    return rows
+
+
 def replace_block(readme: Path, block: str) -> None:
     text = readme.read_text()
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
@@ -235,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--readme", help="replace the scores block of this README")
+    parser.add_argument(
+        "--previous",
+        help="an earlier run's --json: without --umx, its Open-Unmix row is carried over "
+        "(scored on the same tracks with the same museval; the caption says so)",
+    )
     args = parser.parse_args(argv)
     try:
         if not args.musdb:
@@ -244,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         results = score(systems, refs, max(1, args.jobs), use_cache=not args.no_cache)
         wall = time.perf_counter() - started
+        carried = []
+        if args.previous and not args.umx:
+            carried = carry_rows(Path(args.previous), refs, kinds=("umx",))
+            for system, result in carried:
+                systems.insert(len(systems) - 1, system)  # before the mixture, as scored
+                results[system.name] = result
         caption = (
             f"MUSDB18-7 `{args.split}` split ({len(refs)} tracks of 6.8 s, never trained on), "
             f"museval {metadata.version('museval')} BSSEval v4: SDR in dB, median over 1 s frames, "
@@ -252,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--umx runs/umx-offline/best.pt --readme README.md`, the baseline trained first by "
             "`livestems train --config models/recipes/umx-offline.json --out runs/umx-offline`."
         )
+        if carried:
+            caption += (
+                f" The {', '.join(s.name for s, _ in carried)} row is carried from "
+                f"`{args.previous}` (the same tracks, museval {metadata.version('museval')}), "
+                "since its checkpoint is not at hand."
+            )
         table = markdown(results, systems, caption)
     except UserError as error:
         print(f"scoreboard: {error}", file=sys.stderr)

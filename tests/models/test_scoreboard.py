@@ -22,6 +22,7 @@ from livestems.models.scoreboard import (  # noqa: E402
     END,
     System,
     _cache_entry,
+    carry_rows,
     markdown,
     replace_block,
     score,
@@ -79,6 +80,32 @@ def test_scores_come_back_from_the_cache_until_the_model_changes(scored) -> None
     # a different oracle geometry is not the same system: it is scored, not read back
     ultra = System("ideal ratio mask, `ultra` preset", "oracle", "5.8 ms", preset="ultra")
     assert _cache_entry(ultra, refs[0]) not in entries
+
+
+def test_a_row_carried_from_an_earlier_json_keeps_its_figures(scored, tmp_path: Path) -> None:
+    from importlib import metadata
+
+    systems, refs, results = scored
+    name = systems[0].name
+    payload = {
+        "split": "valid",
+        "tracks": [ref.name for ref in refs],
+        "museval_version": metadata.version("museval"),
+        "systems": {name: {"kind": "umx", "latency": "whole song", **results[name].to_dict()}},
+    }
+    previous = tmp_path / "scores.json"
+    previous.write_text(json.dumps(payload))
+    [(system, carried)] = carry_rows(previous, refs, kinds=("umx",))
+    assert system.name == name and system.latency == "whole song"
+    for stem in carried.stems:
+        for metric in ("SDR", "SIR", "SAR", "ISR", "SI-SDR"):
+            assert carried.aggregate(stem, metric) == pytest.approx(
+                results[name].aggregate(stem, metric), nan_ok=True
+            )
+    payload["tracks"] = payload["tracks"][:1]
+    previous.write_text(json.dumps(payload))
+    with pytest.raises(UserError, match="scored other tracks"):
+        carry_rows(previous, refs, kinds=("umx",))
 
 
 def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: Path) -> None:
