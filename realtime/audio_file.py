@@ -18,6 +18,7 @@ for a long file; nothing here holds state between calls, so any thread may call 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -31,7 +32,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .atomic_file import atomic_write
+from .atomic_file import atomic_path
 from .errors import UserError
 
 __all__ = [
@@ -132,6 +133,45 @@ def _check_rate(path: Path, rate: int) -> None:
             path,
             f"its header claims a sample rate of {rate} Hz, outside the {MIN_SAMPLE_RATE} Hz to "
             f"{MAX_SAMPLE_RATE} Hz that audio files have, so it is damaged",
+        )
+
+
+# libsndfile's log for a wav whose data chunk is shorter than its header says:
+# "data : 529200 (should be 264578)". Sizes 0 and 0xFFFFFFFF mean "unknown" (a streamed wav).
+_WAV_DATA_SHORT = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)
+
+
+def _check_complete(path: Path, file: sf.SoundFile, n_read: int) -> None:
+    """Refuse a file cut short (a download or copy that stopped), saying how much was read:
+    separated at its shorter length with no word, a truncated song looks like a whole one.
+
+    libsndfile reads what there is and says so only in its log: a wav's data chunk shorter than
+    its header, an Ogg stream without its end-of-stream page, or (mp3 with a Xing header) fewer
+    frames than the header counts.
+    """
+    log = file.extra_info
+    read_s = n_read / file.samplerate
+    short = _WAV_DATA_SHORT.search(log)
+    if short is not None and int(short[1]) not in _UNKNOWN_DATA_SIZES:
+        declared, present = int(short[1]), int(short[2])
+        if present < declared:
+            raise _fail(
+                path,
+                f"it is truncated: its header promises {read_s * declared / max(present, 1):.2f} s "
+                f"but only {read_s:.2f} s ({present / declared:.0%}) could be read",
+            )
+    if "lacks an end-of-stream" in log:
+        raise _fail(
+            path,
+            f"it is truncated (its last Ogg page has no end-of-stream mark): only {read_s:.2f} s "
+            "could be read",
+        )
+    if 0 < n_read < file.frames:
+        raise _fail(
+            path,
+            f"it is truncated: its header promises {file.frames / file.samplerate:.2f} s but "
+            f"only {read_s:.2f} s ({n_read / file.frames:.0%}) could be read",
         )
 
 
@@ -357,6 +397,7 @@ def load_audio(
             with sf.SoundFile(os.fspath(path)) as file:
                 _check_rate(path, int(file.samplerate))  # before a damaged header's decode
                 audio, rate = file.read(dtype="float32", always_2d=True), file.samplerate
+                _check_complete(path, file, audio.shape[0])
         except sf.LibsndfileError as err:
             raise _sf_error(path, err) from err
     else:
@@ -391,10 +432,11 @@ def load_musdb_stems(path: str | os.PathLike[str], sample_rate: int) -> dict[str
 def save_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
     """Write ``audio [shape=(n_samples, n_channels)]`` so that ``path`` is never half-written.
 
-    The format follows the suffix: ``.wav`` float32, ``.flac`` 24-bit (clipped to [-1, 1]),
-    ``.ogg`` Vorbis. The file is written beside ``path`` under a temporary name, flushed to
-    disk, and renamed over ``path`` in one step, so a reader (or a crash) sees the old file
-    or the whole new one.
+    The format follows the suffix: ``.wav`` float32, ``.flac`` 24-bit, ``.ogg`` Vorbis. Audio
+    louder than full scale is refused for flac and ogg, which would clip it (float wav keeps
+    it whole), rather than clipped without a word. The file is written beside ``path`` under a
+    temporary name, flushed to disk, and renamed over ``path`` in one step, so a reader (or a
+    crash) sees the old file or the whole new one. A full disk is one sentence.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -407,13 +449,28 @@ def save_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_ra
         raise ValueError(f"audio must be [shape=(n_samples, n_channels)], got {audio.shape}")
     if not np.isfinite(audio).all():
         raise AudioFileError(f'Cannot save "{path}": the audio holds NaN or infinite values.')
-    if suffix != ".wav":
-        audio = np.clip(audio, -1.0, 1.0)  # integer and Vorbis encoders wrap or distort above 1
+    peak = float(np.abs(audio).max())
+    if suffix != ".wav" and peak > 1.0:
+        raise AudioFileError(
+            f'Cannot save "{path}": it peaks at {20 * np.log10(peak):+.1f} dBFS, above the full '
+            f"scale that {suffix[1:]} holds, and would be clipped; save it as wav (32-bit float "
+            "keeps it whole)."
+        )
     container, subtype = _SAVE_SUBTYPES[suffix]
     try:
-        with atomic_write(path) as handle:
-            sf.write(handle, audio, sample_rate, format=container, subtype=subtype)
-    except OSError as err:
-        raise AudioFileError(
-            f'Cannot save "{path}": its folder is not writable ({err.strerror or err}).'
-        ) from err
+        with atomic_path(path) as temporary:
+            sf.write(os.fspath(temporary), audio, sample_rate, format=container, subtype=subtype)
+    except (OSError, sf.LibsndfileError) as err:
+        raise AudioFileError(f'Cannot save "{path}": {_write_failure(path, err)}.') from err
+
+
+def _write_failure(path: Path, err: Exception) -> str:
+    """Why a file could not be written, in words: libsndfile says only "System error"."""
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
+    if getattr(err, "errno", None) == errno.ENOSPC or shutil.disk_usage(folder).free < 2**20:
+        return (
+            f'the disk is full ("{folder}" has {shutil.disk_usage(folder).free / 1e6:.1f} MB free)'
+        )
+    if isinstance(err, OSError):
+        return f"its folder is not writable ({err.strerror or err})"
+    return f"writing failed ({err})"

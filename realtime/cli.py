@@ -112,7 +112,12 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestems`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser, loaded = _build_parser(_selected_command(args_list))
+    try:
+        # Importing a command's module (numpy, onnxruntime) takes a second: Ctrl-C during it
+        # ends like Ctrl-C anywhere else, without a traceback.
+        parser, loaded = _build_parser(_selected_command(args_list))
+    except KeyboardInterrupt:
+        return 130
     args = parser.parse_args(args_list)
     try:
         if args.command is None:

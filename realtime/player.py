@@ -184,6 +184,8 @@ def _run(args: argparse.Namespace) -> int:
             print()
         else:
             backend.run_for(duration + engine.latency_samples / engine.settings.sample_rate)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends a headless run as 'live' ends: with the report
     finally:
         backend.stop()
         engine.close()

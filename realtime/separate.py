@@ -260,6 +260,12 @@ def separate_file(
     audio = load_audio(path, native_rate)
     n_native = audio.shape[0]
     duration_s = n_native / native_rate
+    if format != "wav" and np.abs(audio).max() > 1.0:
+        # Refused before the work: 24-bit flac would clip stems this loud.
+        raise UserError(
+            f'"{path}" is louder than full scale, which {format} stems would clip; '
+            "use --format wav (32-bit float keeps them whole)."
+        )
     if native_rate != rate:
         audio = np.ascontiguousarray(
             soxr.resample(audio, native_rate, rate, quality="HQ"), dtype=SAMPLE_DTYPE
@@ -382,7 +388,7 @@ def check_output_folder(out_dir: str | os.PathLike[str]) -> Path:
 #: Bytes per sample of a stem file, by format; flac's 24 bits are its worst case (noise).
 _BYTES_PER_SAMPLE = {"wav": 4, "flac": 3}
 #: Room left over beyond the estimate: headers, and a file system's own reserve.
-_DISK_MARGIN_BYTES = 16 * 2**20
+_DISK_MARGIN_BYTES = 2**20
 
 
 def check_disk_space(
@@ -501,7 +507,7 @@ def _run(args: argparse.Namespace) -> int:
     renamed = [(path, name) for path, name in renamed if name != song_name(path)]
     song_names = iter(names)
     show_progress = args.progress or sys.stderr.isatty()
-    n_failed = 0
+    n_failed = n_separated = 0
     for item in inputs:
         if isinstance(item, UserError):
             print(f"livestems: {item}", file=sys.stderr)
@@ -518,14 +524,24 @@ def _run(args: argparse.Namespace) -> int:
                 progress=bar,
                 name=next(song_names),
             )
-        except UserError as error:
+        except (UserError, MemoryError) as error:
             if bar is not None:
                 bar.close()
-            print(f"livestems: {error}", file=sys.stderr)
+            print(f"livestems: {_failure(item, error)}", file=sys.stderr)
             n_failed += 1
             continue
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            print(
+                f"livestems: interrupted: {n_separated} of {len(inputs)} songs separated; "
+                f'"{item}" was not written.',
+                file=sys.stderr,
+            )
+            return 130
         if bar is not None:
             bar.close()
+        n_separated += 1
         folder = next(iter(report.outputs.values())).parent
         print(
             f"{item} -> {folder}/ ({', '.join(report.outputs)}): {report.duration_s:.1f} s "
@@ -536,6 +552,16 @@ def _run(args: argparse.Namespace) -> int:
     if len(inputs) > 1:
         print(f"Separated {len(inputs) - n_failed} of {len(inputs)} songs into {args.output}.")
     return 1 if n_failed else 0
+
+
+def _failure(path: Path, error: Exception) -> str:
+    """One sentence for a song that failed; the batch goes on with the next."""
+    if isinstance(error, MemoryError):
+        return (
+            f'Not enough memory to separate "{path}"; close other programs or split the song, '
+            "the other songs are still separated."
+        )
+    return str(error)
 
 
 COMMAND = Command(

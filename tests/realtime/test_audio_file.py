@@ -120,16 +120,26 @@ def test_audio_info_reads_the_header(tmp_path: Path) -> None:
     assert info.n_streams == 1
 
 
-def test_truncated_data_chunk_gives_the_readable_samples(tmp_path: Path) -> None:
-    # A valid header whose data chunk is cut short: libsndfile reads what is there, which is
-    # what a recording interrupted mid-way leaves; that is accepted, not refused.
+def test_a_truncated_data_chunk_is_refused_saying_how_much_was_read(tmp_path: Path) -> None:
+    # A valid header whose data chunk is cut short (a copy or download that stopped): libsndfile
+    # reads what is there without a word, and stems of half a song look like a whole one.
     ref = sine(440.0, 4000)
     sf.write(tmp_path / "full.wav", ref, SR, subtype="FLOAT")
     data = (tmp_path / "full.wav").read_bytes()
     (tmp_path / "short.wav").write_bytes(data[: len(data) // 2])
-    audio = load_audio(tmp_path / "short.wav", SR)
-    assert 0 < audio.shape[0] < ref.shape[0]
-    np.testing.assert_array_equal(audio, ref[: audio.shape[0]])
+    with pytest.raises(AudioFileError, match=r"truncated: its header promises 0\.09 s but only"):
+        load_audio(tmp_path / "short.wav", SR)
+
+
+def test_a_streamed_wav_of_unknown_length_is_read_whole(tmp_path: Path) -> None:
+    # A wav written to a pipe (ffmpeg -f wav -) states no data size: not truncated.
+    ref = sine(440.0, 4000)
+    sf.write(tmp_path / "full.wav", ref, SR, subtype="FLOAT")
+    data = bytearray((tmp_path / "full.wav").read_bytes())
+    start = data.index(b"data")
+    data[start + 4 : start + 8] = b"\xff\xff\xff\xff"
+    (tmp_path / "streamed.wav").write_bytes(bytes(data))
+    np.testing.assert_array_equal(load_audio(tmp_path / "streamed.wav", SR), ref)
 
 
 # ------------------------------------------------------------------------------- ffmpeg
