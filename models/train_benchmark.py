@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=5, help="timed steps per path")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 0], help="0: all cores")
     parser.add_argument("--compile", action="store_true", help="also the compiled new path")
+    parser.add_argument(
+        "--songs", type=int, default=20, help="training songs held (speed does not depend on it)"
+    )
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args(argv)
     if args.batches < 1:
@@ -105,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recipe["musdb"] = args.musdb
     recipe.update(synthetic_songs=0, folders=[])
     base = TrainConfig.from_dict(recipe)
-    tracks, _ = load_training_data(base)
+    tracks = load_training_data(base)[0][: max(1, args.songs)]
     paths = {
         "old": (dataclasses.replace(base, data_path="waveform", deterministic=True), True),
         "new": (dataclasses.replace(base, data_path="spectral", deterministic=False), False),
