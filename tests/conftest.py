@@ -7,9 +7,12 @@ its own name, so a user's running JACK server is never touched.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +31,16 @@ def _portaudio_sees_jack() -> bool:
     from livestems.realtime.devices import list_audio_devices
 
     return any(device.host_api.startswith("JACK") for device in list_audio_devices(rescan=True))
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, however it dies (a run
+    killed from outside never runs the fixture's teardown, and left its server running)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +62,7 @@ def jack_server() -> Iterator[JackServer]:
         [jackd, "--no-realtime", "-n", server.name, "-d", "dummy",
          "-r", str(server.sample_rate), "-p", str(server.period)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 15.0

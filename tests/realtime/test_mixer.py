@@ -173,8 +173,21 @@ def test_silence_overwrites_the_output_and_muted_stems_cannot_leak_nan() -> None
 
 
 def test_an_empty_block_is_fine() -> None:
-    mixer = StemMixer(2, 2, SAMPLE_RATE, 32)
-    mixer.mix_into(np.zeros((2, 0, 2), dtype=np.float32), np.zeros((0, 2), dtype=np.float32))
+    # An empty block mixes nothing and moves no ramp: a gain change in progress goes on after
+    # it exactly as if the empty block had never come.
+    blocks = np.random.default_rng(3).uniform(-1, 1, (2, 2, 32, 2)).astype(np.float32)
+    outputs = []
+    for with_empty in (False, True):
+        mixer = StemMixer(2, 2, SAMPLE_RATE, 32)
+        mixer.set_gain(0, 0.25)
+        out = np.empty((2, 32, 2), dtype=np.float32)
+        mixer.mix_into(blocks[0], out[0])
+        if with_empty:
+            mixer.mix_into(np.zeros((2, 0, 2), np.float32), np.zeros((0, 2), np.float32))
+        mixer.mix_into(blocks[1], out[1])
+        outputs.append(out)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert 0.25 < mixer.current_gains()[0] < 1.0  # the ramp is still under way
 
 
 # -- ramps ------------------------------------------------------------------------------
