@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,7 +42,11 @@ __all__ = [
     "AudioInfo",
     "audio_info",
     "load_audio",
+    "describe_write_failure",
     "load_musdb_stems",
+    "open_stem_writer",
+    "read_blocks",
+    "reads_in_blocks",
     "save_audio_atomic",
 ]
 
@@ -461,11 +466,11 @@ def save_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_ra
         with atomic_path(path) as temporary:
             sf.write(os.fspath(temporary), audio, sample_rate, format=container, subtype=subtype)
     except (OSError, sf.LibsndfileError) as err:
-        raise AudioFileError(f'Cannot save "{path}": {_write_failure(path, err)}.') from err
+        raise AudioFileError(f'Cannot save "{path}": {describe_write_failure(path, err)}.') from err
 
 
-def _write_failure(path: Path, err: Exception) -> str:
-    """Why a file could not be written, in words: libsndfile says only "System error"."""
+def describe_write_failure(path: Path, err: Exception) -> str:
+    """Why ``path`` could not be written, in words: libsndfile says only "System error"."""
     folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
     if getattr(err, "errno", None) == errno.ENOSPC or shutil.disk_usage(folder).free < 2**20:
         return (
@@ -474,3 +479,59 @@ def _write_failure(path: Path, err: Exception) -> str:
     if isinstance(err, OSError):
         return f"its folder is not writable ({err.strerror or err})"
     return f"writing failed ({err})"
+
+
+def reads_in_blocks(path: str | os.PathLike[str]) -> bool:
+    """Whether ``read_blocks`` reads the file (libsndfile's formats; ffmpeg's decode whole)."""
+    return _uses_soundfile(Path(path))
+
+
+def read_blocks(path: str | os.PathLike[str], n_frames: int) -> Iterator[np.ndarray]:
+    """The file at its own rate and channels, ``n_frames`` at a time, so that a song of any
+    length takes memory for one block: ``[shape=(n, n_channels)]`` float32 blocks.
+
+    Checked as ``load_audio`` checks (rate, channels, NaN, truncation); a check that needs the
+    whole file (truncation) raises after the last block, so a caller keeps nothing it wrote
+    until the generator is exhausted. Only for files ``reads_in_blocks`` says yes to.
+
+    Raises:
+        AudioFileError: anything wrong with the file (one sentence).
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with sf.SoundFile(os.fspath(path)) as file:
+            _check_rate(path, int(file.samplerate))
+            _check_channels(path, int(file.channels))
+            n_read = 0
+            while True:
+                block = file.read(n_frames, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                finite = np.isfinite(block)
+                if not finite.all():
+                    first = n_read + int(np.argmin(finite.all(axis=1)))
+                    raise _fail(
+                        path,
+                        f"it holds NaN or infinite sample values, the first at "
+                        f"{first / file.samplerate:.3f} s (sample {first}); repair or re-export it",
+                    )
+                n_read += block.shape[0]
+                yield block
+            if n_read == 0:
+                raise _fail(path, "it holds no audio (0 samples)")
+            _check_complete(path, file, n_read)
+    except sf.LibsndfileError as err:
+        raise _sf_error(path, err) from err
+
+
+def open_stem_writer(
+    path: str | os.PathLike[str], sample_rate: int, n_channels: int
+) -> sf.SoundFile:
+    """A stem file open for writing block by block, in the format its suffix says (as
+    ``save_audio_atomic`` writes it); the caller makes it whole (``stem_set``)."""
+    suffix = Path(path).suffix.lower()
+    container, subtype = _SAVE_SUBTYPES[suffix]
+    return sf.SoundFile(
+        os.fspath(path), "w", sample_rate, n_channels, subtype=subtype, format=container
+    )

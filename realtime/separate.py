@@ -48,10 +48,19 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+import soundfile as sf
 import soxr
 
 from . import arguments
-from .audio_file import audio_info, load_audio, save_audio_atomic
+from .audio_file import (
+    audio_info,
+    describe_write_failure,
+    load_audio,
+    open_stem_writer,
+    read_blocks,
+    reads_in_blocks,
+    save_audio_atomic,
+)
 from .cli import Command
 from .errors import UserError
 from .model_catalog import resolve_model
@@ -255,8 +264,24 @@ def separate_file(
     check_replaceable(song_dir)
     info = audio_info(path)
     check_disk_space(Path(out_dir), info.n_samples, info.n_channels, len(model.stems), format)
-    # Decoded at its own rate (exact length), so the stems can be given back at that rate.
     native_rate = info.sample_rate
+    if meta.n_channels == 2 and reads_in_blocks(path):
+        try:
+            _stream_file(path, model, song_dir, format, align, chunk_seconds, progress)
+        except OSError as error:
+            raise UserError(
+                f'Cannot write the stems into "{song_dir}" ({error.strerror or error}).'
+            ) from error
+        return SeparationReport(
+            source=path,
+            outputs={stem: song_dir / f"{stem}.{format}" for stem in model.stems},
+            duration_s=info.n_samples / native_rate,
+            wall_s=time.perf_counter() - started,
+            sample_rate=native_rate,
+            latency_samples=model.spectral_path().latency_samples,
+            aligned=align,
+        )
+    # Decoded at its own rate (exact length), so the stems can be given back at that rate.
     audio = load_audio(path, native_rate)
     n_native = audio.shape[0]
     duration_s = n_native / native_rate
@@ -313,6 +338,113 @@ def separate_file(
         latency_samples=latency,
         aligned=align,
     )
+
+
+def _stream_file(
+    path: Path,
+    model: OnnxMaskModel,
+    song_dir: Path,
+    format: str,
+    align: bool,
+    chunk_seconds: float,
+    progress: ProgressCallback | None,
+) -> None:
+    """``separate_file`` for a stereo model and a file libsndfile reads, block by block: the
+    song is read, resampled, separated, resampled back and written a chunk at a time, so that
+    memory does not grow with the song's length (an hour's DJ mix separates on a laptop).
+
+    The samples are those of the whole-song path: the same processor from a reset, the
+    latency cut from the start (``align``) and flushed with zeros at the end; the streaming
+    resamplers (soxr) match one-shot resampling to float rounding.
+    """
+    meta = model.metadata
+    rate, n_stems = meta.sample_rate, len(model.stems)
+    info = audio_info(path)
+    native_rate, n_native, mono = info.sample_rate, info.n_samples, info.n_channels == 1
+    n_out_channels = 1 if mono else 2
+    processor = StreamProcessor(model, meta.preset, 2, model.spectral_path())
+    chunk = max(meta.preset.hop, round(chunk_seconds * rate))
+    processor.prepare(rate, chunk)
+    processor.reset()
+    latency = processor.latency_samples
+    resample_in = resample_out = None
+    if native_rate != rate:
+        resample_in = soxr.ResampleStream(native_rate, rate, 2, dtype="float32", quality="HQ")
+        resample_out = soxr.ResampleStream(
+            rate, native_rate, n_stems * n_out_channels, dtype="float32", quality="HQ"
+        )
+    # What the whole-song path gives: the song's length (aligned), or the song and the
+    # latency (not aligned), at the song's rate.
+    n_model = round(n_native * rate / native_rate)
+    n_target = n_native if align else round((n_model + latency) * native_rate / rate)
+    to_cut = latency if align else 0
+    n_written = 0
+    flat = np.empty((chunk, n_stems * 2), SAMPLE_DTYPE)
+
+    def write(stems: np.ndarray) -> None:
+        """Stems at the song's rate, [shape=(n, n_stems * n_out_channels)], stem-major."""
+        nonlocal n_written
+        stems = stems[: n_target - n_written]
+        if format != "wav" and stems.size and np.abs(stems).max() > 1.0:
+            raise UserError(
+                f'The stems of "{path}" are louder than full scale, which {format} would clip; '
+                "use --format wav (32-bit float keeps them whole)."
+            )
+        for index, writer in enumerate(writers):
+            writer.write(stems[:, index * n_out_channels : (index + 1) * n_out_channels])
+        n_written += stems.shape[0]
+
+    def separate(signal: np.ndarray) -> None:
+        """Model-rate stereo through the processor, in chunks it was prepared for."""
+        nonlocal to_cut
+        for start in range(0, signal.shape[0], chunk):
+            piece = signal[start : start + chunk]
+            out = flat[: piece.shape[0]]
+            processor.process_sequence_into(piece, out)
+            cut = min(to_cut, out.shape[0])
+            to_cut -= cut
+            stems = out[cut:]
+            if mono:
+                # (n, n_stems * 2) -> (n, n_stems, 2) -> the two channels averaged
+                stems = stems.reshape(-1, n_stems, 2).mean(axis=2, dtype=SAMPLE_DTYPE)
+            write(stems if resample_out is None else resample_out.resample_chunk(stems))
+
+    with stem_set(song_dir) as fresh:
+        writers = [
+            open_stem_writer(fresh / f"{stem}.{format}", native_rate, n_out_channels)
+            for stem in model.stems
+        ]
+        try:
+            n_read = 0
+            for block in read_blocks(path, chunk):
+                if format != "wav" and np.abs(block).max() > 1.0:
+                    raise UserError(
+                        f'"{path}" is louder than full scale, which {format} stems would '
+                        "clip; use --format wav (32-bit float keeps them whole)."
+                    )
+                stereo = np.repeat(block, 2, axis=1) if mono else block
+                separate(stereo if resample_in is None else resample_in.resample_chunk(stereo))
+                n_read += block.shape[0]
+                if progress is not None:
+                    progress(n_read / native_rate, n_native / native_rate)
+            if resample_in is not None:
+                separate(resample_in.resample_chunk(np.zeros((0, 2), SAMPLE_DTYPE), last=True))
+            # The tail: the last latency_samples of output need that many samples after the song.
+            separate(np.zeros((latency, 2), SAMPLE_DTYPE))
+            if resample_out is not None:
+                empty = np.zeros((0, n_stems * n_out_channels), SAMPLE_DTYPE)
+                write(resample_out.resample_chunk(empty, last=True))
+            if n_written < n_target:  # a resampler's rounding
+                write(np.zeros((n_target - n_written, n_stems * n_out_channels), SAMPLE_DTYPE))
+        except (OSError, sf.LibsndfileError) as error:
+            raise UserError(
+                f'Cannot write the stems into "{song_dir}": '
+                f"{describe_write_failure(song_dir, error)}."
+            ) from error
+        finally:
+            for writer in writers:
+                writer.close()
+    model.reset()
 
 
 def _fit_length(signal: np.ndarray, n_samples: int) -> np.ndarray:

@@ -173,3 +173,47 @@ def test_case_3_a_run_killed_while_writing_leaves_one_whole_set(tmp_path: Path) 
     assert left in ("old", "new"), "the killed run left stems of two runs in one folder"
     hidden = [path for path in out.rglob(".*")]
     assert hidden == [], f"temporaries left behind: {hidden}"
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_the_streamed_song_equals_the_whole_song_path(tmp_path: Path, rate: int) -> None:
+    """A wav is separated block by block; the stems are the whole-song path's (bit for bit at
+    the model's rate, to the streaming resampler's rounding at another)."""
+    import soxr
+
+    from livestems.realtime.onnx_runner import OnnxMaskModel
+    from livestems.realtime.separate import separate_file, separate_signal
+
+    model = OnnxMaskModel(find_model_file("lstm-ultra"), provider="cpu")
+    audio = (0.2 * np.random.default_rng(9).standard_normal((round(2.3 * rate), 2))).astype(
+        np.float32
+    )
+    song = tmp_path / "song.wav"
+    sf.write(song, audio, rate, subtype="FLOAT")
+    report = separate_file(song, model, tmp_path / "out")
+    at_model_rate = audio if rate == RATE else soxr.resample(audio, rate, RATE, quality="HQ")
+    whole = separate_signal(model, np.ascontiguousarray(at_model_rate, dtype=np.float32))
+    for index, stem in enumerate(STEMS):
+        written, written_rate = sf.read(report.outputs[stem], dtype="float32")
+        assert written_rate == rate and written.shape == audio.shape
+        expected = whole[:, index]
+        if rate != RATE:
+            expected = soxr.resample(expected, RATE, rate, quality="HQ")[: audio.shape[0]]
+        tolerance = 0.0 if rate == RATE else 2e-3
+        np.testing.assert_allclose(written[: expected.shape[0]], expected, atol=tolerance)
+
+
+def test_memory_does_not_grow_with_the_song(tmp_path: Path) -> None:
+    """Peak resident memory of a one-minute song against a five-second one: the whole-song
+    path held the song and its stems at once (some 150 MB a minute)."""
+    from livestems.realtime.memory_benchmark import peak_rss_mb, write_song
+
+    peaks = []
+    for minutes in (5 / 60, 1.0):
+        song = tmp_path / f"{minutes:.2f}.wav"
+        write_song(song, minutes)
+        command = [LIVESTEMS, "separate", str(song), "-o", str(tmp_path / "out")]
+        rss, _, status = peak_rss_mb([*command, "--model", "lstm-ultra", "--threads", "1"])
+        assert status == 0
+        peaks.append(rss)
+    assert peaks[1] - peaks[0] < 40, f"peak RSS {peaks[0]:.0f} MB, then {peaks[1]:.0f} MB"
