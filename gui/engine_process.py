@@ -273,14 +273,7 @@ class ProcessSession:
     def __init__(self, settings: SessionSettings) -> None:
         self.settings = settings
         self.shared = SharedTelemetry()
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self.process = context.Process(
-            target=serve, args=(child, self.shared.memory.name, settings), daemon=True,
-            name="livestems-engine",
-        )  # fmt: skip
-        self.process.start()
-        child.close()
+        self._spawn()
         self.stems: tuple[str, ...] = ()
         self.sample_rate = 44100
         self.model_name = ""
@@ -289,8 +282,43 @@ class ProcessSession:
         self.live_input = False
         self._status: SessionStatus | None = None
         self._pending_song: str | Path | None = None  # sent with the next start
+        self._song: str | None = None  # the song the engine plays, to open again on revival
         self._running = False
         self._closed = False
+
+    def _spawn(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(child, self.shared.memory.name, self.settings), daemon=True,
+            name="livestems-engine",
+        )  # fmt: skip
+        self.process.start()
+        child.close()
+
+    def revive(self, position_seconds: float, playing: bool) -> str:
+        """A new engine process after the old one died: the same settings, song and position
+        (the window sends its controls again). Returns the sentence that says so.
+
+        Raises:
+            UserError: the new process cannot play either.
+        """
+        exit_status = self.process.exitcode
+        self._connection.close()
+        self.shared.slots[:] = 0.0
+        self._running = False
+        self._spawn()
+        if self._song is not None and not self.live_input:
+            self._pending_song = self._song
+        self.start()
+        if self._song is not None and not self.live_input:
+            self.send("seek", position_seconds)
+            if not playing:
+                self.send("pause")
+        return (
+            f"The audio engine's process ended (exit status {exit_status}) and was started "
+            f"again at {position_seconds:.1f} s."
+        )
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -342,6 +370,7 @@ class ProcessSession:
         self.shared.slots[RUNNING] = 0.0
         if pending is not None:
             self._request("open", str(pending))
+            self._song = str(pending)
         else:
             self._request("start", self.live_input)
 

@@ -450,7 +450,7 @@ class LivestemsWindow(QMainWindow):
         self._frame += 1
         session = self.session
         lost = session.lost_reason()
-        if lost is not None:
+        if lost is not None and not self._revive():
             session.stop()
             self.show_message(lost)
             self.transport.set_enabled(False)
@@ -472,6 +472,29 @@ class LivestemsWindow(QMainWindow):
             self.transport.show_position(source.seconds, source.duration, source.playing)
         if self._frame % STATUS_EVERY_FRAMES == 0:
             self._update_status()
+
+    def _revive(self) -> bool:
+        """A dead engine process comes back with the same settings, song, position and
+        controls, and the message says it happened; False when there is none to revive (the
+        engine runs in this process, or the stream stopped for another reason)."""
+        session = self.session
+        if not isinstance(session, ProcessSession) or session.process.is_alive():
+            return False
+        # The shared block still holds where the dead process was.
+        source = session.source
+        position, playing = (source.seconds, source.playing) if source else (0.0, True)
+        try:
+            message = session.revive(position, playing)
+        except UserError as error:
+            self.show_message(str(error))
+            return False
+        self._started()
+        for strip in self.strips:
+            session.set_gain_db(strip.index, strip.fader.db)
+            session.set_mute(strip.index, strip.muted)
+            session.set_solo(strip.index, strip.soloed)
+        self.show_message(message)
+        return True
 
     def _update_status(self) -> None:
         # This process, and the engine's when it runs in one of its own.
