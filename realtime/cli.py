@@ -16,13 +16,31 @@ Exit status: 0 on success, 1 for a ``UserError`` (its one sentence is printed, n
 
 from __future__ import annotations
 
-import argparse
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib import metadata
 
-from .errors import UserError
+
+def _exit_quietly(number: int, frame: object) -> None:
+    os._exit(130)
+
+
+# Ctrl-C while the console script starts (its imports take a moment on a loaded machine) ends
+# it at once and quietly; main() hands Ctrl-C back as KeyboardInterrupt once the command runs.
+# Only for the ``livestems`` script: a program that imports this module keeps its own handler.
+if (
+    os.path.basename(sys.argv[0]) == "livestems"
+    and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+):
+    signal.signal(signal.SIGINT, _exit_quietly)
+
+import argparse  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from importlib import metadata  # noqa: E402
+
+from .errors import UserError  # noqa: E402
 
 ENTRY_POINT_GROUP = "livestems.commands"
 
@@ -112,12 +130,19 @@ def _selected_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestems`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Importing a command's module (numpy, onnxruntime) takes a second, and a library may turn
+    # a KeyboardInterrupt during its import into an error of its own: Ctrl-C then ends the
+    # process at once, quietly (nothing has started that needs undoing). The command itself
+    # gets Ctrl-C as KeyboardInterrupt again, so that it can clean up.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGINT, _exit_quietly)
     try:
-        # Importing a command's module (numpy, onnxruntime) takes a second: Ctrl-C during it
-        # ends like Ctrl-C anywhere else, without a traceback.
         parser, loaded = _build_parser(_selected_command(args_list))
-    except KeyboardInterrupt:
-        return 130
+    finally:
+        if in_main_thread:
+            quiet = previous is _exit_quietly
+            signal.signal(signal.SIGINT, signal.default_int_handler if quiet else previous)
     args = parser.parse_args(args_list)
     try:
         if args.command is None:

@@ -176,7 +176,7 @@ def test_ctrl_c_in_separate_prints_one_sentence_and_leaves_nothing(tmp_path: Pat
     assert not out.exists() or not list(out.iterdir())
 
 
-@pytest.mark.parametrize("delay_s", [0.3, 0.8])
+@pytest.mark.parametrize("delay_s", [0.4, 1.0])
 def test_ctrl_c_while_starting_prints_no_traceback(tmp_path: Path, delay_s: float) -> None:
     song = _song(tmp_path / "song.wav", 5.0)
     running = subprocess.Popen(
