@@ -292,13 +292,21 @@ def test_eval_command_scores_an_exported_model_on_two_tracks(
     assert "| **mean** |" in captured.out and "[2/2]" in captured.err
 
 
+def test_eval_tracks_out_of_range_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--oracle", "--tracks", "0"])
+    assert exited.value.code == 2
+    assert "--tracks: 0 is out of range: give 1 to 1000000" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         (["--oracle", "--musdb", "{missing}"], "does not exist"),
         (["--oracle", "--musdb", "{empty}"], "not a MUSDB18 folder"),
         (["--oracle", "--musdb", "{musdb}", "--split", "dev"], "Unknown split"),
-        (["--oracle", "--musdb", "{musdb}", "--tracks", "0"], "--tracks must be"),
         (["--oracle", "--musdb", "{musdb}", "--split", "test"], "holds no MUSDB18 tracks"),
         (["{garbage}", "--musdb", "{musdb}"], "not a valid ONNX model"),
         (["--musdb", "{musdb}"], "Give a MODEL"),
