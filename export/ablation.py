@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
     parser.add_argument("--only", nargs="*", help="train only these rows (table: every row done)")
     parser.add_argument("--readme", help="replace the ablation block of this README")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="scoring processes")
     args = parser.parse_args(argv)
     try:
         recipes = sorted(Path(args.recipes).glob("*.json"))
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if musdb is None:
             raise UserError("Give --musdb PATH (or set LIVESTEMS_MUSDB) to score the rows.")
         systems = [System(name, "model", "", str(path)) for name, path in models.items()]
-        results = score(systems, musdb_tracks(musdb, "valid"), jobs=1)
+        results = score(systems, musdb_tracks(musdb, "valid"), jobs=max(1, args.jobs))
     except UserError as error:
         print(f"ablation: {error}", file=sys.stderr)
         return 1
