@@ -56,7 +56,7 @@ class _RowBatchNorm(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None, None, None
 
 
-def frame_norm_affine(norm: nn.BatchNorm1d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def frame_norm_affine(norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
     """Evaluation: the (scale, shift) per feature that ``norm`` applies."""
     assert norm.running_mean is not None and norm.running_var is not None
     scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
@@ -74,7 +74,7 @@ def frame_norm(
     weight: torch.Tensor = norm.weight
     bias: torch.Tensor = norm.bias
     if not norm.training:
-        weight, bias = frame_norm_affine(norm, x)
+        weight, bias = frame_norm_affine(norm)
     if scale is not None:
         weight, bias = weight * scale, bias * scale
     if shift is not None:

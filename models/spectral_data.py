@@ -72,6 +72,7 @@ class SpectralSampler:
         sample_rate: int = 44100,
     ) -> None:
         self.config = config
+        self.sample_rate = sample_rate
         self.draws = ExcerptSampler(tracks, config, sample_rate)
         self.stems = self.draws.stems
         self.hop = int(front_end.hop)
@@ -187,7 +188,7 @@ class SpectralSampler:
         # the mixture's energy per frame (Parseval: proportional to the windowed frame's)
         mixture = (sources * scale).sum(dim=1)
         energy = mixture.abs().square().sum(dim=(-2, -1)).numpy()  # (B, T)
-        release_frames = 0.1 * 44100 / self.hop  # 100 ms
+        release_frames = 0.1 * self.sample_rate / self.hop  # 100 ms
         for item, push in enumerate(pushes):
             if push is not None:
                 gains[item] = augment.limiter_gains(energy[item], push, release_frames)

@@ -64,6 +64,11 @@ LR_SCHEDULES = ("plateau", "cosine")
 SYNTHETIC_VALID_FIRST_SEED = 1_000_000
 
 
+def _names(keys: Sequence[str]) -> str:
+    """Keys as one line, whatever they hold (a key with a line break stays on the line)."""
+    return ", ".join(str(key).encode("unicode_escape").decode("ascii") for key in keys)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run needs; saved as the run folder's ``config.json``.
@@ -241,7 +246,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"Unknown training setting(s): {', '.join(unknown)}.")
+            raise ConfigError(f"Unknown training setting(s): {_names(unknown)}.")
         values = dict(values)
         if "sampling" in values:
             if not isinstance(values["sampling"], dict):
@@ -250,7 +255,7 @@ class TrainConfig:
             sampling_known = {f.name for f in dataclasses.fields(SamplingConfig)}
             bad = sorted(set(sampling) - sampling_known)
             if bad:
-                raise ConfigError(f"Unknown sampling setting(s): {', '.join(bad)}.")
+                raise ConfigError(f"Unknown sampling setting(s): {_names(bad)}.")
             for name in ("gain_range", "width_range", "limiter_push_db"):
                 if name in sampling:
                     if not isinstance(sampling[name], (list, tuple)):
@@ -756,7 +761,12 @@ def train(
         print(
             f"training {config.family}/{config.size} at {config.preset} on {n_train_tracks} "
             f"songs, validating on {len(valid_tracks)}; "
-            f"{sum(p.numel() for p in model.parameters()):,} parameters; {device}",
+            f"{sum(p.numel() for p in model.parameters()):,} parameters; {device}"
+            + (
+                f"; {sampler.nbytes / 2**30:.1f} GiB of spectra held"
+                if isinstance(sampler, SpectralSampler)
+                else ""
+            ),
             flush=True,
         )
     validated = model if average is None else average.model

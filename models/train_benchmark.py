@@ -109,28 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     recipe.update(synthetic_songs=0, folders=[])
     base = TrainConfig.from_dict(recipe)
     tracks = load_training_data(base)[0][: max(1, args.songs)]
-    paths = {
-        "old": (dataclasses.replace(base, data_path="waveform", deterministic=True), True),
-        "new": (dataclasses.replace(base, data_path="spectral", deterministic=False), False),
-    }
-    # the recipe's own augmentations stay on in the new path; the old path draws only what it
-    # can (gain, swap, remix), which costs the same per batch
-    paths["old"] = (
-        dataclasses.replace(
-            paths["old"][0],
-            sampling=dataclasses.replace(
-                base.sampling,
-                pitch_semitones=0.0,
-                tempo_change=0.0,
-                eq_probability=0.0,
-                width_range=(1.0, 1.0),
-                limiter_probability=0.0,
-            ),
-            complex_weight=0.0,
-            mrstft_weight=0.0,
-        ),
-        True,
+    # both paths do the same work: the old path's augmentations and loss, so that only the
+    # path differs
+    same_work = dataclasses.replace(
+        base, sampling=base.sampling.waveform_only(), complex_weight=0.0, mrstft_weight=0.0
     )
+    paths = {
+        "old": (dataclasses.replace(same_work, data_path="waveform", deterministic=True), True),
+        "new": (dataclasses.replace(same_work, data_path="spectral", deterministic=False), False),
+    }
     if args.compile:
         paths["new, compiled"] = (dataclasses.replace(paths["new"][0], compile=True), False)
 

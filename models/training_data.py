@@ -19,6 +19,7 @@ batches from the same songs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,6 +116,17 @@ class SamplingConfig:
     @property
     def pitch_tempo(self) -> bool:
         return self.pitch_semitones > 0 or self.tempo_change > 0
+
+    def waveform_only(self) -> SamplingConfig:
+        """These settings with every augmentation that only the spectral path draws off."""
+        return dataclasses.replace(
+            self,
+            pitch_semitones=0.0,
+            tempo_change=0.0,
+            eq_probability=0.0,
+            width_range=(1.0, 1.0),
+            limiter_probability=0.0,
+        )
 
     @property
     def spectral_only(self) -> list[str]:

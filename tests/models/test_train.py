@@ -237,6 +237,12 @@ def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
     assert state.step == 2 and math.isfinite(state.best_valid_loss)
 
 
+def test_an_unknown_key_with_a_line_break_is_named_on_one_line() -> None:
+    with pytest.raises(ConfigError) as refused:
+        TrainConfig.from_dict({"synthetic_songs": 1, "lr\nrate": 1})
+    assert "\n" not in str(refused.value) and "lr\\nrate" in str(refused.value)
+
+
 def test_a_binary_config_file_is_refused_in_one_sentence(tmp_path: Path) -> None:
     binary = tmp_path / "config.json"
     binary.write_bytes(bytes(range(256)) * 4)
