@@ -3,7 +3,8 @@
     python -m livestems.export.ablation --runs RUNS [--recipes models/recipes/ablation]
         [--musdb PATH] [--only NAME ...] [--readme README.md]
 
-Every ``*.json`` in ``--recipes`` is one row: the same model, data, budget in batches and seed,
+Every ``*.json`` in ``--recipes`` is one row (``pretrain/NAME.json``, where there is one, is
+trained first and starts the row's run): the same model, data, budget in batches and seed,
 differing only in what the row is about. For each, in order: ``livestems train`` into
 ``RUNS/NAME`` (resumed where a run stopped, skipped when it is done), the export of its
 ``best.pt`` to ``RUNS/NAME.onnx``, and the score on the validation split through the streaming
@@ -36,29 +37,44 @@ BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 DEFAULT_RECIPES = Path(__file__).parents[1] / "models" / "recipes" / "ablation"
 
 
-def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
-    """Train (or finish) one row's run and export it; returns the model file.
+def train_run(config: TrainConfig, run: Path) -> None:
+    """Train ``config`` into ``run`` in a process of its own (resumed, or skipped when done).
 
     Each run trains in a process of its own: training keeps its heap for reuse (see
     ``train.keep_freed_memory``), so rows run one after another in one process held the
     memory of all of them (13 GB by the second row).
     """
-    config = TrainConfig.from_file(recipe)
-    if musdb:
-        config = TrainConfig.from_dict({**config.to_dict(), "musdb": musdb})
-    run = runs / recipe.stem
     command = [sys.executable, "-m", "livestems.models.train", "--out", str(run), "--no-progress"]
     if (run / "last.pt").exists():
         loop = load_checkpoint(run / "last.pt")[1]["loop"]
         done = loop["epoch"] >= config.epochs or loop["stopped_early"]
         command = [] if done else [*command, "--resume"]
     else:
-        runs.mkdir(parents=True, exist_ok=True)
-        config_file = runs / f"{recipe.stem}.config.json"
+        run.parent.mkdir(parents=True, exist_ok=True)
+        config_file = run.parent / f"{run.name}.config.json"
         config_file.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         command += ["--config", str(config_file)]
     if command and subprocess.run(command).returncode != 0:
-        raise UserError(f"Training the {recipe.stem} row failed (its output is above).")
+        raise UserError(f"Training {run.name} failed (its output is above).")
+
+
+def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
+    """Train (or finish) one row's run and export it; returns the model file.
+
+    A row with a recipe of the same name under ``pretrain/`` (item 4: pre-training on songs
+    rendered from MIDI) first trains that into ``RUNS/NAME.pretrain``, then starts the row's own
+    run from its ``best.pt`` (``init``): the row's budget in batches is the fine-tuning's.
+    """
+    config = TrainConfig.from_file(recipe)
+    if musdb:
+        config = TrainConfig.from_dict({**config.to_dict(), "musdb": musdb})
+    pretrain = recipe.parent / "pretrain" / recipe.name
+    if pretrain.exists():
+        first = runs / f"{recipe.stem}.pretrain"
+        train_run(TrainConfig.from_file(pretrain), first)
+        config = TrainConfig.from_dict({**config.to_dict(), "init": str(first / "best.pt")})
+    run = runs / recipe.stem
+    train_run(config, run)
     model_file = runs / f"{recipe.stem}.onnx"
     best = run / "best.pt"
     if not model_file.exists() or model_file.stat().st_mtime < best.stat().st_mtime:
@@ -78,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", required=True, help="a folder for the runs and model files")
     parser.add_argument("--recipes", default=str(DEFAULT_RECIPES))
     parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
-    parser.add_argument("--only", nargs="*", help="train only these rows (table: every row done)")
+    parser.add_argument("--only", nargs="*", help="run only these rows (--readme keeps the lines of the others)")
     parser.add_argument("--readme", help="replace the ablation block of this README")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="scoring processes")
     args = parser.parse_args(argv)
@@ -115,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"`livestems train --config {os.path.relpath(recipe)} --out RUN` + export + "
             "`livestems eval`"
         )
+        pretrain = recipe.parent / "pretrain" / recipe.name
+        if pretrain.exists():
+            command = (
+                f"`livestems train --config {os.path.relpath(pretrain)} --out PRE`, then "
+                + command.replace("--out RUN`", "--init PRE/best.pt --out RUN`")
+            )
         cells = " | ".join(format_db(m) for m in medians)
         lines.append(f"| {name} | {cells} | {format_db(mean)} | {command} |")
     table = "\n".join(lines)
@@ -122,7 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.readme:
         readme = Path(args.readme)
         text = readme.read_text()
-        block = f"{BEGIN}\n{table}\n{END}"
+        # rows not run this time (--only) keep the line the README has for them, so that one
+        # new row does not mean retraining every other one
+        kept = [
+            line
+            for line in text.split(BEGIN, 1)[-1].split(END, 1)[0].splitlines()
+            if (name := line.split("|")[1].strip() if line.count("|") > 2 else "")
+            and name not in results
+            and (Path(args.recipes) / f"{name}.json").exists()
+        ]
+        rows = sorted([*lines[2:], *kept], key=lambda line: line.split("|")[1].strip())
+        block = f"{BEGIN}\n" + "\n".join([*lines[:2], *rows]) + f"\n{END}"
         if BEGIN not in text:
             raise SystemExit(f"{readme} has no {BEGIN} marker")
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)

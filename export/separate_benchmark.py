@@ -51,7 +51,7 @@ def time_live(model: OnnxMaskModel, song: np.ndarray) -> float:
     """Seconds to run ``song`` through the live path, one hop per ``process`` call."""
     meta = model.metadata
     hop = meta.preset.hop
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     processor.prepare(meta.sample_rate, hop)
     started = time.perf_counter()
     for start in range(0, song.shape[0], hop):

@@ -235,7 +235,7 @@ def stream_cell(cell: Cell, path: Path, provider: str, song: np.ndarray, seconds
 
     def engine(source: FileSource | None) -> Engine:
         model.reset()
-        processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+        processor = StreamProcessor.for_model(model)
         return Engine(processor, settings, source)
 
     source = FileSource(song, meta.sample_rate)

@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     meta = model.metadata
     mutes = _stem_indices(args.mute, meta.stems, "--mute")
     solos = _stem_indices(args.solo, meta.stems, "--solo")
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     engine, backend = _open_backend(args, processor, meta.sample_rate)
     for stem in mutes:
         engine.set_mute(stem, True)

@@ -66,7 +66,7 @@ def _stem_index(engine: Engine, name: str) -> int:
 def engine_for(model: OnnxMaskModel, audio: np.ndarray, block_size: int) -> Engine:
     """The engine that plays ``audio`` (at the model's rate) through ``model``."""
     meta = model.metadata
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     return Engine(
         processor, EngineSettings(meta.sample_rate, block_size), FileSource(audio, meta.sample_rate)
     )

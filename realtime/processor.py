@@ -160,6 +160,14 @@ class StreamProcessor:
         self.sample_rate = 0
         self.max_block = 0
 
+    @classmethod
+    def for_model(cls, model: HopModel) -> StreamProcessor:
+        """The processor a model file asks for: its preset, channels and front end, from the
+        model's metadata (an ``OnnxMaskModel``, or anything with ``metadata`` and
+        ``spectral_path()``)."""
+        meta = model.metadata  # type: ignore[attr-defined]
+        return cls(model, meta.preset, meta.n_channels, model.spectral_path())  # type: ignore[attr-defined]
+
     @property
     def latency_samples(self) -> int:
         return self.path.latency_samples

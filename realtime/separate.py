@@ -195,7 +195,7 @@ def separate_signal(
     # A mono model takes the channels one at a time; a mono song goes to a stereo model as the
     # same signal on both sides (as load_audio gives it).
     passes = [audio] if meta.n_channels == 2 else [audio[:, [c]] for c in range(audio.shape[1])]
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     chunk = max(meta.preset.hop, round(chunk_seconds * rate))
     processor.prepare(rate, chunk)
     total = n_samples * len(passes)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         source = FileSource(_song(meta.sample_rate), meta.sample_rate)
         source.set_loop(0.0, source.duration)
-        processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+        processor = StreamProcessor.for_model(model)
         engine = Engine(processor, EngineSettings(meta.sample_rate, args.block_size), source)
         backend = SoundDeviceBackend(engine)
         backend.start()

@@ -217,7 +217,7 @@ def test_onnx_model_through_the_stream_processor_equals_torch(config, tmp_path: 
     export_onnx(separator, tmp_path / "model.onnx")
     model = OnnxMaskModel(tmp_path / "model.onnx")
     meta = model.metadata
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     processor.prepare(meta.sample_rate, 1024)
     assert processor.latency_samples == meta.latency_samples
     rng = np.random.default_rng(32)

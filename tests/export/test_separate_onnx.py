@@ -67,7 +67,7 @@ def _stems(folder: Path, suffix: str = "wav") -> dict[str, tuple[np.ndarray, int
 
 def _processor(model: OnnxMaskModel) -> StreamProcessor:
     meta = model.metadata
-    processor = StreamProcessor(model, meta.preset, meta.n_channels, model.spectral_path())
+    processor = StreamProcessor.for_model(model)
     processor.prepare(meta.sample_rate, 4096)
     return processor
 
