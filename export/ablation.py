@@ -94,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", required=True, help="a folder for the runs and model files")
     parser.add_argument("--recipes", default=str(DEFAULT_RECIPES))
     parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
-    parser.add_argument("--only", nargs="*", help="run only these rows (--readme keeps the lines of the others)")
+    parser.add_argument(
+        "--only", nargs="*", help="run only these rows (--readme keeps the others' lines)"
+    )
     parser.add_argument("--readme", help="replace the ablation block of this README")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="scoring processes")
     args = parser.parse_args(argv)

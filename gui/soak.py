@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ..realtime.bench import DummyJackServer
-from ..realtime.devices import list_audio_devices
+from ..realtime.jack_server import JackServer
 from ..realtime.model_catalog import bundled_demo_song
 from ..realtime.telemetry import TelemetrySnapshot
 from .session import BUNDLED, AudioSession, SessionSettings
@@ -54,20 +53,13 @@ def generated_song(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.5 * song / np.abs(song).max()).astype(np.float32)
 
 
-def start_jack_server(block_size: int) -> DummyJackServer:
-    """The benchmark's JACK dummy server, and PortAudio made to see it (the window's engine
-    plays through PortAudio's JACK host API)."""
-    server = DummyJackServer(block_size)
-    if not any(d.host_api.startswith("JACK") for d in list_audio_devices(rescan=True)):
-        server.stop()
-        raise SystemExit("PortAudio does not see the JACK dummy server")
-    return server
+def start_jack_server(block_size: int) -> JackServer:
+    """A JACK dummy server that PortAudio sees (the window's engine plays through PortAudio's
+    JACK host API)."""
+    return JackServer("soak", SAMPLE_RATE, block_size, wait_for="portaudio").start()
 
 
-def stop_jack_server(server: DummyJackServer) -> None:
-    import sounddevice
-
-    sounddevice._terminate()  # PortAudio's JACK client must go while the server is up
+def stop_jack_server(server: JackServer) -> None:
     server.stop()
 
 

@@ -30,8 +30,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +44,7 @@ from . import arguments
 from .cli import Command
 from .engine import Engine, EngineSettings
 from .errors import UserError
+from .jack_server import JackServer
 from .model_catalog import model_files
 from .onnx_runner import CUDA, OnnxMaskModel, available_providers
 from .processor import StreamProcessor, measure_latency_samples
@@ -186,44 +185,6 @@ def measure_cell(path: Path, provider: str, block_size: int, song: np.ndarray, n
     )
 
 
-class DummyJackServer:
-    """A JACK dummy server for the stream measurements, started and stopped by the bench."""
-
-    def __init__(self, block_size: int) -> None:
-        self.name = f"livestems-bench-{os.getpid()}"
-        jackd = shutil.which("jackd")
-        if jackd is None:
-            raise UserError("jackd is not installed (Debian package jackd2).")
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        os.environ["JACK_NO_START_SERVER"] = "1"
-        command = [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
-                   "-r", str(SAMPLE_RATE), "-p", str(block_size)]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        from .jack_backend import open_client
-
-        for _ in range(100):
-            try:
-                self.client = open_client("livestems-bench", self.name)
-                return
-            except UserError:
-                time.sleep(0.1)
-        self.stop()
-        raise UserError("The JACK dummy server for the benchmark did not start.")
-
-    def set_block_size(self, block_size: int) -> None:
-        if self.client.blocksize != block_size:
-            self.client.blocksize = block_size
-
-    def stop(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
-        self.process.terminate()  # SIGTERM: a killed JACK 2 server keeps its slot
-        self.process.wait(timeout=10)
-
-
 def stream_cell(cell: Cell, path: Path, provider: str, song: np.ndarray, seconds: float) -> None:
     """A timed stream and the loopback, on the running dummy server, into ``cell``."""
     from .jack_backend import JackPortsBackend
@@ -325,7 +286,7 @@ def run_bench(args: argparse.Namespace) -> BenchResult:
             progress.step(f"{path.name} {provider} {block_size}: compute")
             result.cells.append(measure_cell(path, provider, block_size, song, n_hops))
         if not args.no_stream:
-            server = DummyJackServer(block_sizes[0])
+            server = JackServer("bench", SAMPLE_RATE, block_sizes[0]).start()
             try:
                 for cell, (path, provider, block_size) in zip(result.cells, cells, strict=True):
                     progress.step(f"{path.name} {provider} {block_size}: stream")

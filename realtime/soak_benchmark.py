@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
-import time
 
 import numpy as np
 
 from . import arguments
 from .backends import SoundDeviceBackend
-from .devices import list_audio_devices
 from .engine import Engine, EngineSettings
+from .jack_server import JackServer
 from .onnx_runner import OnnxMaskModel
 from .processor import StreamProcessor
 from .sources import FileSource
@@ -48,23 +45,6 @@ def _song(sample_rate: int, seconds: float = 60.0) -> np.ndarray:
     return song.astype(np.float32)
 
 
-def _start_server(name: str, sample_rate: int, block: int) -> subprocess.Popen:
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        raise SystemExit("jackd is not installed (Debian package jackd2)")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    command = [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(sample_rate),
-               "-p", str(block)]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(75):
-        if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
-            return server
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the JACK dummy server did not start")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Stream for minutes; report drift.")
     parser.add_argument("--model", required=True, help="a .onnx model file")
@@ -78,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.server:
         os.environ["JACK_DEFAULT_SERVER"] = args.server
     else:
-        server = _start_server(f"livestems-soak-{os.getpid()}", meta.sample_rate, args.block_size)
+        server = JackServer("soak", meta.sample_rate, args.block_size, wait_for="portaudio")
+        server.start()
     try:
         source = FileSource(_song(meta.sample_rate), meta.sample_rate)
         source.set_loop(0.0, source.duration)
@@ -118,11 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     finally:
         if server is not None:
-            import sounddevice
-
-            sounddevice._terminate()
-            server.terminate()
-            server.wait(timeout=10)
+            server.stop()
 
 
 if __name__ == "__main__":

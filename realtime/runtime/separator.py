@@ -231,7 +231,9 @@ class Separator:
         self._processor.process_into(np.ascontiguousarray(at_model), stems)
         back = self._up.resample_chunk(stems)
         if self._fifo.space() < back.shape[0]:
-            raise UserError("The resampling buffer overflowed; call prepare() with a larger max_block.")
+            raise UserError(
+                "The resampling buffer overflowed; call prepare() with a larger max_block."
+            )
         self._fifo.write(back)
         if self._fifo.fill() < block.shape[0]:
             raise UserError(
@@ -307,8 +309,9 @@ def _measure_holdback(
         given = produced = 0
         for n in pattern:
             at_model = down.resample_chunk(np.zeros((int(n), n_channels), SAMPLE_DTYPE))
-            back = up.resample_chunk(np.zeros((at_model.shape[0], n_stems * n_channels),
-                                              SAMPLE_DTYPE))
+            back = up.resample_chunk(
+                np.zeros((at_model.shape[0], n_stems * n_channels), SAMPLE_DTYPE)
+            )
             given += int(n)
             produced += back.shape[0]
             worst = max(worst, given - produced)

@@ -180,14 +180,8 @@ def test_no_device_is_one_sentence() -> None:
 
 LOST_DEVICE_SCRIPT = """
 import os, subprocess, sys, time
-name = sys.argv[1]
-server = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "44100",
-                           "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-from livestems.realtime.devices import list_audio_devices
-for _ in range(75):
-    if any(d.host_api.startswith("JACK") for d in list_audio_devices()):
-        break
-    time.sleep(0.2)
+from livestems.realtime.jack_server import JackServer
+server = JackServer("lost", 44100, 256, wait_for="portaudio").start()
 import numpy as np
 from livestems.realtime.backends import Recorder, SoundDeviceBackend
 from livestems.realtime.engine import Engine, EngineSettings
@@ -202,8 +196,8 @@ recorder = Recorder(44100 * 10, 2)
 backend = SoundDeviceBackend(engine, recorder=recorder)
 backend.start()
 time.sleep(1.0)
-server.terminate()  # SIGTERM: a killed JACK 2 server keeps its slot (8 per machine)
-server.wait()
+server.process.terminate()  # SIGTERM: a killed JACK 2 server keeps its slot (8 per machine)
+server.process.wait()
 backend.run_for(5.0)
 backend.stop()
 print("lost:", backend.lost)
@@ -214,11 +208,9 @@ print("kept:", recorder.n_recorded, float(abs(recorder.recorded[-256:]).max()))
 def test_device_lost_mid_stream_stops_cleanly_and_keeps_what_played() -> None:
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed")
-    name = f"livestems-lost-{os.getpid()}"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", LOST_DEVICE_SCRIPT, name],
-        capture_output=True, text=True, timeout=60, env=env,
+        [sys.executable, "-c", LOST_DEVICE_SCRIPT],
+        capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "lost: the audio device stopped the stream" in result.stdout

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from livestems.realtime.jack_backend import (
     SelfEndingProcess,
     end_and_close,
 )
+from livestems.realtime.jack_server import JackServer, jackd_available
 from livestems.realtime.loopback import measure_loopback_latency
 from livestems.realtime.presets import PRESETS
 from livestems.realtime.processor import IdentityModel, StreamProcessor
@@ -426,26 +426,23 @@ print("worker stopped:", engine._worker is None)
 def test_a_server_that_goes_away_stops_the_stream_cleanly() -> None:
     # In a process of its own: libjack (JACK 2) serves one server per process, and this one
     # already has clients on the session's server.
-    jackd = shutil.which("jackd")
-    if jackd is None:
+    if not jackd_available():
         pytest.skip("jackd is not installed (Debian package jackd2)")
-    name = f"livestems-lost-{uuid.uuid4().hex[:8]}"
-    server = subprocess.Popen(
-        [jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE),
-         "-p", str(BLOCK)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = JackServer("lost", SAMPLE_RATE, BLOCK, wait_for="nothing", set_environment=False)
+    server.start()
     try:
-        env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+        env = {**os.environ, **server.environment}
+        assert server.process is not None
         result = subprocess.run(
-            [sys.executable, "-c", LOST_SERVER_SCRIPT, str(server.pid)],
+            [sys.executable, "-c", LOST_SERVER_SCRIPT, str(server.process.pid)],
             capture_output=True, text=True, timeout=60, env=env,
         )  # fmt: skip
     finally:
-        server.terminate()  # not kill(): a server that exits cleanly frees its registry slot
-        server_log, _ = server.communicate(timeout=10)
+        server.stop()  # SIGTERM: a server that exits cleanly frees its registry slot
+        assert server.log_path is not None
+        server_log = server.log_path.read_text()
         # The semaphore of our client, which the server could not close after going away.
-        for leftover in glob.glob(f"/dev/shm/jack_sem.*_{name}_*"):
+        for leftover in glob.glob(f"/dev/shm/jack_sem.*_{server.name}_*"):
             os.remove(leftover)
     output = result.stdout + result.stderr + "\njackd: " + server_log
     assert result.returncode == 0, output
