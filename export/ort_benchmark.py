@@ -20,6 +20,7 @@ import torch
 from ..models.config import SeparatorConfig
 from ..models.registry import available_families, get_family
 from ..models.separator import Separator
+from ..realtime import arguments
 from ..realtime.onnx_runner import OnnxMaskModel
 from ..realtime.presets import PRESETS
 from .onnx_export import export_onnx
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="onnxruntime vs torch per hop.")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--size", default="default")
-    parser.add_argument("--provider", default="cpu", help="onnxruntime provider: cpu, cuda, auto")
+    arguments.add_provider_option(parser, default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(

@@ -285,7 +285,7 @@ def measure_peers(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .separate_benchmark import generated_song
+    from ..realtime.generated_song import generated_song
 
     parser = argparse.ArgumentParser(description="Time the peers on a generated song.")
     parser.add_argument("--seconds", type=float, default=30.0, help="song length (default 30)")

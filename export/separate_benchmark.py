@@ -28,23 +28,11 @@ import soundfile as sf
 from ..models.registry import available_families, get_family
 from ..models.separator import Separator
 from ..realtime import arguments
+from ..realtime.generated_song import generated_song
 from ..realtime.onnx_runner import OnnxMaskModel
 from ..realtime.processor import StreamProcessor
 from ..realtime.separate import DEFAULT_CHUNK_SECONDS, separate_file
 from .onnx_export import export_onnx
-
-
-def generated_song(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """[shape=(n_samples, 2), float32]: a few tones that come and go, over noise."""
-    rng = np.random.default_rng(seed)
-    n_samples = round(seconds * sample_rate)
-    t = np.arange(n_samples) / sample_rate
-    song = 0.05 * rng.standard_normal((n_samples, 2))
-    for index, frequency in enumerate((55.0, 220.0, 440.0, 659.3, 1760.0)):
-        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * (0.1 + 0.07 * index) * t)
-        pan = np.array([1.0 - 0.2 * index, 0.2 * index + 0.2])
-        song += (0.1 * envelope * np.sin(2 * np.pi * frequency * t))[:, None] * pan
-    return song.astype(np.float32)
 
 
 def time_live(model: OnnxMaskModel, song: np.ndarray) -> float:
@@ -70,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         default=30.0,
         help="seconds of the song the live path runs (0: all of it)",
     )
-    parser.add_argument("--provider", default="cpu", help="onnxruntime provider: cpu, cuda, auto")
+    arguments.add_provider_option(parser, default="cpu")
     parser.add_argument(
         "--threads", type=arguments.threads, default=1, help="onnxruntime CPU threads"
     )

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     xvfb, display = start_xvfb()
     os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "xcb"  # the real X11 path, as on a desktop
-    from .soak import SAMPLE_RATE, generated_song, start_jack_server, stop_jack_server
+    from ..realtime.generated_song import generated_song
+    from .soak import SAMPLE_RATE, start_jack_server, stop_jack_server
 
     server = start_jack_server(256)
     try:

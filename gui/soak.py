@@ -29,28 +29,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from ..realtime.generated_song import generated_song
 from ..realtime.jack_server import JackServer
 from ..realtime.model_catalog import bundled_demo_song
 from ..realtime.telemetry import TelemetrySnapshot
 from .session import BUNDLED, AudioSession, SessionSettings
 
 SAMPLE_RATE = 44100
-
-
-def generated_song(seconds: float, seed: int = 0) -> np.ndarray:
-    """A stand-in for music (no licence restricts it): a bass line, a chord that changes every
-    half second, hi-hat noise bursts. [shape=(n_samples, 2), float32]"""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    beat = np.floor(t * 2).astype(int)
-    roots = np.array([110.0, 146.8, 130.8, 98.0])[beat % 4]
-    song = np.zeros((t.size, 2))
-    song[:, 0] += 0.4 * np.sin(2 * np.pi * roots / 2 * t)
-    for ratio in (1.0, 1.26, 1.5, 2.0):
-        song[:, 1] += 0.12 * np.sin(2 * np.pi * roots * 2 * ratio * t)
-    hat = (t * 8) % 1.0 < 0.05
-    song[hat] += 0.2 * rng.standard_normal((int(hat.sum()), 2))
-    return (0.5 * song / np.abs(song).max()).astype(np.float32)
 
 
 def start_jack_server(block_size: int) -> JackServer:

@@ -32,7 +32,7 @@ from ..realtime.cli import Command, version
 from ..realtime.errors import UserError
 from ..realtime.model_catalog import resolve_model
 from ..realtime.model_metadata import METADATA_KEY
-from ..realtime.onnx_runner import PROVIDER_CHOICES, OnnxMaskModel
+from ..realtime.onnx_runner import OnnxMaskModel
 from ..realtime.presets import PRESETS
 from .datasets import SAMPLE_RATE, STEMS, musdb_tracks
 from .evaluate import (
@@ -100,12 +100,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="the oracle's PQMF subbands without a MODEL (default: 1, the full-band STFT)",
     )
-    parser.add_argument(
-        "--provider",
-        choices=PROVIDER_CHOICES,
-        default="auto",
-        help="onnxruntime execution provider (default: auto, CUDA when there is one)",
-    )
+    arguments.add_provider_option(parser)
     parser.add_argument(
         "--threads", type=arguments.threads, default=1, help="onnxruntime CPU threads (default: 1)"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import UserError
 
 __all__ = [
+    "add_provider_option",
     "MAX_BLOCK_SIZE",
     "MAX_THREADS",
     "block_size",
@@ -114,3 +115,30 @@ def writable_file(path: str | os.PathLike[str], option: str = "-o") -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise UserError(f'Cannot overwrite "{target}": it is read-only; choose another {option}.')
     return target
+
+
+def add_provider_option(
+    parser: argparse.ArgumentParser, default: str = "auto", *, several: bool = False
+) -> None:
+    """``--provider``: the onnxruntime execution provider, the same option in every command and
+    benchmark (``auto``: CUDA when onnxruntime has it, else the CPU). ``several``: one or more
+    (``livestems bench`` measures each; ``args.provider`` is then a list, or ``None``)."""
+    from .onnx_runner import PROVIDER_CHOICES
+
+    choices = ", ".join(PROVIDER_CHOICES)
+    if several:
+        parser.add_argument(
+            "--provider",
+            nargs="+",
+            choices=PROVIDER_CHOICES,
+            help=f"onnxruntime execution providers to measure: {choices} "
+            "(default: the CPU, and CUDA when there is one)",
+        )
+        return
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        default=default,
+        help=f"onnxruntime execution provider: {choices} (default: {default}"
+        f"{', CUDA when there is one' if default == 'auto' else ''})",
+    )

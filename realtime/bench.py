@@ -44,6 +44,7 @@ from . import arguments
 from .cli import Command
 from .engine import Engine, EngineSettings
 from .errors import UserError
+from .generated_song import generated_song
 from .jack_server import JackServer
 from .model_catalog import model_files
 from .onnx_runner import CUDA, OnnxMaskModel, available_providers
@@ -119,18 +120,6 @@ def machine_info() -> dict[str, Any]:
         "versions": versions,
         "providers": available_providers(),
     }
-
-
-def generated_song(seconds: float, seed: int = 0) -> np.ndarray:
-    """Noise and tones, seeded: a stand-in for music that no licence restricts.
-    [shape=(n_samples, 2), float32]"""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    song = np.zeros((t.size, 2))
-    for index, frequency in enumerate((55.0, 110.0, 220.0, 440.0, 880.0, 1760.0)):
-        song[:, index % 2] += np.sin(2 * np.pi * frequency * t) / (index + 1)
-    song += 0.05 * rng.standard_normal(song.shape)
-    return (0.3 * song / np.abs(song).max()).astype(np.float32)
 
 
 def _time_hops(processor: StreamProcessor, n_hops: int) -> np.ndarray:
@@ -271,7 +260,14 @@ class Progress:
 
 def run_bench(args: argparse.Namespace) -> BenchResult:
     quick = args.quick
-    providers = args.providers or (["cpu", "cuda"] if CUDA in available_providers() else ["cpu"])
+    providers = args.provider or (["cpu", "cuda"] if CUDA in available_providers() else ["cpu"])
+    # "auto" is the CPU or CUDA, whichever a model would get: measure it under its real name
+    providers = list(
+        dict.fromkeys(
+            ("cuda" if CUDA in available_providers() else "cpu") if p == "auto" else p
+            for p in providers
+        )
+    )
     block_sizes = args.block_sizes or ([256] if quick else [128, 256, 512])
     stream_seconds = args.stream_seconds or (2.0 if quick else 10.0)
     song = generated_song(args.input_seconds or (10.0 if quick else 30.0))
@@ -389,7 +385,7 @@ def plot(result: BenchResult, path: Path) -> bool:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], help="a .onnx file (repeatable)")
-    parser.add_argument("--providers", nargs="+", choices=("cpu", "cuda"))
+    arguments.add_provider_option(parser, several=True)
     parser.add_argument("--block-sizes", nargs="+", type=arguments.block_size)
     parser.add_argument(
         "--stream-seconds", type=arguments.seconds(), help="seconds of real stream per cell"

@@ -20,7 +20,6 @@ from .engine import Engine, EngineSettings
 from .errors import UserError
 from .jack_backend import JackPortsBackend, open_client
 from .model_catalog import resolve_model
-from .onnx_runner import PROVIDER_CHOICES
 from .processor import StreamProcessor
 from .report import format_report
 
@@ -86,9 +85,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="the worker's head start, rounded up to whole blocks: more rides out scheduling "
         f"hiccups (fewer under-runs) and adds as much latency (default {DEFAULT_BUFFER_MS:g})",
     )
-    parser.add_argument(
-        "--provider", choices=PROVIDER_CHOICES, default="auto", help="onnxruntime provider"
-    )
+    arguments.add_provider_option(parser)
     parser.add_argument(
         "--duration",
         type=arguments.seconds(),

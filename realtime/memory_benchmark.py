@@ -19,23 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
 from . import arguments
+from .generated_song import write_generated_song
 
 RATE = 44100
-
-
-def write_song(path: Path, minutes: float, seed: int = 0) -> None:
-    """A song of ``minutes``, written a few seconds at a time (never whole in memory)."""
-    rng = np.random.default_rng(seed)
-    n_total, block = round(minutes * 60 * RATE), 10 * RATE
-    with sf.SoundFile(path, "w", RATE, 2, subtype="PCM_16") as file:
-        for start in range(0, n_total, block):
-            t = (start + np.arange(min(block, n_total - start)))[:, None] / RATE
-            tones = 0.2 * np.sin(2 * np.pi * np.array([110.0, 165.0]) * t)
-            file.write((tones + 0.05 * rng.standard_normal(tones.shape)).astype(np.float32))
 
 
 def peak_rss_mb(command: list[str]) -> tuple[float, float, int]:
@@ -58,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for minutes in args.minutes:
             song = Path(folder) / f"song-{minutes:g}min.wav"
-            write_song(song, minutes)
+            write_generated_song(song, 60.0 * minutes)
             command = [livestems, "separate", str(song), "-o", str(Path(folder) / "out")]
             command += ["--model", args.model, "--threads", str(args.threads)]
             rss, wall, status = peak_rss_mb(command)

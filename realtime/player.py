@@ -41,7 +41,7 @@ SEEK_SECONDS = 5.0
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a song: wav, flac, ogg, mp3 or a MUSDB .stem.mp4")
     parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
-    parser.add_argument("--provider", default="auto", help="auto, cpu or cuda")
+    arguments.add_provider_option(parser)
     parser.add_argument(
         "--block-size", type=arguments.block_size, default=256, help="device block, in frames"
     )

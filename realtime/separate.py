@@ -64,7 +64,7 @@ from .audio_file import (
 from .cli import Command
 from .errors import UserError
 from .model_catalog import resolve_model
-from .onnx_runner import PROVIDER_CHOICES, OnnxMaskModel
+from .onnx_runner import OnnxMaskModel
 from .processor import StreamProcessor
 from .stem_set import check_inputs_survive, check_replaceable, clean_stale, stem_set
 from .stft import SAMPLE_DTYPE
@@ -595,12 +595,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="a model file, or the name of one that 'livestems models' lists "
         "(default: the first bundled model)",
     )
-    parser.add_argument(
-        "--provider",
-        choices=PROVIDER_CHOICES,
-        default="auto",
-        help="onnxruntime execution provider (default: auto, CUDA when there is one)",
-    )
+    arguments.add_provider_option(parser)
     parser.add_argument(
         "--threads",
         type=arguments.threads,

@@ -21,6 +21,7 @@ import numpy as np
 from . import arguments
 from .backends import SoundDeviceBackend
 from .engine import Engine, EngineSettings
+from .generated_song import generated_song
 from .jack_server import JackServer
 from .onnx_runner import OnnxMaskModel
 from .processor import StreamProcessor
@@ -33,16 +34,6 @@ def resident_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
-
-
-def _song(sample_rate: int, seconds: float = 60.0) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    tones = np.zeros_like(t)
-    for index, frequency in enumerate((110, 220, 440, 1760)):
-        tones += np.sin(2 * np.pi * frequency * t) / (index + 1)
-    song = 0.2 * tones[:, None] + 0.05 * rng.standard_normal((t.size, 2))
-    return song.astype(np.float32)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         server = JackServer("soak", meta.sample_rate, args.block_size, wait_for="portaudio")
         server.start()
     try:
-        source = FileSource(_song(meta.sample_rate), meta.sample_rate)
+        source = FileSource(generated_song(60.0, meta.sample_rate), meta.sample_rate)
         source.set_loop(0.0, source.duration)
         processor = StreamProcessor.for_model(model)
         engine = Engine(processor, EngineSettings(meta.sample_rate, args.block_size), source)

@@ -13,7 +13,6 @@ from pathlib import Path
 # Before anything imports Qt: no display is needed (a developer may set another platform).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
@@ -21,26 +20,15 @@ from pytestqt.qtbot import QtBot  # noqa: E402
 from livestems.gui.session import IDENTITY, SessionSettings  # noqa: E402
 from livestems.gui.settings_store import ini_store, save_session_settings  # noqa: E402
 from livestems.gui.window import LivestemsWindow  # noqa: E402
+from livestems.realtime.generated_song import generated_song  # noqa: E402
 
 SAMPLE_RATE = 44100
-
-
-def test_song(seconds: float = 6.0, seed: int = 7) -> np.ndarray:
-    """Tones that change every half second and noise bursts: spectra that visibly move.
-    [shape=(n_samples, 2), float32]"""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    pitch = 110.0 * 2.0 ** (np.floor(t * 2) % 5 / 4)
-    song = np.stack([np.sin(2 * np.pi * pitch * t), np.sin(2 * np.pi * 3 * pitch * t)], axis=1)
-    bursts = (t * 4) % 1.0 < 0.1
-    song[bursts] += rng.standard_normal((int(bursts.sum()), 2))
-    return (0.25 * song).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
 def song_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gui") / "song.wav"
-    soundfile.write(path, test_song(), SAMPLE_RATE)
+    soundfile.write(path, generated_song(6.0, SAMPLE_RATE, seed=7), SAMPLE_RATE)
     return path
 
 

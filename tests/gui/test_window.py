@@ -227,12 +227,13 @@ def test_a_song_dropped_on_the_window_opens(
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from tests.gui.conftest import SAMPLE_RATE, test_song
+    from livestems.realtime.generated_song import generated_song
+    from tests.gui.conftest import SAMPLE_RATE
 
     dropped = tmp_path / "dropped.flac"
     import soundfile
 
-    soundfile.write(dropped, test_song(3.0, seed=9), SAMPLE_RATE)
+    soundfile.write(dropped, generated_song(3.0, SAMPLE_RATE, seed=9), SAMPLE_RATE)
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(str(dropped))])
     drop = QDropEvent(
