@@ -44,7 +44,14 @@ def train_run(config: TrainConfig, run: Path) -> None:
     ``train.keep_freed_memory``), so rows run one after another in one process held the
     memory of all of them (13 GB by the second row).
     """
-    command = [sys.executable, "-m", "livestems.models.train", "--out", str(run), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "livestems.models.train_command",
+        "--out",
+        str(run),
+        "--no-progress",
+    ]
     if (run / "last.pt").exists():
         loop = load_checkpoint(run / "last.pt")[1]["loop"]
         done = loop["epoch"] >= config.epochs or loop["stopped_early"]

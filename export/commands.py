@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..realtime.cli import Command
+from ..realtime.command import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import sys
 import traceback
 from types import TracebackType
 
-from ..realtime.cli import Command
+from ..realtime.command import Command
 from ..realtime.errors import UserError
 
 NO_DISPLAY = (

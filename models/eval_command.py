@@ -28,7 +28,7 @@ from typing import Any
 
 from ..realtime import arguments
 from ..realtime.atomic_file import atomic_write
-from ..realtime.cli import Command, version
+from ..realtime.command import Command, version
 from ..realtime.errors import UserError
 from ..realtime.model_catalog import resolve_model
 from ..realtime.model_metadata import METADATA_KEY

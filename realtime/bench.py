@@ -1,4 +1,4 @@
-"""``livestems bench``: what each model, preset, execution provider and device block costs, on
+"""The bench's measurements: what each model, preset, execution provider and device block costs, on
 this machine, in one run, next to offline peers.
 
 Thread contract: main thread only. It starts engines (each with its worker thread) and JACK
@@ -27,7 +27,6 @@ PNG plot (latency against compute, one point per configuration, peers marked).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -40,8 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from . import arguments
-from .cli import Command
 from .engine import Engine, EngineSettings
 from .errors import UserError
 from .generated_song import generated_song
@@ -381,42 +378,3 @@ def plot(result: BenchResult, path: Path) -> bool:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return True
-
-
-def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", action="append", default=[], help="a .onnx file (repeatable)")
-    arguments.add_provider_option(parser, several=True)
-    parser.add_argument("--block-sizes", nargs="+", type=arguments.block_size)
-    parser.add_argument(
-        "--stream-seconds", type=arguments.seconds(), help="seconds of real stream per cell"
-    )
-    parser.add_argument(
-        "--input-seconds", type=arguments.seconds(), help="length of the generated song"
-    )
-    parser.add_argument("--no-stream", action="store_true", help="skip the JACK measurements")
-    parser.add_argument("--quick", action="store_true", help="a short run (under 2 minutes)")
-    parser.add_argument("-o", "--output", default="bench", help="folder for JSON, table, plot")
-
-
-def _run(args: argparse.Namespace) -> int:
-    folder = arguments.writable_folder(args.output)  # before the minutes of measuring, not after
-    result = run_bench(args)
-    payload = asdict(result)
-    for cell, values in zip(result.cells, payload["cells"], strict=True):
-        values["sum_of_parts_samples"] = cell.sum_of_parts_samples
-        values["loopback_agrees"] = cell.loopback_agrees
-    (folder / "bench.json").write_text(json.dumps(payload, indent=1))
-    table = markdown(result)
-    (folder / "bench.md").write_text(table + "\n")
-    plotted = plot(result, folder / "bench.png")
-    print(table)
-    plot_note = f" and {folder / 'bench.png'}." if plotted else " (no plot: matplotlib missing)."
-    print(f"\nWrote {folder / 'bench.json'}, {folder / 'bench.md'}{plot_note}")
-    return 0
-
-
-COMMAND = Command(
-    help="measure latency and compute cost of models, presets and providers, next to peers",
-    configure=_configure,
-    run=_run,
-)

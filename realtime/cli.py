@@ -36,13 +36,10 @@ if (
 
 import argparse  # noqa: E402
 import threading  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from importlib import metadata  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 
+from .command import Command, load_command, registered_commands, version  # noqa: E402
 from .errors import UserError  # noqa: E402
-
-ENTRY_POINT_GROUP = "livestems.commands"
 
 # name -> one-line help, in the order --help shows them.
 PLANNED_COMMANDS: dict[str, str] = {
@@ -59,39 +56,6 @@ PLANNED_COMMANDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Command:
-    """One subcommand, as registered in the ``livestems.commands`` entry-point group.
-
-    Attributes:
-        help: the one-line help shown by ``livestems --help``.
-        configure: adds the subcommand's arguments to its parser.
-        run: does the work and returns the exit status.
-    """
-
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-def version() -> str:
-    try:
-        return metadata.version("livestems")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
-def _registered_commands() -> dict[str, metadata.EntryPoint]:
-    return {entry.name: entry for entry in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def _load(entry: metadata.EntryPoint) -> Command:
-    command = entry.load()
-    if not isinstance(command, Command):
-        raise TypeError(f"entry point {entry.value} is not a livestems Command")
-    return command
-
-
 def _build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """The parser; only the ``selected`` subcommand's module is imported (``None``: none)."""
     parser = argparse.ArgumentParser(
@@ -103,7 +67,7 @@ def _build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, dict[s
     )
     parser.add_argument("--version", action="version", version=f"livestems {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    registered = _registered_commands()
+    registered = registered_commands()
     loaded: dict[str, Command] = {}
     names = list(PLANNED_COMMANDS) + sorted(set(registered) - set(PLANNED_COMMANDS))
     for name in names:
@@ -112,7 +76,7 @@ def _build_parser(selected: str | None) -> tuple[argparse.ArgumentParser, dict[s
             subparsers.add_parser(name, help=f"{PLANNED_COMMANDS[name]} (not built yet)")
             continue
         if name == selected:
-            loaded[name] = _load(entry)
+            loaded[name] = load_command(entry)
             help_text = loaded[name].help
         else:
             help_text = PLANNED_COMMANDS.get(name, f"(from {entry.value})")

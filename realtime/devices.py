@@ -6,11 +6,9 @@ read by (re)initialising the library, which would pull the devices from under a 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from types import ModuleType
 
-from .cli import Command
 from .errors import UserError
 
 
@@ -83,42 +81,3 @@ def onnxruntime_distributions() -> list[str]:
         except metadata.PackageNotFoundError:
             pass
     return installed
-
-
-def _configure(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options
-
-
-def _run(args: argparse.Namespace) -> int:
-    del args
-    devices = list_audio_devices()
-    print("Audio devices (PortAudio):")
-    if not devices:
-        print(
-            "  none: no sound card, and no JACK or PulseAudio server running "
-            "(for a test server: jackd -d dummy)"
-        )
-    for device in devices:
-        marks = ("<" if device.is_default_input else " ") + (
-            ">" if device.is_default_output else " "
-        )
-        print(
-            f" {marks}{device.index:>3} {device.name} ({device.host_api}): "
-            f"{device.max_input_channels} in, {device.max_output_channels} out, "
-            f"{device.default_sample_rate:g} Hz"
-        )
-    distributions = onnxruntime_distributions()
-    if len(distributions) > 1:
-        print(
-            f"warning: {' and '.join(distributions)} are both installed and overwrite each "
-            "other; keep one (./setup.sh --gpu installs the GPU build alone)."
-        )
-    print("onnxruntime execution providers: " + ", ".join(execution_providers()))
-    return 0
-
-
-COMMAND = Command(
-    help="list audio devices and onnxruntime execution providers",
-    configure=_configure,
-    run=_run,
-)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mixer import StemMixer
-from .processor import StreamProcessor
+from .processor import HopModel, StreamProcessor
 from .ring_buffer import AudioRingBuffer
 from .sources import FileSource
 from .telemetry import Telemetry
@@ -125,6 +125,17 @@ class Engine:
         self.worker_error: BaseException | None = None
         self._saved_switch_interval: float | None = None
         self.reset()
+
+    @classmethod
+    def for_model(
+        cls, model: HopModel, audio: np.ndarray | None, block_size: int, **settings: float
+    ) -> Engine:
+        """The engine that plays ``audio`` (at the model's rate; ``None``: the device's input)
+        through a model file's hop model, at ``block_size`` frames per device block."""
+        processor = StreamProcessor.for_model(model)
+        rate = processor.preset.sample_rate
+        source = None if audio is None else FileSource(audio, rate)
+        return cls(processor, EngineSettings(rate, block_size, **settings), source)  # type: ignore[arg-type]
 
     # -- lifetime ---------------------------------------------------------------------------
 

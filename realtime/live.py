@@ -15,7 +15,7 @@ import sys
 
 from . import arguments
 from .backends import DeviceError, SoundDeviceBackend
-from .cli import Command
+from .command import Command
 from .engine import Engine, EngineSettings
 from .errors import UserError
 from .jack_backend import JackPortsBackend, open_client

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import _load, _registered_commands
+from .command import load_command, registered_commands
 from .errors import UserError
 from .presets import PRESETS
 from .processor import measure_latency_samples
@@ -46,11 +46,11 @@ def _run_window() -> int | None:
     set; ``None`` when there is none or Qt cannot open it there (then the headless job runs)."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return None
-    entry = _registered_commands().get("gui")
+    entry = registered_commands().get("gui")
     if entry is None:
         return None
     try:
-        return _load(entry).run(argparse.Namespace(file=None))
+        return load_command(entry).run(argparse.Namespace(file=None))
     except UserError as error:  # the display is set but Qt cannot start there
         print(f"livestems: {error} Running without the window.", file=sys.stderr)
         return None
@@ -75,8 +75,8 @@ def _demo_seconds() -> float | None:
 def _play_demo_headless(model_path: Path, demo: Path) -> int:
     from .audio_file import load_audio
     from .backends import DeviceError, OfflineBackend, SoundDeviceBackend
+    from .engine import Engine
     from .onnx_runner import OnnxMaskModel
-    from .player import engine_for
     from .report import format_report
 
     model = OnnxMaskModel(model_path)
@@ -85,7 +85,7 @@ def _play_demo_headless(model_path: Path, demo: Path) -> int:
     seconds = _demo_seconds()
     if seconds is not None:
         audio = audio[: round(seconds * meta.sample_rate)]
-    engine = engine_for(model, audio, DEMO_BLOCK_SIZE)
+    engine = Engine.for_model(model, audio, DEMO_BLOCK_SIZE)
     source = engine.source
     assert source is not None
     print(

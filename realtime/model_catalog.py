@@ -1,4 +1,4 @@
-"""``livestems models``: the bundled and user models, and one model's card.
+"""The model catalog: the bundled and user models, found by name or file, and one model's card.
 
 Thread contract: main thread only; reads files and builds onnxruntime sessions (blocking).
 
@@ -9,13 +9,11 @@ user's (``$LIVESTEMS_MODELS``, else ``$XDG_DATA_HOME/livestems/models``, else
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from .cli import Command
 from .errors import UserError
-from .onnx_runner import OnnxMaskModel, available_providers
+from .onnx_runner import OnnxMaskModel
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 # The demo song the main job and the window open by default: made by the project's own synthetic
@@ -114,38 +112,3 @@ def model_card(model: OnnxMaskModel) -> str:
         ("runs on", model.provider),
     ]
     return "\n".join(f"{key:>14}: {value}" for key, value in rows)
-
-
-def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "model", nargs="?", help="a .onnx file or a listed model's name: show its card"
-    )
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.model:
-        model = OnnxMaskModel(find_model_file(args.model), provider="cpu")
-        model.verify_golden()
-        print(model_card(model))
-        return 0
-    files = model_files()
-    if not files:
-        print(f"No models yet: none bundled, none in {user_models_dir()}.")
-    for origin, path in files:
-        try:
-            meta = OnnxMaskModel(path, provider="cpu").metadata
-            print(
-                f"{origin:<8} {path.name:<28} {meta.family:<5} {meta.preset.name:<7} "
-                f"{meta.latency_ms:6.2f} ms  {', '.join(meta.stems)}"
-            )
-        except UserError as error:
-            print(f"{origin:<8} {path.name:<28} unusable: {error}")
-    print(f"onnxruntime execution providers: {', '.join(available_providers())}")
-    return 0
-
-
-COMMAND = Command(
-    help="list the bundled and user models, or show one model's card",
-    configure=_configure,
-    run=_run,
-)

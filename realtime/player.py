@@ -21,16 +21,12 @@ import time
 import tty
 from collections.abc import Iterator
 
-import numpy as np
-
 from . import arguments
 from .audio_file import load_audio
 from .backends import SoundDeviceBackend
-from .cli import Command
-from .engine import Engine, EngineSettings
+from .command import Command
+from .engine import Engine
 from .model_catalog import resolve_model
-from .onnx_runner import OnnxMaskModel
-from .processor import StreamProcessor
 from .report import format_report
 from .sources import FileSource
 
@@ -63,18 +59,11 @@ def _stem_index(engine: Engine, name: str) -> int:
     return engine.stems.index(name)
 
 
-def engine_for(model: OnnxMaskModel, audio: np.ndarray, block_size: int) -> Engine:
-    """The engine that plays ``audio`` (at the model's rate) through ``model``."""
-    meta = model.metadata
-    processor = StreamProcessor.for_model(model)
-    return Engine(
-        processor, EngineSettings(meta.sample_rate, block_size), FileSource(audio, meta.sample_rate)
-    )
-
-
 def build_player(args: argparse.Namespace) -> tuple[Engine, SoundDeviceBackend, str]:
     model = resolve_model(args.model, args.provider)
-    engine = engine_for(model, load_audio(args.file, model.metadata.sample_rate), args.block_size)
+    engine = Engine.for_model(
+        model, load_audio(args.file, model.metadata.sample_rate), args.block_size
+    )
     assert engine.source is not None
     engine.source.seek(args.start)
     for name in args.mute:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from livestems.realtime import model_catalog
-from livestems.realtime.cli import PLANNED_COMMANDS, _registered_commands, main
+from livestems.realtime.cli import PLANNED_COMMANDS, main
+from livestems.realtime.command import registered_commands
 from livestems.realtime.presets import PRESETS
 
 SCRIPT = shutil.which("livestems", path=str(Path(sys.executable).parent))
@@ -54,7 +55,7 @@ def test_help_lists_every_planned_command() -> None:
         assert name in result.stdout
 
 
-@pytest.mark.parametrize("name", sorted(set(PLANNED_COMMANDS) - set(_registered_commands())))
+@pytest.mark.parametrize("name", sorted(set(PLANNED_COMMANDS) - set(registered_commands())))
 def test_unbuilt_command_says_so_in_one_line(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([name]) == 2
     err = capsys.readouterr().err.strip()

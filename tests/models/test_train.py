@@ -146,7 +146,7 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_weights_of_an_unbroken
     broken = tmp_path / "broken"
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config.to_dict()))
-    command = [sys.executable, "-m", "livestems.models.train", "--config", str(config_file)]
+    command = [sys.executable, "-m", "livestems.models.train_command", "--config", str(config_file)]
     process = subprocess.Popen([*command, "--out", str(broken), "--no-progress"])
     try:
         deadline = time.monotonic() + 120
@@ -371,8 +371,9 @@ def test_torchrun_trains_data_parallel_on_two_processes(song_folder: Path, tmp_p
     run = tmp_path / "ddp"
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "livestems.models.train",
-         "--config", str(config_file), "--out", str(run), "--no-progress"],
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m",
+         "livestems.models.train_command", "--config", str(config_file), "--out", str(run),
+         "--no-progress"],
         capture_output=True, text=True, timeout=300, env=environment,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
