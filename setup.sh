@@ -27,7 +27,7 @@ done
 system_packages=(libportaudio2 libsndfile1 ffmpeg jackd2)
 # The synthetic multitrack generator (training and tests): FluidSynth and its GM sound font.
 [ "$dev" -eq 0 ] || system_packages+=(fluidsynth fluid-soundfont-gm)
-# Songs from real compositions (models/synth_midi.py): free MIDI files (OpenTTD's OpenMSX set,
+# Songs from real compositions (models/synth/midi.py): free MIDI files (OpenTTD's OpenMSX set,
 # GPL-2.0; Planet Blupi's soundtrack, GPL-3+) and MuseScore General, the best free GM sound font
 # Debian has (MIT), beside FluidR3.
 [ "$dev" -eq 0 ] || system_packages+=(openttd-openmsx planetblupi-music-midi

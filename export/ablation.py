@@ -25,11 +25,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..models.checkpoint import load_checkpoint
-from ..models.datasets import musdb_tracks
-from ..models.evaluate import format_db
-from ..models.scoreboard import System, score
-from ..models.train import TrainConfig
+from ..models.data.datasets import musdb_tracks
+from ..models.evaluation.evaluate import format_db
+from ..models.evaluation.scoreboard import System, score
+from ..models.families.checkpoint import load_checkpoint
+from ..models.training.train import TrainConfig
 from ..realtime.errors import UserError
 from .onnx_export import export_onnx
 
@@ -47,7 +47,7 @@ def train_run(config: TrainConfig, run: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "livestems.models.train_command",
+        "livestems.models.training.command",
         "--out",
         str(run),
         "--no-progress",

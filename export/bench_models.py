@@ -1,7 +1,8 @@
 """Random-weight models for ``livestems bench`` when no trained model is installed.
 
 Registered in the ``livestems.bench_models`` entry-point group, so that the torch-free benchmark
-in ``realtime/bench.py`` can ask for them without importing torch. Only speed is measured with
+in ``realtime/benchmarks/bench.py`` can ask for them without importing torch. Only speed is
+measured with
 them; the benchmark's report says so.
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.registry import available_families, get_family
-from ..models.separator import Separator
-from ..realtime.presets import PRESETS
+from ..models.families.registry import available_families, get_family
+from ..models.families.separator import SeparatorNet
+from ..realtime.dsp.presets import PRESETS
 from .onnx_export import export_onnx
 
 
@@ -23,6 +24,6 @@ def random_models(folder: Path, quick: bool = False) -> list[Path]:
     for family in available_families():
         for preset in presets:
             path = Path(folder) / f"{family}-{preset}-random.onnx"
-            export_onnx(Separator(get_family(family).config(preset=preset)), path)
+            export_onnx(SeparatorNet(get_family(family).config(preset=preset)), path)
             paths.append(path)
     return paths

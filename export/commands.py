@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..realtime.command import Command
+from ..realtime.commands.command import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +26,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..models.checkpoint import load_checkpoint
-    from ..models.registry import get_family
-    from ..models.separator import Separator
+    from ..models.families.checkpoint import load_checkpoint
+    from ..models.families.registry import get_family
+    from ..models.families.separator import SeparatorNet
     from ..realtime.arguments import writable_file
     from ..realtime.errors import UserError
     from .onnx_export import export_onnx
@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("Give either a checkpoint or --random FAMILY to export, not both.")
     writable_file(args.output)  # before the export and its parity check, not after
     if args.random:
-        separator = Separator(get_family(args.random).config(args.size, preset=args.preset))
+        separator = SeparatorNet(get_family(args.random).config(args.size, preset=args.preset))
         training_data = args.training_data or "none (random weights)"
         extra: dict = {}
     else:

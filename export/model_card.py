@@ -7,7 +7,8 @@ scores, what it costs, and the terms of its weights.
 
 Everything in the card is read from files, never typed in: the ONNX file's own metadata (family,
 configuration, preset, measured latency, parameters, precision, training data, licence), the
-training recipe and its per-epoch log, and the scoreboard's JSON (``models/scoreboard.py``).
+training recipe and its per-epoch log, and the scoreboard's JSON
+(``models/evaluation/scoreboard.py``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..realtime.atomic_file import atomic_write
 from ..realtime.errors import UserError
-from ..realtime.onnx_runner import OnnxMaskModel
+from ..realtime.io.atomic_file import atomic_write
+from ..realtime.runtime.onnx_model import OnnxHopModel
 
 MUSDB_TERMS = (
     "The weights were trained on MUSDB18 (the 7-second previews of its train split), whose "
@@ -93,7 +94,7 @@ def model_card_markdown(
     log: Path | None = None,
     scores: dict[str, Any] | None = None,
 ) -> str:
-    meta = OnnxMaskModel(model_path, provider="cpu").metadata
+    meta = OnnxHopModel(model_path, provider="cpu").metadata
     preset = meta.preset
     size_mb = model_path.stat().st_size / 1e6
     front_end = f"PQMF ({meta.n_bands} bands), then STFT" if meta.n_bands > 1 else "STFT"

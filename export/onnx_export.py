@@ -24,11 +24,11 @@ import onnx.numpy_helper
 import onnxruntime
 import torch
 
-from ..models.separator import Separator
-from ..realtime.atomic_file import atomic_write
-from ..realtime.cli import version
+from ..models.families.separator import SeparatorNet
+from ..realtime.commands.cli import version
 from ..realtime.errors import UserError
-from ..realtime.model_metadata import (
+from ..realtime.io.atomic_file import atomic_write
+from ..realtime.runtime.model_metadata import (
     FEATURES_INPUT,
     MASKS_OUTPUT,
     METADATA_KEY,
@@ -49,7 +49,7 @@ class ExportError(UserError):
     """An export that cannot or must not be written."""
 
 
-def measure_latency_samples(separator: Separator) -> int:
+def measure_latency_samples(separator: SeparatorNet) -> int:
     """Where an impulse comes out of the model's front end with masks of one, in float64."""
     front_end = separator.front_end
     preset = separator.config.spectral_preset
@@ -64,7 +64,7 @@ def measure_latency_samples(separator: Separator) -> int:
     return int(out.abs().argmax()) - impulse_at
 
 
-def _trace_to_onnx(separator: Separator) -> onnx.ModelProto:
+def _trace_to_onnx(separator: SeparatorNet) -> onnx.ModelProto:
     net = separator.net
     specs = net.state_spec()
     front_end = separator.front_end
@@ -123,7 +123,7 @@ def _run_sequence(
 
 
 def _check_parity(
-    session: onnxruntime.InferenceSession, separator: Separator, tolerance: float, path: Path
+    session: onnxruntime.InferenceSession, separator: SeparatorNet, tolerance: float, path: Path
 ) -> float:
     """Largest difference of onnxruntime (frame by frame, and whole) against torch."""
     net = separator.net
@@ -153,7 +153,7 @@ def _check_parity(
 
 
 def export_onnx(
-    separator: Separator,
+    separator: SeparatorNet,
     path: str | os.PathLike[str],
     *,
     float16: bool = False,

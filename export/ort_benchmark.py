@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.config import SeparatorConfig
-from ..models.registry import available_families, get_family
-from ..models.separator import Separator
+from ..models.families.config import SeparatorConfig
+from ..models.families.registry import available_families, get_family
+from ..models.families.separator import SeparatorNet
 from ..realtime import arguments
-from ..realtime.onnx_runner import OnnxMaskModel
-from ..realtime.presets import PRESETS
+from ..realtime.dsp.presets import PRESETS
+from ..realtime.runtime.onnx_model import OnnxHopModel
 from .onnx_export import export_onnx
 
 
@@ -39,10 +39,10 @@ def _time(step, n_steps: int) -> np.ndarray:
 
 def measure(config: SeparatorConfig, folder: Path, steps: int, provider: str) -> tuple:
     """(provider used, onnxruntime ms per hop, torch ms per hop) for one configuration."""
-    separator = Separator(config).eval()
+    separator = SeparatorNet(config).eval()
     path = folder / f"{config.family}-{config.preset}.onnx"
     export_onnx(separator, path)
-    runtime = OnnxMaskModel(path, provider=provider)
+    runtime = OnnxHopModel(path, provider=provider)
     shape = (1, separator.front_end.n_feature_channels, separator.front_end.n_bins)
     frame = np.random.default_rng(0).random(shape, dtype=np.float32)
     ort_ms = _time(lambda: runtime.run_features(frame), steps)

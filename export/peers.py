@@ -85,7 +85,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.torchaudio_stub import torchaudio_stub
+from ..models.families.torchaudio_stub import torchaudio_stub
 
 ENTRY_POINT_GROUP = "livestems.peers"
 SAMPLE_RATE = 44100
@@ -285,7 +285,7 @@ def measure_peers(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..realtime.generated_song import generated_song
+    from ..realtime.io.generated_song import generated_song
 
     parser = argparse.ArgumentParser(description="Time the peers on a generated song.")
     parser.add_argument("--seconds", type=float, default=30.0, help="song length (default 30)")

@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..models.registry import available_families, get_family
-from ..models.separator import Separator
+from ..models.families.registry import available_families, get_family
+from ..models.families.separator import SeparatorNet
 from ..realtime import arguments
-from ..realtime.generated_song import generated_song
-from ..realtime.onnx_runner import OnnxMaskModel
-from ..realtime.processor import StreamProcessor
-from ..realtime.separate import DEFAULT_CHUNK_SECONDS, separate_file
+from ..realtime.engine.processor import StreamProcessor
+from ..realtime.io.generated_song import generated_song
+from ..realtime.runtime.onnx_model import OnnxHopModel
+from ..realtime.runtime.separation import DEFAULT_CHUNK_SECONDS, separate_file
 from .onnx_export import export_onnx
 
 
-def time_live(model: OnnxMaskModel, song: np.ndarray) -> float:
+def time_live(model: OnnxHopModel, song: np.ndarray) -> float:
     """Seconds to run ``song`` through the live path, one hop per ``process`` call."""
     meta = model.metadata
     hop = meta.preset.hop
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         for family_name in available_families():
             config = get_family(family_name).config(args.size, preset=args.preset)
             model_path = folder / f"{family_name}.onnx"
-            export_onnx(Separator(config).eval(), model_path)
-            model = OnnxMaskModel(model_path, provider=args.provider, cpu_threads=args.threads)
+            export_onnx(SeparatorNet(config).eval(), model_path)
+            model = OnnxHopModel(model_path, provider=args.provider, cpu_threads=args.threads)
             rate = model.metadata.sample_rate
             song = generated_song(args.seconds, rate)
             song_path = folder / "song.wav"

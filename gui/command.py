@@ -15,7 +15,7 @@ import sys
 import traceback
 from types import TracebackType
 
-from ..realtime.command import Command
+from ..realtime.commands.command import Command
 from ..realtime.errors import UserError
 
 NO_DISPLAY = (

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ..realtime.engine.telemetry import COMPUTE_HISTORY, SPECTRUM_SIZE, TelemetrySnapshot
 from ..realtime.errors import UserError
-from ..realtime.telemetry import COMPUTE_HISTORY, SPECTRUM_SIZE, TelemetrySnapshot
 from .session import AudioSession, SessionSettings, SessionStatus
 
 PUBLISH_HZ = 60

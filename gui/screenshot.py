@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     xvfb, display = start_xvfb()
     os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "xcb"  # the real X11 path, as on a desktop
-    from ..realtime.generated_song import generated_song
+    from ..realtime.io.generated_song import generated_song
     from .soak import SAMPLE_RATE, start_jack_server, stop_jack_server
 
     server = start_jack_server(256)
@@ -90,7 +90,7 @@ def run(
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from ..realtime.model_catalog import bundled_demo_song
+    from ..realtime.runtime.catalog import bundled_demo_song
     from .command import ENGINE_PROCESS
     from .session import BUNDLED, SessionSettings
     from .settings_store import ini_store, save_session_settings

@@ -20,17 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..realtime.audio_file import load_audio
-from ..realtime.backends import SoundDeviceBackend
-from ..realtime.engine import Engine, EngineSettings
+from ..realtime.backends.portaudio import SoundDeviceBackend
+from ..realtime.dsp.presets import DEFAULT_SAMPLE_RATE, PRESETS
+from ..realtime.engine.engine import Engine, EngineSettings
+from ..realtime.engine.mixer import db_to_gain
+from ..realtime.engine.processor import IdentityHopModel, StreamProcessor
+from ..realtime.engine.sources import FileSource
+from ..realtime.engine.telemetry import TelemetrySnapshot
 from ..realtime.errors import UserError
-from ..realtime.mixer import db_to_gain
-from ..realtime.model_catalog import find_model_file
-from ..realtime.onnx_runner import OnnxMaskModel
-from ..realtime.presets import DEFAULT_SAMPLE_RATE, PRESETS
-from ..realtime.processor import IdentityModel, StreamProcessor
-from ..realtime.sources import FileSource
-from ..realtime.telemetry import TelemetrySnapshot
+from ..realtime.io.audio_file import load_audio
+from ..realtime.runtime.catalog import find_model_file
+from ..realtime.runtime.onnx_model import OnnxHopModel
 
 IDENTITY = "identity"  # the model setting's value for the identity (dry) model
 BUNDLED = "bundled"  # the model setting's value for the first bundled model (the default)
@@ -166,13 +166,13 @@ class AudioSession:
                     f"Unknown preset {settings.preset!r}: choose one of {', '.join(PRESETS)}."
                 )
             preset = PRESETS[settings.preset]
-            processor = StreamProcessor(IdentityModel(preset), preset)
+            processor = StreamProcessor(IdentityHopModel(preset), preset)
             model_name, provider, sample_rate = "identity (dry)", "none", preset.sample_rate
         else:
-            onnx_model = OnnxMaskModel(model_file, provider=settings.provider)
+            onnx_model = OnnxHopModel(model_file, provider=settings.provider)
             meta = onnx_model.metadata
             processor = StreamProcessor(
-                onnx_model, meta.preset, meta.n_channels, onnx_model.spectral_path()
+                onnx_model, meta.preset, meta.n_channels, onnx_model.front_end()
             )
             model_name = Path(model_file).name
             provider = "CUDA" if "CUDA" in onnx_model.provider else "CPU"

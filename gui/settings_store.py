@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 
 from PySide6.QtCore import QSettings
 
-from ..realtime.presets import PRESETS
+from ..realtime.dsp.presets import PRESETS
 from .session import BLOCK_SIZES, SessionSettings
 
 ORGANISATION = "livestems"

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ..realtime.generated_song import generated_song
-from ..realtime.jack_server import JackServer
-from ..realtime.model_catalog import bundled_demo_song
-from ..realtime.telemetry import TelemetrySnapshot
+from ..realtime.backends.jack_server import JackServer
+from ..realtime.engine.telemetry import TelemetrySnapshot
+from ..realtime.io.generated_song import generated_song
+from ..realtime.runtime.catalog import bundled_demo_song
 from .session import BUNDLED, AudioSession, SessionSettings
 
 SAMPLE_RATE = 44100

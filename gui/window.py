@@ -38,10 +38,10 @@ from ..realtime.errors import UserError
 from .engine_process import ProcessSession
 from .midi import MidiEvent, MidiInput, MidiMapping, control_target
 from .session import AudioSession, SessionSettings
-from .settings_dialog import SettingsDialog
 from .settings_store import MIDI_MAPPING_KEY, load_session_settings, save_session_settings
-from .stem_strip import StemStrip
-from .transport_bar import TransportBar
+from .widgets.settings_dialog import SettingsDialog
+from .widgets.stem_strip import StemStrip
+from .widgets.transport_bar import TransportBar
 
 FRAME_RATE_HZ = 40
 STATUS_EVERY_FRAMES = 8  # the status line changes 5 times a second: readable, and cheap
@@ -215,7 +215,7 @@ class LivestemsWindow(QMainWindow):
     # -- opening ----------------------------------------------------------------------------
 
     def _open_initial(self, song: str | Path | None, open_demo: bool) -> None:
-        from ..realtime.model_catalog import bundled_demo_song
+        from ..realtime.runtime.catalog import bundled_demo_song
 
         if song is None and open_demo:
             song = bundled_demo_song()

@@ -123,7 +123,7 @@ def add_provider_option(
     """``--provider``: the onnxruntime execution provider, the same option in every command and
     benchmark (``auto``: CUDA when onnxruntime has it, else the CPU). ``several``: one or more
     (``livestems bench`` measures each; ``args.provider`` is then a list, or ``None``)."""
-    from .onnx_runner import PROVIDER_CHOICES
+    from .runtime.onnx_model import PROVIDER_CHOICES
 
     choices = ", ".join(PROVIDER_CHOICES)
     if several:

@@ -24,9 +24,9 @@ class JackServerInfo:
 @pytest.fixture(scope="session")
 def jack_server() -> Iterator[JackServerInfo]:
     """A JACK dummy server at 44.1 kHz with 256-frame periods, for the whole test session
-    (``realtime/jack_server.py``: it dies with the test process, however that dies)."""
+    (``realtime/backends/jack_server.py``: it dies with the test process, however that dies)."""
+    from livestems.realtime.backends.portaudio.jack_server import JackServer, jackd_available
     from livestems.realtime.errors import UserError
-    from livestems.realtime.jack_server import JackServer, jackd_available
 
     if not jackd_available():
         message = "jackd is not installed (Debian package jackd2; ./setup.sh installs it)"

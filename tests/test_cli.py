@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from livestems.realtime import model_catalog
-from livestems.realtime.cli import PLANNED_COMMANDS, main
-from livestems.realtime.command import registered_commands
-from livestems.realtime.presets import PRESETS
+from livestems.realtime.commands.cli import PLANNED_COMMANDS, main
+from livestems.realtime.commands.command import registered_commands
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.runtime import catalog as model_catalog
 
 SCRIPT = shutil.which("livestems", path=str(Path(sys.executable).parent))
 
@@ -109,7 +109,7 @@ def test_playing_never_imports_torch() -> None:
         "import livestems.realtime as rt\n"
         "for info in pkgutil.iter_modules(rt.__path__):\n"
         "    importlib.import_module('livestems.realtime.' + info.name)\n"
-        "from livestems.realtime.cli import main\n"
+        "from livestems.realtime.commands.cli import main\n"
         "assert main([]) == 0\n"
         "assert main(['devices']) == 0\n"
         "assert main(['models']) == 0\n"

@@ -28,13 +28,13 @@ from collections.abc import Mapping
 import numpy as np
 import soxr
 
+from ..dsp.stft import SAMPLE_DTYPE
+from ..engine.processor import StreamProcessor
+from ..engine.ring_buffer import AudioRingBuffer
 from ..errors import UserError
-from ..model_catalog import resolve_model
-from ..onnx_runner import OnnxMaskModel
-from ..processor import StreamProcessor
-from ..ring_buffer import AudioRingBuffer
-from ..separate import separate_signal
-from ..stft import SAMPLE_DTYPE
+from .catalog import resolve_model
+from .onnx_model import OnnxHopModel
+from .separation import separate_signal
 
 __all__ = ["Separator", "separate"]
 
@@ -99,7 +99,7 @@ class Separator:
     the stems come out ``latency_samples`` later, and ``flush()`` returns what is still owed.
     """
 
-    def __init__(self, model: OnnxMaskModel) -> None:
+    def __init__(self, model: OnnxHopModel) -> None:
         self.model = model
         self.stems: tuple[str, ...] = tuple(model.stems)
         self._processor = StreamProcessor.for_model(model)

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.lstm import LstmConfig  # noqa: E402
+from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from tests.models.test_families import randomized  # noqa: E402
 
 

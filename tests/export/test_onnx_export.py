@@ -12,23 +12,23 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from livestems.export.onnx_export import ExportError, export_onnx  # noqa: E402
-from livestems.models.checkpoint import save_checkpoint  # noqa: E402
-from livestems.models.config import SeparatorConfig  # noqa: E402
-from livestems.models.separator import Separator  # noqa: E402
-from livestems.realtime.cli import main  # noqa: E402
+from livestems.models.families.checkpoint import save_checkpoint  # noqa: E402
+from livestems.models.families.config import SeparatorConfig  # noqa: E402
+from livestems.models.families.separator import SeparatorNet  # noqa: E402
+from livestems.realtime.commands.cli import main  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
-from livestems.realtime.model_metadata import METADATA_KEY, ModelFileError  # noqa: E402
-from livestems.realtime.onnx_runner import CUDA, OnnxMaskModel, available_providers  # noqa: E402
+from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelFileError  # noqa: E402
+from livestems.realtime.runtime.onnx_model import CUDA, OnnxHopModel, available_providers  # noqa: E402
 from tests.models.test_families import config_id, randomized, small_configs  # noqa: E402
 
 
-def _features(separator: Separator, n_frames: int, seed: int) -> np.ndarray:
+def _features(separator: SeparatorNet, n_frames: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     shape = (n_frames, separator.front_end.n_feature_channels, separator.front_end.n_bins)
     return (rng.random(shape, dtype=np.float32) * 3).astype(np.float32)
 
 
-def _torch_sequence(separator: Separator, features: np.ndarray) -> np.ndarray:
+def _torch_sequence(separator: SeparatorNet, features: np.ndarray) -> np.ndarray:
     net = separator.net
     with torch.no_grad():
         return net(torch.from_numpy(features)[None], *net.initial_state(1))[0][0].numpy()
@@ -40,7 +40,7 @@ def test_onnxruntime_frame_by_frame_matches_torch(config: SeparatorConfig, tmp_p
     path = tmp_path / "model.onnx"
     metadata = export_onnx(separator, path)
     assert metadata.latency_samples == separator.latency_samples
-    model = OnnxMaskModel(path, provider="cpu")
+    model = OnnxHopModel(path, provider="cpu")
     model.verify_golden()
     features = _features(separator, 30, seed=12)
     expected = _torch_sequence(separator, features)
@@ -61,7 +61,7 @@ def test_float16_weights_halve_the_file_and_stay_close(config, tmp_path: Path) -
     size32, size16 = (tmp_path / "f32.onnx").stat().st_size, (tmp_path / "f16.onnx").stat().st_size
     assert size16 < 0.6 * size32
     features = _features(separator, 10, seed=14)
-    masks = OnnxMaskModel(tmp_path / "f16.onnx").run_features(features)
+    masks = OnnxHopModel(tmp_path / "f16.onnx").run_features(features)
     np.testing.assert_allclose(masks, _torch_sequence(separator, features), atol=1e-2, rtol=0)
 
 
@@ -148,7 +148,7 @@ def test_bad_model_files_end_in_one_sentence(
             good_model, target, lambda values: {**values, "stems": None} | {"n_bins": None}
         )
     with pytest.raises(ModelFileError, match=message) as caught:
-        OnnxMaskModel(target)
+        OnnxHopModel(target)
     text = str(caught.value)
     assert str(target) in text and "\n" not in text
 
@@ -158,24 +158,24 @@ def test_a_tampered_golden_output_is_detected(good_model: Path, tmp_path: Path) 
         values["golden"]["output_sums"][0] *= 1.1
         return values
 
-    model = OnnxMaskModel(_with_metadata(good_model, tmp_path / "tampered.onnx", tamper))
+    model = OnnxHopModel(_with_metadata(good_model, tmp_path / "tampered.onnx", tamper))
     with pytest.raises(ModelFileError, match="does not reproduce its golden output"):
         model.verify_golden()
 
 
 def test_providers_asked_for_by_name(good_model: Path) -> None:
-    assert OnnxMaskModel(good_model, provider="cpu").provider == "CPUExecutionProvider"
+    assert OnnxHopModel(good_model, provider="cpu").provider == "CPUExecutionProvider"
     with pytest.raises(UserError, match="Unknown execution provider 'tpu'"):
-        OnnxMaskModel(good_model, provider="tpu")
+        OnnxHopModel(good_model, provider="tpu")
     if CUDA not in available_providers():
         with pytest.raises(UserError, match="CUDA was asked for, but this onnxruntime has no CUDA"):
-            OnnxMaskModel(good_model, provider="cuda")
-        assert OnnxMaskModel(good_model, provider="auto").provider == "CPUExecutionProvider"
+            OnnxHopModel(good_model, provider="cuda")
+        assert OnnxHopModel(good_model, provider="auto").provider == "CPUExecutionProvider"
 
 
 @pytest.mark.skipif(CUDA not in available_providers(), reason="onnxruntime has no CUDA provider")
 def test_cuda_with_io_binding_matches_cpu(good_model: Path) -> None:
-    cpu, cuda = OnnxMaskModel(good_model, "cpu"), OnnxMaskModel(good_model, "cuda")
+    cpu, cuda = OnnxHopModel(good_model, "cpu"), OnnxHopModel(good_model, "cuda")
     features = np.random.default_rng(3).random((20, 2, 1025), dtype=np.float32)
     stepped_cpu = np.concatenate([cpu.run_features(features[i : i + 1]) for i in range(20)])
     stepped_cuda = np.concatenate([cuda.run_features(features[i : i + 1]) for i in range(20)])
@@ -211,11 +211,11 @@ def test_export_and_models_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     ids=config_id,
 )
 def test_onnx_model_through_the_stream_processor_equals_torch(config, tmp_path: Path) -> None:
-    from livestems.realtime.processor import StreamProcessor
+    from livestems.realtime.engine.engine.processor import StreamProcessor
 
     separator = randomized(config, seed=31)
     export_onnx(separator, tmp_path / "model.onnx")
-    model = OnnxMaskModel(tmp_path / "model.onnx")
+    model = OnnxHopModel(tmp_path / "model.onnx")
     meta = model.metadata
     processor = StreamProcessor.for_model(model)
     processor.prepare(meta.sample_rate, 1024)

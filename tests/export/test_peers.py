@@ -24,7 +24,7 @@ from livestems.export.peers import (  # noqa: E402
     measure_peers,
     separate,
 )
-from livestems.models.torchaudio_stub import TorchaudioStubError, torchaudio_stub  # noqa: E402
+from livestems.models.families.torchaudio_stub import TorchaudioStubError, torchaudio_stub  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 44100

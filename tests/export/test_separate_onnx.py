@@ -14,12 +14,12 @@ import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.cws import CwsConfig  # noqa: E402
-from livestems.models.registry import get_family  # noqa: E402
-from livestems.realtime.cli import main  # noqa: E402
-from livestems.realtime.onnx_runner import OnnxMaskModel  # noqa: E402
-from livestems.realtime.processor import StreamProcessor  # noqa: E402
-from livestems.realtime.separate import separate_file  # noqa: E402
+from livestems.models.families.cws import CwsConfig  # noqa: E402
+from livestems.models.families.registry import get_family  # noqa: E402
+from livestems.realtime.commands.cli import main  # noqa: E402
+from livestems.realtime.engine.engine.processor import StreamProcessor  # noqa: E402
+from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
+from livestems.realtime.runtime.separation import separate_file  # noqa: E402
 from tests.models.test_families import randomized  # noqa: E402
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -65,7 +65,7 @@ def _stems(folder: Path, suffix: str = "wav") -> dict[str, tuple[np.ndarray, int
     }
 
 
-def _processor(model: OnnxMaskModel) -> StreamProcessor:
+def _processor(model: OnnxHopModel) -> StreamProcessor:
     meta = model.metadata
     processor = StreamProcessor.for_model(model)
     processor.prepare(meta.sample_rate, 4096)
@@ -76,7 +76,7 @@ def _processor(model: OnnxMaskModel) -> StreamProcessor:
 def test_sequence_path_equals_live_path_in_onnxruntime(
     models: dict[str, Path], family: str
 ) -> None:
-    model = OnnxMaskModel(models[family], provider="cpu")
+    model = OnnxHopModel(models[family], provider="cpu")
     processor = _processor(model)
     signal = _music(60 * model.metadata.preset.hop + 123, seed=1)
     live = np.concatenate(
@@ -100,7 +100,7 @@ def test_stems_line_up_with_the_song_and_add_up_to_it(
 ) -> None:
     song = _music(3 * RATE + 77, seed=2)
     source = _write(tmp_path / "My Song.wav", song)
-    model = OnnxMaskModel(models[family], provider="cpu")
+    model = OnnxHopModel(models[family], provider="cpu")
     seen: list[tuple[float, float]] = []
     report = separate_file(
         source,
@@ -139,7 +139,7 @@ def test_mono_48k_song_gives_mono_48k_stems(models: dict[str, Path], tmp_path: P
     source = tmp_path / "mono.flac"
     sf.write(source, song, 48000, subtype="PCM_24")
     song = sf.read(source, dtype="float32", always_2d=True)[0]
-    model = OnnxMaskModel(models["lstm"], provider="cpu")
+    model = OnnxHopModel(models["lstm"], provider="cpu")
     report = separate_file(source, model, tmp_path / "out", format="flac")
     assert report.sample_rate == 48000
     stems = _stems(tmp_path / "out" / "mono", "flac")
@@ -156,7 +156,7 @@ def test_a_mono_model_separates_each_channel_of_a_stereo_song(tmp_path: Path) ->
     model_path = tmp_path / "mono.onnx"
     config = get_family("lstm").config("small", preset="live", n_channels=1)
     export_onnx(randomized(config, seed=42), model_path)
-    model = OnnxMaskModel(model_path, provider="cpu")
+    model = OnnxHopModel(model_path, provider="cpu")
     song = _music(RATE + 321, seed=7)
     separate_file(_write(tmp_path / "stereo.wav", song), model, tmp_path / "out")
     for channel in (0, 1):
@@ -183,7 +183,7 @@ def test_command_line_folder_flac_and_no_align(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{songs / 'a.wav'} -> {out / 'a'}/ (vocals, drums, bass, other)")
     assert lines[-1] == f"Separated 2 of 2 songs into {out}."
-    latency = OnnxMaskModel(models["lstm"]).metadata.latency_samples
+    latency = OnnxHopModel(models["lstm"]).metadata.latency_samples
     for name, song in audio.items():
         total = sum(a for a, _ in _stems(out / name).values())
         # Not aligned: the stems are delayed by the latency, and that much longer.

@@ -13,12 +13,12 @@ import pytest
 pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.lstm import LstmConfig  # noqa: E402
-from livestems.realtime.backends import Recorder, SoundDeviceBackend  # noqa: E402
-from livestems.realtime.engine import Engine, EngineSettings  # noqa: E402
-from livestems.realtime.onnx_runner import OnnxMaskModel  # noqa: E402
-from livestems.realtime.processor import StreamProcessor, render_offline  # noqa: E402
-from livestems.realtime.sources import FileSource  # noqa: E402
+from livestems.models.families.lstm import LstmConfig  # noqa: E402
+from livestems.realtime.backends.portaudio.portaudio import Recorder, SoundDeviceBackend  # noqa: E402
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings  # noqa: E402
+from livestems.realtime.engine.engine.processor import StreamProcessor, render_offline  # noqa: E402
+from livestems.realtime.engine.engine.sources import FileSource  # noqa: E402
+from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
 from tests.models.test_families import music_like, randomized  # noqa: E402
 from tests.underruns import assert_equal_but_for_underruns  # noqa: E402
 
@@ -31,11 +31,11 @@ def test_thirty_seconds_on_jack_equal_to_offline_but_for_counted_underruns(
 ) -> None:
     path = tmp_path / "live.onnx"
     export_onnx(randomized(LstmConfig(preset="live", hidden_size=128), seed=40), path)
-    model = OnnxMaskModel(path, provider="cpu")
+    model = OnnxHopModel(path, provider="cpu")
     preset, sample_rate = model.metadata.preset, model.metadata.sample_rate
     signal = music_like(int((SECONDS + 1) * sample_rate), seed=41)[0].numpy().T.copy()
 
-    processor = StreamProcessor(model, preset, 2, model.spectral_path())
+    processor = StreamProcessor(model, preset, 2, model.front_end())
     # 256-frame device blocks with a 20 ms worker head start: the 10 ms default meets zero
     # under-runs alone (and in the bench), but a full test run on a shared 2-core machine
     # now and then stalls the worker longer (the soak benchmark reports the default's figures).
@@ -58,7 +58,7 @@ def test_thirty_seconds_on_jack_equal_to_offline_but_for_counted_underruns(
           f"hop p50/p99/max ms {snapshot.hop_percentiles_ms()}")  # fmt: skip
 
     model.reset()
-    offline_mix = render_offline(model, preset, signal, model.spectral_path()).sum(axis=0)
+    offline_mix = render_offline(model, preset, signal, model.front_end()).sum(axis=0)
     played = recorder.recorded
     buffer = engine.buffer_frames
     n = played.shape[0]

@@ -20,7 +20,7 @@ from pytestqt.qtbot import QtBot  # noqa: E402
 from livestems.gui.session import IDENTITY, SessionSettings  # noqa: E402
 from livestems.gui.settings_store import ini_store, save_session_settings  # noqa: E402
 from livestems.gui.window import LivestemsWindow  # noqa: E402
-from livestems.realtime.generated_song import generated_song  # noqa: E402
+from livestems.realtime.io.generated_song import generated_song  # noqa: E402
 
 SAMPLE_RATE = 44100
 
@@ -37,7 +37,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real exported model (random weights, lstm, live preset, four stems)."""
     pytest.importorskip("torch")
     from livestems.export.onnx_export import export_onnx
-    from livestems.models.lstm import LstmConfig
+    from livestems.models.families.lstm import LstmConfig
     from tests.models.test_families import randomized
 
     path = tmp_path_factory.mktemp("gui-model") / "small.onnx"

@@ -12,16 +12,16 @@ import time
 
 import numpy as np
 
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.presets import PRESETS, SpectralPreset
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.engine.sources import FileSource
 
 SAMPLE_RATE = 44100
 BLOCK = 256
 
 
-class StallingModel(IdentityModel):
+class StallingModel(IdentityHopModel):
     """The identity, but hop ``at`` takes ``seconds``: a worker kept off the CPU."""
 
     def __init__(self, preset: SpectralPreset, at: int, seconds: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from livestems.gui.session import AudioSession, SessionSettings
-from livestems.realtime.model_catalog import find_model_file
+from livestems.realtime.runtime.catalog import find_model_file
 from tests.realtime.test_model_validation import BAD_FIELDS, _write_model
 
 

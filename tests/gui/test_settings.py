@@ -8,8 +8,8 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from livestems.gui.session import BUNDLED, IDENTITY, SessionSettings
-from livestems.gui.settings_dialog import DEFAULT_DEVICE, SettingsDialog
 from livestems.gui.settings_store import ini_store, load_session_settings, save_session_settings
+from livestems.gui.widgets.settings_dialog import DEFAULT_DEVICE, SettingsDialog
 
 
 def test_the_dialog_returns_values_and_keeps_an_absent_device(qtbot: QtBot) -> None:

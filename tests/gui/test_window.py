@@ -227,7 +227,7 @@ def test_a_song_dropped_on_the_window_opens(
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from livestems.realtime.generated_song import generated_song
+    from livestems.realtime.io.generated_song import generated_song
     from tests.gui.conftest import SAMPLE_RATE
 
     dropped = tmp_path / "dropped.flac"

@@ -23,8 +23,8 @@ import soundfile as sf  # noqa: E402
 from museval.aggregate import EvalStore, TrackStore  # noqa: E402
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
-from livestems.models.evaluate import (  # noqa: E402
+from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
+from livestems.models.evaluation.evaluate import (  # noqa: E402
     BSSEVAL_METRICS,
     METRICS,
     EvalResult,
@@ -34,8 +34,8 @@ from livestems.models.evaluate import (  # noqa: E402
     si_sdr,
     torch_estimator,
 )
-from livestems.models.registry import get_family  # noqa: E402
-from livestems.realtime.cli import main  # noqa: E402
+from livestems.models.families.registry import get_family  # noqa: E402
+from livestems.realtime.commands.cli import main  # noqa: E402
 from tests.models.test_families import randomized  # noqa: E402
 
 RATE = 44100

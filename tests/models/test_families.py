@@ -9,13 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from livestems.models.config import ConfigError, SeparatorConfig  # noqa: E402
-from livestems.models.cws import CwsConfig  # noqa: E402
-from livestems.models.lstm import LstmConfig  # noqa: E402
-from livestems.models.registry import available_families, get_family  # noqa: E402
-from livestems.models.separator import Separator  # noqa: E402
-from livestems.realtime.presets import PRESETS  # noqa: E402
+from livestems.models.families.checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from livestems.models.families.config import ConfigError, SeparatorConfig  # noqa: E402
+from livestems.models.families.cws import CwsConfig  # noqa: E402
+from livestems.models.families.lstm import LstmConfig  # noqa: E402
+from livestems.models.families.registry import available_families, get_family  # noqa: E402
+from livestems.models.families.separator import SeparatorNet  # noqa: E402
+from livestems.realtime.dsp.presets import PRESETS  # noqa: E402
 
 PRESET_NAMES = list(PRESETS)
 
@@ -38,10 +38,10 @@ def config_id(config: SeparatorConfig) -> str:
     return f"{config.family}-{config.preset}{extra}-{config.mask}"
 
 
-def randomized(config: SeparatorConfig, seed: int = 0) -> Separator:
+def randomized(config: SeparatorConfig, seed: int = 0) -> SeparatorNet:
     """A model with random weights and random batch-norm statistics, in evaluation mode."""
     torch.manual_seed(seed)
-    model = Separator(config)
+    model = SeparatorNet(config)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -141,7 +141,7 @@ def test_normalised_masks_make_stems_sum_to_the_mix(config: SeparatorConfig) -> 
 @pytest.mark.parametrize("family", ["lstm", "cws"])
 def test_front_end_latency_is_measured_with_an_impulse(family: str, preset: str) -> None:
     config = get_family(family).config_class(preset=preset)
-    front_end = Separator(config).front_end.double()
+    front_end = SeparatorNet(config).front_end.double()
     n_samples = 4 * PRESETS[preset].n_fft
     impulse = torch.zeros(1, 2, n_samples, dtype=torch.float64)
     impulse[..., 1001] = 1.0

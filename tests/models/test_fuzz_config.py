@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 
-from livestems.models.train import TrainConfig  # noqa: E402
+from livestems.models.training.train import TrainConfig  # noqa: E402
 from tests.realtime.test_fuzz import FUZZ, VALUES, _one_sentence  # noqa: E402
 
 FIELDS = [field.name for field in dataclasses.fields(TrainConfig)]

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.masks import activate_masks, wiener_postfilter  # noqa: E402
+from livestems.models.layers.masks import activate_masks, wiener_postfilter  # noqa: E402
 
 
 @pytest.mark.parametrize("kind", ["softmax", "ratio"])

@@ -9,8 +9,8 @@ pytest.importorskip("torch", reason="the models need the 'train' extra (torch)")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from livestems.models.pqmf import Pqmf  # noqa: E402
-from livestems.realtime.pqmf import pqmf_analyze, pqmf_synthesize  # noqa: E402
+from livestems.models.layers.pqmf import Pqmf  # noqa: E402
+from livestems.realtime.dsp.pqmf import pqmf_analyze, pqmf_synthesize  # noqa: E402
 from tests.realtime.test_pqmf import MIN_SNR_DB, music_like, snr_db, white_noise  # noqa: E402
 
 

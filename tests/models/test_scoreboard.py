@@ -15,9 +15,8 @@ pytest.importorskip("museval")
 
 from livestems.export.model_card import model_card_markdown  # noqa: E402
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.datasets import cache_dir, stem_folder_tracks  # noqa: E402
-from livestems.models.registry import get_family  # noqa: E402
-from livestems.models.scoreboard import (  # noqa: E402
+from livestems.models.data.datasets import cache_dir, stem_folder_tracks  # noqa: E402
+from livestems.models.evaluation.scoreboard import (  # noqa: E402
     BEGIN,
     END,
     System,
@@ -27,7 +26,8 @@ from livestems.models.scoreboard import (  # noqa: E402
     replace_block,
     score,
 )
-from livestems.models.separator import Separator  # noqa: E402
+from livestems.models.families.registry import get_family  # noqa: E402
+from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
 
 from .test_train import tonal_song  # noqa: E402
@@ -129,7 +129,7 @@ def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: 
 def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores(
     tmp_path: Path,
 ) -> None:
-    separator = Separator(get_family("lstm").config("small", preset="ultra", hidden_size=8))
+    separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
     model_path = tmp_path / "tiny-ultra.onnx"
     export_onnx(separator, model_path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
     recipe = tmp_path / "recipe.json"

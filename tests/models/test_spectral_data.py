@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models import augment  # noqa: E402
-from livestems.models.datasets import STEMS, Track  # noqa: E402
-from livestems.models.frontend import StftFrontEnd, SubbandFrontEnd  # noqa: E402
-from livestems.models.spectral_data import SpectralSampler  # noqa: E402
-from livestems.models.training_data import SamplingConfig  # noqa: E402
-from livestems.realtime.presets import get_preset  # noqa: E402
+from livestems.models.data import augment  # noqa: E402
+from livestems.models.data.datasets import STEMS, Track  # noqa: E402
+from livestems.models.data.spectral_data import SpectralSampler  # noqa: E402
+from livestems.models.data.training_data import SamplingConfig  # noqa: E402
+from livestems.models.layers.front_end import StftFrontEnd, SubbandFrontEnd  # noqa: E402
+from livestems.realtime.dsp.presets import get_preset  # noqa: E402
 
 from .test_training_data import noise_track  # noqa: E402
 

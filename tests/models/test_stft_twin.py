@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.stft import TorchStft  # noqa: E402
-from livestems.realtime import stft as numpy_stft  # noqa: E402
-from livestems.realtime.presets import PRESETS, SpectralPreset  # noqa: E402
+from livestems.models.layers.stft import TorchStft  # noqa: E402
+from livestems.realtime.dsp import stft as numpy_stft  # noqa: E402
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset  # noqa: E402
 
 TWINNED = [*PRESETS.values(), PRESETS["live"].subband(4), PRESETS["ultra"].subband(8)]
 

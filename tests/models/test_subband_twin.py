@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.cws import CwsConfig  # noqa: E402
-from livestems.models.hop_model import TorchHopModel  # noqa: E402
-from livestems.models.lstm import LstmConfig  # noqa: E402
-from livestems.models.separator import Separator  # noqa: E402
-from livestems.realtime.processor import StreamProcessor, render_offline  # noqa: E402
-from livestems.realtime.spectral_path import StftPath, SubbandPath  # noqa: E402
+from livestems.models.families.cws import CwsConfig  # noqa: E402
+from livestems.models.families.hop_model import TorchHopModel  # noqa: E402
+from livestems.models.families.lstm import LstmConfig  # noqa: E402
+from livestems.models.families.separator import SeparatorNet  # noqa: E402
+from livestems.realtime.dsp.front_end import StftFrontEnd, SubbandFrontEnd  # noqa: E402
+from livestems.realtime.engine.engine.processor import StreamProcessor, render_offline  # noqa: E402
 from tests.models.test_families import music_like, randomized  # noqa: E402
 
 STREAM_ATOL = 1e-5  # streaming and offline numpy banks sum in another order
@@ -25,7 +25,7 @@ def _stream(hop_model: TorchHopModel, signal: np.ndarray, seed: int) -> list[np.
     """Two runs of the processor over ``signal`` in random block sizes, ``reset()`` before
     each: [shape=(n_stems, n_samples, n_channels)] per run."""
     preset = hop_model.preset
-    processor = StreamProcessor(hop_model, preset, hop_model.n_channels, hop_model.path())
+    processor = StreamProcessor(hop_model, preset, hop_model.n_channels, hop_model.front_end())
     processor.prepare(preset.sample_rate, 4096)
     rng = np.random.default_rng(seed)
     runs = []
@@ -40,7 +40,7 @@ def _stream(hop_model: TorchHopModel, signal: np.ndarray, seed: int) -> list[np.
     return runs
 
 
-def _in_torch(separator: Separator, signal: np.ndarray) -> np.ndarray:
+def _in_torch(separator: SeparatorNet, signal: np.ndarray) -> np.ndarray:
     """The separator's whole-sequence path: [shape=(n_stems, n_samples, n_channels)]."""
     with torch.no_grad():
         stems = separator(torch.from_numpy(signal.T.copy())[None])[0].numpy()
@@ -72,8 +72,8 @@ def test_cws_streams_as_it_renders_and_as_torch_runs_it(preset: str, n_bands: in
     signal = music_like(n_samples, seed=n_bands)[0].numpy().T.copy()  # (n, 2)
 
     hop_model = TorchHopModel(separator)
-    path = hop_model.path()
-    assert path == SubbandPath(spectral, 2, n_bands)
+    path = hop_model.front_end()
+    assert path == SubbandFrontEnd(spectral, 2, n_bands)
     assert path.latency_samples == separator.latency_samples
 
     offline = render_offline(TorchHopModel(separator), spectral, signal, path)
@@ -90,7 +90,7 @@ def test_an_lstm_model_gets_the_stft_path() -> None:
     spectral = config.spectral_preset
     signal = music_like(5 * spectral.n_fft + 51, seed=4)[0].numpy().T.copy()
     hop_model = TorchHopModel(separator)
-    assert hop_model.path() == StftPath(spectral, 2)
+    assert hop_model.front_end() == StftFrontEnd(spectral, 2)
     offline = render_offline(TorchHopModel(separator), spectral, signal)  # the default path
     for streamed in _stream(hop_model, signal, seed=5):
         np.testing.assert_allclose(streamed, offline, atol=STREAM_ATOL, rtol=0)
@@ -101,7 +101,7 @@ def test_a_subband_model_on_the_full_band_path_is_refused_in_one_sentence() -> N
     config = CwsConfig(preset="ultra", n_bands=4, channels=4, depth=1)
     hop_model = TorchHopModel(randomized(config))
     spectral = config.spectral_preset
-    processor = StreamProcessor(hop_model, spectral)  # forgot path=hop_model.path()
+    processor = StreamProcessor(hop_model, spectral)  # forgot path=hop_model.front_end()
     processor.prepare(spectral.sample_rate, spectral.hop)
     with pytest.raises(ValueError, match=r"takes spectra of 8 x 129 .* path=hop_model\.path\(\)"):
         processor.process(np.zeros((spectral.hop, 2), dtype=np.float32))

@@ -15,12 +15,15 @@ import pytest
 import soundfile
 from scipy import signal
 
-from livestems.models import synth
-from livestems.models.datasets import STEMS, Track
-from livestems.models.synth_composer import BEND, compose
-from livestems.models.synth_fluidsynth import SynthesizerUnavailableError, sound_font_path
+from livestems.models.data.datasets import STEMS, Track
+from livestems.models.synth.procedural import procedural as synth
+from livestems.models.synth.procedural.composer import BEND, compose
+from livestems.models.synth.procedural.fluidsynth import (
+    SynthesizerUnavailableError,
+    sound_font_path,
+)
 from livestems.realtime.errors import UserError
-from livestems.realtime.model_catalog import DEMO_SONG
+from livestems.realtime.runtime.catalog import DEMO_SONG
 
 SR = 44100
 # Seed 7 has the brightest bass of the first two dozen (a finger bass); 4 a slap bass.

@@ -13,9 +13,12 @@ import mido
 import numpy as np
 import pytest
 
-from livestems.models import synth_midi
-from livestems.models.datasets import STEMS
-from livestems.models.synth_fluidsynth import SynthesizerUnavailableError, sound_font_path
+from livestems.models.data.datasets import STEMS
+from livestems.models.synth.procedural import midi as synth_midi
+from livestems.models.synth.procedural.fluidsynth import (
+    SynthesizerUnavailableError,
+    sound_font_path,
+)
 from livestems.realtime.errors import UserError
 
 FLUID_R3 = synth_midi.SOUND_FONTS[0].path

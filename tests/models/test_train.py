@@ -19,18 +19,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.checkpoint import load_checkpoint  # noqa: E402
-from livestems.models.config import ConfigError  # noqa: E402
-from livestems.models.datasets import STEMS, Track  # noqa: E402
-from livestems.models.train import (  # noqa: E402
+from livestems.models.data.datasets import STEMS, Track  # noqa: E402
+from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
+from livestems.models.families.checkpoint import load_checkpoint  # noqa: E402
+from livestems.models.families.config import ConfigError  # noqa: E402
+from livestems.models.training.train import (  # noqa: E402
     TrainConfig,
     build_model,
     fit_input_statistics,
     make_scheduler,
     train,
 )
-from livestems.models.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
-from livestems.realtime.cli import main as livestems  # noqa: E402
+from livestems.realtime.commands.cli import main as livestems  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
 
 from .test_training_data import write_song_folder  # noqa: E402
@@ -146,7 +146,13 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_weights_of_an_unbroken
     broken = tmp_path / "broken"
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config.to_dict()))
-    command = [sys.executable, "-m", "livestems.models.train_command", "--config", str(config_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "livestems.models.training.command",
+        "--config",
+        str(config_file),
+    ]
     process = subprocess.Popen([*command, "--out", str(broken), "--no-progress"])
     try:
         deadline = time.monotonic() + 120
@@ -222,7 +228,7 @@ def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message
 
 
 def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
-    from livestems.models.synth_midi import bundled_midi_files
+    from livestems.models.synth.procedural.midi import bundled_midi_files
 
     if not bundled_midi_files():
         pytest.skip("no MIDI packages installed (./setup.sh --dev installs them)")
@@ -372,7 +378,7 @@ def test_torchrun_trains_data_parallel_on_two_processes(song_folder: Path, tmp_p
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [str(torchrun), "--standalone", "--nproc_per_node=2", "-m",
-         "livestems.models.train_command", "--config", str(config_file), "--out", str(run),
+         "livestems.models.training.command", "--config", str(config_file), "--out", str(run),
          "--no-progress"],
         capture_output=True, text=True, timeout=300, env=environment,
     )  # fmt: skip
@@ -418,8 +424,8 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_synthetic_songs(
         if os.environ.get("CI"):
             pytest.fail("FluidSynth and fluid-soundfont-gm must be installed (./setup.sh --dev)")
         pytest.skip("FluidSynth or the GM sound font is not installed (./setup.sh --dev)")
-    from livestems.models.evaluate import evaluate_tracks, streaming_estimator
-    from livestems.models.synth import render_songs
+    from livestems.models.evaluation.evaluate import evaluate_tracks, streaming_estimator
+    from livestems.models.synth.procedural.procedural import render_songs
 
     run, model_file = tmp_path / "run", tmp_path / "tiny.onnx"
     code = livestems(

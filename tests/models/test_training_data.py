@@ -11,7 +11,7 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.datasets import (  # noqa: E402
+from livestems.models.data.datasets import (  # noqa: E402
     MUSDB_VALID_TRACKS,
     STEMS,
     DatasetError,
@@ -20,7 +20,7 @@ from livestems.models.datasets import (  # noqa: E402
     musdb_tracks,
     stem_folder_tracks,
 )
-from livestems.models.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
+from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
 
 RATE = 44100
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.audio_file import AudioFileError, audio_info, load_audio
-from livestems.realtime.cli import main
+from livestems.realtime.commands.cli import main
+from livestems.realtime.io.audio_file import AudioFileError, audio_info, load_audio
 
 BAD_NUMBERS = [
     ["play", "song.wav", "--block-size", "0"],

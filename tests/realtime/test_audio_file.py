@@ -1,4 +1,4 @@
-"""Tests for livestems.realtime.audio_file: every format in, every bad file refused clearly."""
+"""Tests for livestems.realtime.io.audio_file: every format in, every bad file refused clearly."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime import audio_file
-from livestems.realtime.audio_file import (
+from livestems.realtime.io import audio_file
+from livestems.realtime.io.audio_file import (
     MUSDB_STREAMS,
     AudioFileError,
     audio_info,

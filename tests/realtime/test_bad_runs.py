@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.audio_file import AudioFileError, load_audio, save_audio_atomic
-from livestems.realtime.cli import main
-from livestems.realtime.model_catalog import find_model_file
+from livestems.realtime.commands.cli import main
+from livestems.realtime.io.audio_file import AudioFileError, load_audio, save_audio_atomic
+from livestems.realtime.runtime.catalog import find_model_file
 
 RATE = 44100
 LIVESTEMS = str(Path(sys.executable).parent / "livestems")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from livestems.realtime.cli import main
-from livestems.realtime.devices import execution_providers, list_audio_devices
+from livestems.realtime.backends.portaudio.devices import execution_providers, list_audio_devices
+from livestems.realtime.commands.cli import main
 
 
 def test_jack_dummy_server_is_listed(jack_server, capsys: pytest.CaptureFixture[str]) -> None:

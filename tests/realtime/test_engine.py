@@ -13,17 +13,22 @@ import time
 import numpy as np
 import pytest
 
-from livestems.realtime.backends import DeviceError, OfflineBackend, Recorder, SoundDeviceBackend
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.presets import PRESETS, SpectralPreset
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.backends.portaudio.portaudio import (
+    DeviceError,
+    OfflineBackend,
+    Recorder,
+    SoundDeviceBackend,
+)
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.engine.sources import FileSource
 
 SAMPLE_RATE = 44100
 BLOCK = 256
 
 
-class ChannelSplitModel(IdentityModel):
+class ChannelSplitModel(IdentityHopModel):
     """Two stems: the left channel and the right channel (masks of one and zero)."""
 
     stems = ("left", "right")
@@ -34,7 +39,7 @@ class ChannelSplitModel(IdentityModel):
         self._masks[1, 1] = 1.0
 
 
-class LateModel(IdentityModel):
+class LateModel(IdentityHopModel):
     """The identity, but every ``every``-th hop takes ``seconds`` longer: a worker that is late."""
 
     def __init__(self, preset: SpectralPreset, every: int, seconds: float) -> None:
@@ -71,7 +76,7 @@ def test_offline_backend_gives_the_input_delayed_by_the_engine_latency() -> None
     preset = PRESETS["live"]
     signal = _noise(2.0, seed=1)
     engine = Engine(
-        StreamProcessor(IdentityModel(preset), preset),
+        StreamProcessor(IdentityHopModel(preset), preset),
         EngineSettings(SAMPLE_RATE, BLOCK),
         FileSource(signal, SAMPLE_RATE),
     )
@@ -139,7 +144,7 @@ def test_mute_and_solo_act_within_one_block_plus_the_ramp(jack_server) -> None:
 
 def test_unsupported_sample_rate_is_one_sentence(jack_server) -> None:
     preset = PRESETS["live"]
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
     processor.preset = PRESETS["live"].__class__("live48", 2048, 256, 512, sample_rate=48000)
     engine = Engine(processor, EngineSettings(48000, BLOCK), FileSource(_noise(1, 4), 48000))
     with pytest.raises(DeviceError, match="does not run at 48000 Hz"):
@@ -149,14 +154,14 @@ def test_unsupported_sample_rate_is_one_sentence(jack_server) -> None:
 def test_no_device_is_one_sentence() -> None:
     # A fresh process whose PortAudio sees no JACK server and (on this machine) no sound card.
     code = (
-        "from livestems.realtime.backends import SoundDeviceBackend, DeviceError\n"
-        "from livestems.realtime.engine import Engine, EngineSettings\n"
-        "from livestems.realtime.presets import PRESETS\n"
-        "from livestems.realtime.processor import IdentityModel, StreamProcessor\n"
-        "from livestems.realtime.sources import FileSource\n"
+        "from livestems.realtime.backends.portaudio import SoundDeviceBackend, DeviceError\n"
+        "from livestems.realtime.engine.engine import Engine, EngineSettings\n"
+        "from livestems.realtime.dsp.presets import PRESETS\n"
+        "from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor\n"
+        "from livestems.realtime.engine.sources import FileSource\n"
         "import numpy as np\n"
         "p = PRESETS['live']\n"
-        "e = Engine(StreamProcessor(IdentityModel(p), p), EngineSettings(44100, 256),\n"
+        "e = Engine(StreamProcessor(IdentityHopModel(p), p), EngineSettings(44100, 256),\n"
         "           FileSource(np.zeros((44100, 2), np.float32), 44100))\n"
         "try:\n"
         "    SoundDeviceBackend(e)\n"
@@ -180,17 +185,17 @@ def test_no_device_is_one_sentence() -> None:
 
 LOST_DEVICE_SCRIPT = """
 import os, subprocess, sys, time
-from livestems.realtime.jack_server import JackServer
+from livestems.realtime.backends.jack_server import JackServer
 server = JackServer("lost", 44100, 256, wait_for="portaudio").start()
 import numpy as np
-from livestems.realtime.backends import Recorder, SoundDeviceBackend
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.presets import PRESETS
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.backends.portaudio import Recorder, SoundDeviceBackend
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 p = PRESETS["live"]
 song = np.full((44100 * 10, 2), 0.25, np.float32)
-engine = Engine(StreamProcessor(IdentityModel(p), p), EngineSettings(44100, 256),
+engine = Engine(StreamProcessor(IdentityHopModel(p), p), EngineSettings(44100, 256),
                 FileSource(song, 44100))
 recorder = Recorder(44100 * 10, 2)
 backend = SoundDeviceBackend(engine, recorder=recorder)

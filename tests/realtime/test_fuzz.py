@@ -21,11 +21,11 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livestems.realtime.audio_file import audio_info, load_audio
-from livestems.realtime.cli import main
+from livestems.realtime.commands.cli import main
 from livestems.realtime.errors import UserError
-from livestems.realtime.model_catalog import find_model_file
-from livestems.realtime.model_metadata import METADATA_KEY, ModelMetadata
+from livestems.realtime.io.audio_file import audio_info, load_audio
+from livestems.realtime.runtime.catalog import find_model_file
+from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelMetadata
 
 EXAMPLES = int(os.environ.get("LIVESTEMS_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(

@@ -17,19 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livestems.realtime.backends import DeviceError
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.jack_backend import (
+from livestems.realtime.backends.portaudio.jack import (
     NO_SERVER,
     JackPortsBackend,
     SelfEndingProcess,
     end_and_close,
 )
-from livestems.realtime.jack_server import JackServer, jackd_available
-from livestems.realtime.loopback import measure_loopback_latency
-from livestems.realtime.presets import PRESETS
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.backends.portaudio.jack_server import JackServer, jackd_available
+from livestems.realtime.backends.portaudio.portaudio import DeviceError
+from livestems.realtime.benchmarks.loopback import measure_loopback_latency
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.engine.sources import FileSource
 from tests.allocations import measure_allocations
 from tests.realtime.test_engine import ChannelSplitModel
 from tests.underruns import MOST_UNDERRUNS_PER_BLOCK, assert_equal_but_for_underruns
@@ -343,7 +343,7 @@ def test_the_callback_allocates_no_array_memory(jack_server) -> None:
 
 def test_sample_rate_other_than_the_servers_is_one_sentence(jack_server) -> None:
     preset = PRESETS["live"].__class__("live48", 2048, 256, 512, sample_rate=48000)
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
     engine = Engine(processor, EngineSettings(48000, BLOCK), FileSource(_noise(1, 4), 48000))
     with pytest.raises(DeviceError, match=r"runs at 44100 Hz but the model needs 48000 Hz"):
         JackPortsBackend(engine)
@@ -357,8 +357,8 @@ def test_block_size_other_than_the_servers_is_one_sentence(jack_server) -> None:
 
 def test_no_server_is_one_sentence() -> None:
     code = (
-        "from livestems.realtime.jack_backend import open_client\n"
-        "from livestems.realtime.backends import DeviceError\n"
+        "from livestems.realtime.backends.jack import open_client\n"
+        "from livestems.realtime.backends.portaudio import DeviceError\n"
         "try:\n"
         "    open_client()\n"
         "except DeviceError as error:\n"
@@ -383,12 +383,12 @@ def test_no_server_is_one_sentence() -> None:
 LOST_SERVER_SCRIPT = """
 import os, signal, sys, time
 import numpy as np
-from livestems.realtime.backends import DeviceError
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.jack_backend import JackPortsBackend, open_client
-from livestems.realtime.presets import PRESETS
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.backends.portaudio import DeviceError
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.backends.jack import JackPortsBackend, open_client
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 
 server_pid = int(sys.argv[1])
 deadline = time.monotonic() + 15.0
@@ -403,7 +403,7 @@ while True:  # until the server answers
 preset = PRESETS["live"]
 audio = np.zeros((10 * 44100, 2), np.float32)
 engine = Engine(
-    StreamProcessor(IdentityModel(preset), preset),
+    StreamProcessor(IdentityHopModel(preset), preset),
     EngineSettings(client.samplerate, client.blocksize),
     FileSource(audio, 44100),
 )

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from livestems.realtime import model_catalog
-from livestems.realtime.cli import main
-from livestems.realtime.jack_backend import NO_SERVER
+from livestems.realtime.backends.portaudio.jack import NO_SERVER
+from livestems.realtime.commands.cli import main
+from livestems.realtime.runtime import catalog as model_catalog
 
 pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
-from livestems.models.lstm import LstmConfig  # noqa: E402
+from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from tests.models.test_families import randomized  # noqa: E402
 from tests.underruns import MOST_UNDERRUNS_PER_BLOCK  # noqa: E402
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.cli import main
-from livestems.realtime.model_catalog import find_model_file
-from livestems.realtime.model_metadata import METADATA_KEY, ModelFileError, ModelMetadata
+from livestems.realtime.commands.cli import main
+from livestems.realtime.runtime.catalog import find_model_file
+from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelFileError, ModelMetadata
 
 BUNDLED = find_model_file("lstm-ultra")
 pytestmark = pytest.mark.skipif(not BUNDLED.is_file(), reason="no bundled model in this checkout")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.player import handle_key, split_keys, status_line
-from livestems.realtime.presets import PRESETS
-from livestems.realtime.processor import StreamProcessor
-from livestems.realtime.sources import FileSource
+from livestems.realtime.commands.play import handle_key, split_keys, status_line
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.engine.processor import StreamProcessor
+from livestems.realtime.engine.engine.sources import FileSource
 from tests.realtime.test_engine import ChannelSplitModel
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livestems.realtime.pqmf import (
+from livestems.realtime.dsp.pqmf import (
     PqmfDesign,
     StreamingPqmfAnalysis,
     StreamingPqmfSynthesis,

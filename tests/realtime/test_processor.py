@@ -8,21 +8,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livestems.realtime.presets import PRESETS, SpectralPreset
-from livestems.realtime.processor import (
-    IdentityModel,
+from livestems.realtime.dsp.front_end import StftFrontEnd
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
+from livestems.realtime.engine.engine.processor import (
+    IdentityHopModel,
     StreamProcessor,
     measure_latency_samples,
     render_offline,
 )
-from livestems.realtime.spectral_path import StftPath
 
 ALL_PRESETS = list(PRESETS.values())
 TOLERANCE = 1e-5
 
 
 def _identity_processor(preset: SpectralPreset, max_block: int) -> StreamProcessor:
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
     processor.prepare(preset.sample_rate, max_block)
     return processor
 
@@ -90,7 +90,7 @@ def test_random_blocking_and_a_reset_anywhere(
 @pytest.mark.parametrize("preset", ALL_PRESETS, ids=lambda preset: preset.name)
 def test_streaming_equals_offline_render_exactly(preset: SpectralPreset) -> None:
     signal = _noise(preset, preset.n_fft * 3 + 7, seed=4)
-    offline = render_offline(IdentityModel(preset), preset, signal)
+    offline = render_offline(IdentityHopModel(preset), preset, signal)
     for sizes in ([1000], [1, 64, 65, preset.hop, preset.hop + 1, 4096]):
         streamed = _run_blocks(_identity_processor(preset, max_block=512), signal, sizes)
         np.testing.assert_array_equal(streamed, offline)
@@ -122,14 +122,14 @@ def test_blocks_longer_than_max_block_are_accepted() -> None:
 
 def test_wrong_sample_rate_is_refused_in_one_sentence() -> None:
     preset = PRESETS["live"]
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
     with pytest.raises(ValueError, match=r"runs at 44100 Hz but the stream is at 48000 Hz"):
         processor.prepare(48000, 256)
 
 
 def test_wrong_channel_count_and_unprepared_use_are_refused() -> None:
     preset = PRESETS["live"]
-    processor = StreamProcessor(IdentityModel(preset), preset)
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
     with pytest.raises(RuntimeError, match="prepare"):
         processor.process(np.zeros((4, 2), dtype=np.float32))
     processor.prepare(44100, 64)
@@ -149,16 +149,16 @@ def test_process_reports_the_plugin_surface() -> None:
 @pytest.mark.parametrize("n_channels", [1, 2])
 def test_an_explicit_stft_path_is_the_default(n_channels: int) -> None:
     preset = PRESETS["ultra"]
-    path = StftPath(preset, n_channels)
+    path = StftFrontEnd(preset, n_channels)
     signal = _noise(preset, 3 * preset.n_fft + 5, seed=21)[:, :n_channels].copy()
-    default = StreamProcessor(IdentityModel(preset, n_channels), preset, n_channels)
-    explicit = StreamProcessor(IdentityModel.for_path(path), preset, n_channels, path)
+    default = StreamProcessor(IdentityHopModel(preset, n_channels), preset, n_channels)
+    explicit = StreamProcessor(IdentityHopModel.for_path(path), preset, n_channels, path)
     outputs = []
     for processor in (default, explicit):
         processor.prepare(preset.sample_rate, 300)
         assert processor.latency_samples == preset.latency_samples
         outputs.append(_run_blocks(processor, signal, [300, 7]))
     np.testing.assert_array_equal(outputs[1], outputs[0])
-    offline = render_offline(IdentityModel(preset, n_channels, path), preset, signal, path)
+    offline = render_offline(IdentityHopModel(preset, n_channels, path), preset, signal, path)
     np.testing.assert_array_equal(offline, outputs[0])
     assert measure_latency_samples(preset, 64, path) == preset.latency_samples

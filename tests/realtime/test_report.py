@@ -6,19 +6,19 @@ import re
 
 import numpy as np
 
-from livestems.realtime.backends import OfflineBackend
-from livestems.realtime.engine import Engine, EngineSettings
-from livestems.realtime.presets import PRESETS
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.report import format_report
-from livestems.realtime.sources import FileSource
+from livestems.realtime.backends.portaudio.portaudio import OfflineBackend
+from livestems.realtime.dsp.presets import PRESETS
+from livestems.realtime.engine.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.engine.report import format_report
+from livestems.realtime.engine.engine.sources import FileSource
 
 
 def _engine() -> Engine:
     preset = PRESETS["ultra"]
     audio = np.zeros((44100, 2), dtype=np.float32)
     return Engine(
-        StreamProcessor(IdentityModel(preset), preset),
+        StreamProcessor(IdentityHopModel(preset), preset),
         EngineSettings(44100, 128),
         FileSource(audio, 44100),
     )

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livestems.realtime import model_catalog, separate
-from livestems.realtime.cli import main
+from livestems.realtime.commands.cli import main
+from livestems.realtime.dsp.front_end import FrontEnd, StftFrontEnd, SubbandFrontEnd
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
+from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
 from livestems.realtime.errors import UserError
-from livestems.realtime.presets import PRESETS, SpectralPreset
-from livestems.realtime.processor import IdentityModel, StreamProcessor
-from livestems.realtime.spectral_path import SpectralPath, StftPath, SubbandPath
+from livestems.realtime.runtime import catalog as model_catalog
+from livestems.realtime.runtime import separation as separate
 
 ALL_PRESETS = list(PRESETS.values())
 
@@ -25,7 +26,7 @@ class SmoothedMagnitudeModel:
     frame's masks depend on every frame before it (as an LSTM's do). ``run`` is ``step`` in a
     loop, so the two paths must agree bit for bit."""
 
-    def __init__(self, path: SpectralPath, n_stems: int = 3) -> None:
+    def __init__(self, path: FrontEnd, n_stems: int = 3) -> None:
         self.stems = tuple(f"stem{index}" for index in range(n_stems))
         self._state = np.zeros((path.n_feature_channels, path.n_bins), np.float32)
         self._weights = np.linspace(0.5, 2.0, n_stems, dtype=np.float32)[:, None, None]
@@ -49,8 +50,8 @@ class SmoothedMagnitudeModel:
         return np.stack([self._masks(spectrum) for spectrum in spectra])
 
 
-def _paths(preset: SpectralPreset) -> list[SpectralPath]:
-    return [StftPath(preset), SubbandPath(preset, 2, 4)]
+def _paths(preset: SpectralPreset) -> list[FrontEnd]:
+    return [StftFrontEnd(preset), SubbandFrontEnd(preset, 2, 4)]
 
 
 def _noise(n_samples: int, seed: int) -> np.ndarray:
@@ -70,7 +71,7 @@ def _render(processor: StreamProcessor, signal: np.ndarray, sizes: list[int], ho
     return np.concatenate(pieces, axis=1)
 
 
-def _processor(model, path: SpectralPath) -> StreamProcessor:
+def _processor(model, path: FrontEnd) -> StreamProcessor:
     processor = StreamProcessor(model, path.preset, path.n_channels, path)
     processor.prepare(path.preset.sample_rate, 512)
     return processor
@@ -83,7 +84,7 @@ def test_sequence_path_equals_live_path_for_the_identity_model(
 ) -> None:
     for path in _paths(preset):
         signal = _noise(preset.n_fft * 5 + 77, seed=3)
-        processor = _processor(IdentityModel.for_path(path), path)
+        processor = _processor(IdentityHopModel.for_path(path), path)
         live = _render(processor, signal, [1000], "live")
         for sizes in ([2**16], [1, 64, 65, preset.hop, preset.hop + 1, 4096], [3001, 5]):
             processor.reset()
@@ -103,7 +104,7 @@ def test_sequence_path_carries_model_state_across_chunks(preset: SpectralPreset)
 
 
 def test_one_model_call_per_chunk() -> None:
-    path = StftPath(PRESETS["live"])
+    path = StftFrontEnd(PRESETS["live"])
     model = SmoothedMagnitudeModel(path)
     processor = _processor(model, path)
     signal = _noise(2**14 * 3, seed=5)
@@ -116,8 +117,8 @@ def test_one_model_call_per_chunk() -> None:
 
 
 def test_sequence_path_checks_its_arguments() -> None:
-    path = StftPath(PRESETS["live"])
-    processor = _processor(IdentityModel.for_path(path), path)
+    path = StftFrontEnd(PRESETS["live"])
+    processor = _processor(IdentityHopModel.for_path(path), path)
     with pytest.raises(ValueError, match="expected a block of shape"):
         processor.process_sequence(np.zeros((10, 1), np.float32))
     with pytest.raises(ValueError, match="expected out of shape"):

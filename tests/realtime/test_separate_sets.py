@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.cli import main
-from livestems.realtime.model_catalog import find_model_file
-from livestems.realtime.separate import unique_names
-from livestems.realtime.stem_set import clean_stale, stem_set
+from livestems.realtime.commands.cli import main
+from livestems.realtime.io.stem_set import clean_stale, stem_set
+from livestems.realtime.runtime.catalog import find_model_file
+from livestems.realtime.runtime.separation import unique_names
 
 STEMS = ("vocals", "drums", "bass", "other")
 RATE = 44100
@@ -181,10 +181,10 @@ def test_the_streamed_song_equals_the_whole_song_path(tmp_path: Path, rate: int)
     the model's rate, to the streaming resampler's rounding at another)."""
     import soxr
 
-    from livestems.realtime.onnx_runner import OnnxMaskModel
-    from livestems.realtime.separate import separate_file, separate_signal
+    from livestems.realtime.runtime.onnx_model import OnnxHopModel
+    from livestems.realtime.runtime.separation import separate_file, separate_signal
 
-    model = OnnxMaskModel(find_model_file("lstm-ultra"), provider="cpu")
+    model = OnnxHopModel(find_model_file("lstm-ultra"), provider="cpu")
     audio = (0.2 * np.random.default_rng(9).standard_normal((round(2.3 * rate), 2))).astype(
         np.float32
     )
@@ -206,7 +206,7 @@ def test_the_streamed_song_equals_the_whole_song_path(tmp_path: Path, rate: int)
 def test_memory_does_not_grow_with_the_song(tmp_path: Path) -> None:
     """Peak resident memory of a one-minute song against a five-second one: the whole-song
     path held the song and its stems at once (some 150 MB a minute)."""
-    from livestems.realtime.memory_benchmark import peak_rss_mb, write_song
+    from livestems.realtime.benchmarks.memory import peak_rss_mb, write_song
 
     peaks = []
     for minutes in (5 / 60, 1.0):

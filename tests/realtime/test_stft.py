@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livestems.realtime.presets import PRESETS, SpectralPreset, get_preset
-from livestems.realtime.stft import StreamingIstft, StreamingStft, istft, stft
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset, get_preset
+from livestems.realtime.dsp.stft import StreamingIstft, StreamingStft, istft, stft
 
 ALL_PRESETS = list(PRESETS.values())
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livestems.realtime.presets import PRESETS, SpectralPreset
-from livestems.realtime.processor import (
-    IdentityModel,
+from livestems.realtime.dsp.front_end import StftFrontEnd, SubbandFrontEnd
+from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
+from livestems.realtime.dsp.stft import StreamingIstft, StreamingStft
+from livestems.realtime.engine.engine.processor import (
+    IdentityHopModel,
     StreamProcessor,
     measure_latency_samples,
     render_offline,
 )
-from livestems.realtime.spectral_path import StftPath, SubbandPath
-from livestems.realtime.stft import StreamingIstft, StreamingStft
 from tests.allocations import measure_allocations
 from tests.realtime.test_processor import _run_blocks
 
@@ -47,8 +47,8 @@ with_every_geometry = pytest.mark.parametrize(
 )
 
 
-def _identity_processor(path: SubbandPath, max_block: int) -> StreamProcessor:
-    processor = StreamProcessor(IdentityModel.for_path(path), path.preset, path.n_channels, path)
+def _identity_processor(path: SubbandFrontEnd, max_block: int) -> StreamProcessor:
+    processor = StreamProcessor(IdentityHopModel.for_path(path), path.preset, path.n_channels, path)
     processor.prepare(path.preset.sample_rate, max_block)
     return processor
 
@@ -76,7 +76,7 @@ def _block_size(preset: SpectralPreset, block_kind: str) -> int:
 
 
 def _check_identity(preset: SpectralPreset, n_bands: int, block: int) -> None:
-    path = SubbandPath(preset, 2, n_bands)
+    path = SubbandFrontEnd(preset, 2, n_bands)
     # Block size 1 costs a Python call per sample: keep that signal just past the delay.
     n_samples = path.latency_samples + (3 if block == 1 else 8) * preset.hop + 29
     signal = _noise(n_samples, seed=block + n_bands)
@@ -107,7 +107,7 @@ def test_identity_at_every_preset_and_band_count(
 def test_impulse_comes_out_at_exactly_the_reported_latency(
     preset: SpectralPreset, n_bands: int
 ) -> None:
-    path = SubbandPath(preset, 2, n_bands)
+    path = SubbandFrontEnd(preset, 2, n_bands)
     expected = MEASURED_LATENCY[preset.name, n_bands]
     assert path.latency_samples == expected
     # The figure the torch front end reports: the bank's delay plus K subband latencies.
@@ -123,13 +123,13 @@ def test_impulse_comes_out_at_exactly_the_reported_latency(
 def test_streaming_in_random_blocks_equals_offline_render(
     preset: SpectralPreset, n_bands: int
 ) -> None:
-    path = SubbandPath(preset, 2, n_bands)
+    path = SubbandFrontEnd(preset, 2, n_bands)
     rng = np.random.default_rng(n_bands)
     # Every remainder of the last hop, including those that end a frame early (K - 1 short
     # of the hop grid).
     for n_samples in (3 * preset.n_fft + 7, 4 * preset.hop - 1, 5 * preset.hop - n_bands + 1):
         signal = _noise(n_samples, seed=n_samples)
-        offline = render_offline(IdentityModel.for_path(path), preset, signal, path)
+        offline = render_offline(IdentityHopModel.for_path(path), preset, signal, path)
         processor = _identity_processor(path, max_block=512)
         for _ in range(2):  # and again after reset(): the same samples
             processor.reset()
@@ -140,7 +140,7 @@ def test_streaming_in_random_blocks_equals_offline_render(
 
 @with_every_geometry
 def test_reset_in_mid_stream_starts_over(preset: SpectralPreset, n_bands: int) -> None:
-    path = SubbandPath(preset, 2, n_bands)
+    path = SubbandFrontEnd(preset, 2, n_bands)
     processor = _identity_processor(path, max_block=4096)
     _run_blocks(processor, _noise(preset.n_fft + 3 * preset.hop + 11, seed=1), [100])
     processor.reset()
@@ -150,14 +150,14 @@ def test_reset_in_mid_stream_starts_over(preset: SpectralPreset, n_bands: int) -
 
 def test_mono_and_a_four_stem_model() -> None:
     preset = PRESETS["ultra"]
-    path = SubbandPath(preset, 1, 4)
+    path = SubbandFrontEnd(preset, 1, 4)
     processor = _identity_processor(path, max_block=256)
     signal = _noise(path.latency_samples + 5 * preset.hop, seed=3, n_channels=1)
     _assert_delayed_copy(_run_blocks(processor, signal, [50, 129]), signal, path.latency_samples)
 
-    stereo = SubbandPath(preset, 2, 4)
+    stereo = SubbandFrontEnd(preset, 2, 4)
 
-    class FourStems(IdentityModel):
+    class FourStems(IdentityHopModel):
         stems = ("vocals", "drums", "bass", "other")
 
         def __init__(self) -> None:
@@ -177,7 +177,7 @@ def test_mono_and_a_four_stem_model() -> None:
 
 def test_feature_layout_is_band_major() -> None:
     preset = PRESETS["live"]
-    path = SubbandPath(preset, 2, 4)
+    path = SubbandFrontEnd(preset, 2, 4)
     assert (path.n_feature_channels, path.n_bins) == (8, preset.subband(4).n_bins)
     # A signal in the right channel only shows in feature channels k * 2 + 1.
     signal = np.zeros((4 * preset.n_fft, 2), dtype=np.float32)
@@ -193,8 +193,8 @@ def test_subband_streaming_allocates_nothing_per_block(
     n_bands: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     preset = PRESETS["studio"]  # the longest hop: a temporary copy of one would be 8 KiB
-    path = SubbandPath(preset, 2, n_bands)
-    model = IdentityModel.for_path(path)
+    path = SubbandFrontEnd(preset, 2, n_bands)
+    model = IdentityHopModel.for_path(path)
     # Masks already complex: a float32 mask times a complex64 spectrum casts through a ufunc
     # buffer, on either path alike; that is the model's dtype, not the path's.
     model._masks = model._masks.astype(np.complex64)
@@ -230,19 +230,19 @@ def test_subband_streaming_allocates_nothing_per_block(
 
 def test_a_path_for_another_geometry_is_refused_in_one_sentence() -> None:
     live, ultra = PRESETS["live"], PRESETS["ultra"]
-    path = SubbandPath(ultra, 2, 4)
+    path = SubbandFrontEnd(ultra, 2, 4)
     with pytest.raises(ValueError, match=r"path is for preset 'ultra' .* runs 'live'"):
-        StreamProcessor(IdentityModel.for_path(path), live, 2, path)
+        StreamProcessor(IdentityHopModel.for_path(path), live, 2, path)
     with pytest.raises(ValueError, match=r"with 2 channels but the processor runs 'ultra' with 1"):
-        StreamProcessor(IdentityModel.for_path(path), ultra, 1, path)
+        StreamProcessor(IdentityHopModel.for_path(path), ultra, 1, path)
     with pytest.raises(ValueError, match="n_bands must be 2, 4 or 8"):
-        SubbandPath(live, 2, 3)
+        SubbandFrontEnd(live, 2, 3)
 
 
 def test_stft_path_is_the_default() -> None:
     preset = PRESETS["live"]
-    assert StftPath(preset).latency_samples == preset.latency_samples
-    assert StftPath(preset).frame_lead == 0
-    assert SubbandPath(preset, 2, 4).frame_lead == 3
-    processor = StreamProcessor(IdentityModel(preset), preset)
-    assert processor.path == StftPath(preset, 2)
+    assert StftFrontEnd(preset).latency_samples == preset.latency_samples
+    assert StftFrontEnd(preset).frame_lead == 0
+    assert SubbandFrontEnd(preset, 2, 4).frame_lead == 3
+    processor = StreamProcessor(IdentityHopModel(preset), preset)
+    assert processor.path == StftFrontEnd(preset, 2)

@@ -1,0 +1,111 @@
+"""What a model costs per hop: parameters, MFLOPs and measured torch time, per family, size and
+preset. Run ``python -m livestems.models.families.cost``; it prints a Markdown table.
+
+FLOPs are counted from the layers' shapes for one frame (one hop), a multiply-add counting two:
+linear and convolution layers, transposed convolutions and LSTM gates (element-wise work and
+batch norm, which export folds, are left out). The time is the median and p99 of single-frame
+steps with state, on one thread (the engine's worker is one thread), after a warm-up; its ratio
+to the hop's duration is the share of real time the network needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...realtime.dsp.presets import PRESETS
+from .config import SeparatorConfig
+from .registry import available_families, get_family
+from .separator import SeparatorNet
+
+
+def flops_per_hop(model: SeparatorNet) -> int:
+    """Multiply-adds x 2 of the network for one frame."""
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple, output: object) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += (
+                2
+                * module.in_features
+                * module.out_features
+                * (
+                    output.numel() // module.out_features  # type: ignore[attr-defined]
+                )
+            )
+        elif isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            per_output = 2 * kernel * module.in_channels // module.groups
+            outputs = output.numel() if isinstance(module, nn.Conv2d) else inputs[0].numel()  # type: ignore[attr-defined]
+            channels = module.out_channels if isinstance(module, nn.ConvTranspose2d) else 1
+            total += per_output * outputs * channels
+        elif isinstance(module, nn.LSTM):
+            size_in, hidden = module.input_size, module.hidden_size
+            for layer in range(module.num_layers):
+                total += 2 * 4 * hidden * ((size_in if layer == 0 else hidden) + hidden)
+
+    handles = [m.register_forward_hook(count) for m in model.net.modules()]
+    try:
+        with torch.no_grad():
+            model.net(_one_frame(model), *model.net.initial_state(1))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def _one_frame(model: SeparatorNet) -> torch.Tensor:
+    shape = (1, 1, model.front_end.n_feature_channels, model.front_end.n_bins)
+    return torch.rand(shape)
+
+
+def time_per_hop(model: SeparatorNet, n_steps: int) -> np.ndarray:
+    """Seconds per single-frame step with state."""
+    frame = _one_frame(model)
+    state = model.net.initial_state(1)
+    timings = np.empty(n_steps)
+    with torch.no_grad():
+        for index in range(-20, n_steps):
+            start = time.perf_counter()
+            _, *state = model.net(frame, *state)
+            if index >= 0:
+                timings[index] = time.perf_counter() - start
+    return timings
+
+
+def configurations() -> Iterator[tuple[str, SeparatorConfig]]:
+    for family_name in available_families():
+        family = get_family(family_name)
+        for size in family.sizes:
+            for preset in PRESETS:
+                yield size, family.config(size, preset=preset)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Cost per hop of each family, size and preset.")
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per configuration")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print("| family | size | preset | parameters | MFLOPs/hop | p50 ms/hop | p99 ms/hop "
+          "| p50 / hop duration |")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for size, config in configurations():
+        model = SeparatorNet(config).eval()
+        n_parameters = sum(p.numel() for p in model.parameters())
+        timings = time_per_hop(model, args.steps) * 1000
+        p50, p99 = np.percentile(timings, [50, 99])
+        hop_ms = 1000 * config.spectral_preset.hop / config.spectral_preset.sample_rate
+        print(
+            f"| {config.family} | {size} | {config.preset} | {n_parameters:,} "
+            f"| {flops_per_hop(model) / 1e6:.1f} | {p50:.3f} | {p99:.3f} | {p50 / hop_ms:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The ``cws`` family: a causal U-Net on channel-wise subband input.
+
+After Liu et al., "Channel-wise Subband Input for Better Voice and Accompaniment Separation on
+High Resolution Music" (Interspeech 2020): a PQMF bank splits the mix into K bands, each band's
+STFT is stacked as input channels (so the convolutions share weights within a band and weigh
+bands against each other through their channels), a U-Net predicts one mask per stem, band and
+channel, and the synthesis bank rebuilds the full band.
+
+Made causal: every convolution sees the current frame and past frames only (left context kept
+as stream state), while along frequency it looks both ways; the U-Net pools and upsamples along
+frequency only, never time; an optional unidirectional LSTM runs at the bottleneck. Batch norm in
+evaluation mode is a fixed affine map per channel, frame by frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as functional
+from torch import nn
+
+from ..layers.front_end import SubbandFrontEnd
+from ..layers.masks import activate_masks
+from ..layers.streaming import CausalTimeConv2d, MaskNet, StateSpec
+from .config import ConfigError, SeparatorConfig
+from .registry import ModelFamily
+
+N_BANDS_ALLOWED = (2, 4, 8)
+
+
+@dataclass(frozen=True)
+class CwsConfig(SeparatorConfig):
+    """Attributes:
+    n_bands: PQMF subbands K, stacked as channels: 2, 4 or 8.
+    channels: width of the first U-Net level (doubling at each level down).
+    depth: frequency poolings (U-Net levels below the top).
+    kernel_time, kernel_freq: convolution kernel (frames, bins).
+    dilation: time dilation of the convolutions at the top level, multiplied by two per level
+        down (longer memory where the resolution is coarse).
+    lstm_hidden: width of the bottleneck LSTM; 0 for none.
+    """
+
+    family = "cws"
+
+    n_bands: int = 4
+    channels: int = 16
+    depth: int = 3
+    kernel_time: int = 3
+    kernel_freq: int = 3
+    dilation: int = 1
+    lstm_hidden: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_bands not in N_BANDS_ALLOWED:
+            raise ConfigError(
+                f"n_bands must be a power of two among {N_BANDS_ALLOWED}, got {self.n_bands}."
+            )
+        try:
+            self.spectral_preset.subband(self.n_bands)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if self.channels < 1 or self.depth < 0 or self.dilation < 1 or self.lstm_hidden < 0:
+            raise ConfigError(
+                "channels and dilation must be at least 1, depth and lstm_hidden at least 0."
+            )
+        if self.kernel_time < 1 or self.kernel_freq < 1 or self.kernel_freq % 2 == 0:
+            raise ConfigError(
+                f"kernel_time must be at least 1 and kernel_freq odd, got {self.kernel_time} "
+                f"and {self.kernel_freq}."
+            )
+
+
+class _ConvBlock(nn.Module):
+    """Two causal convolutions, each followed by batch norm and relu."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, config: CwsConfig, dilation: int, n_freq: int
+    ) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            CausalTimeConv2d(
+                channels_in,
+                out_channels,
+                config.kernel_time,
+                config.kernel_freq,
+                dilation,
+                n_freq,
+            )
+            for channels_in in (in_channels, out_channels)
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm2d(out_channels) for _ in range(2))
+
+    def forward(
+        self, x: torch.Tensor, states: list[torch.Tensor], new: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Runs both convolutions; takes their pasts from the front of ``states`` and appends
+        their new pasts to ``new``."""
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            past = states.pop(0) if conv.context else None
+            x, past = conv(x, past)
+            if past is not None:
+                new.append(past)
+            x = torch.relu(norm(x))
+        return x
+
+
+class CwsMaskNet(MaskNet):
+    def __init__(self, config: CwsConfig) -> None:
+        super().__init__()
+        self.config = config
+        subband = config.spectral_preset.subband(config.n_bands)
+        self.n_bins = subband.n_bins
+        n_in = config.n_bands * config.n_channels
+        # Pad the bins to a multiple of 2 ** depth so that pooling and upsampling line up.
+        step = 2**config.depth
+        self.n_freq = -(-self.n_bins // step) * step
+        self.input_norm = nn.BatchNorm2d(n_in)
+        widths = [config.channels * 2**level for level in range(config.depth + 1)]
+        self.encoder = nn.ModuleList()
+        channels_in = n_in
+        for level in range(config.depth):
+            self.encoder.append(
+                _ConvBlock(
+                    channels_in,
+                    widths[level],
+                    config,
+                    config.dilation * 2**level,
+                    self.n_freq >> level,
+                )
+            )
+            channels_in = widths[level]
+        bottom_freq = self.n_freq >> config.depth
+        self.bottleneck = _ConvBlock(
+            channels_in,
+            widths[-1],
+            config,
+            config.dilation * 2**config.depth,
+            bottom_freq,
+        )
+        self.lstm: nn.LSTM | None = None
+        if config.lstm_hidden:
+            features = widths[-1] * bottom_freq
+            self.lstm = nn.LSTM(features, config.lstm_hidden, batch_first=True)
+            self.lstm_out = nn.Linear(config.lstm_hidden, features)
+        self.upsample = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(config.depth)):
+            self.upsample.append(
+                nn.ConvTranspose2d(widths[level + 1], widths[level], (1, 2), stride=(1, 2))
+            )
+            self.decoder.append(
+                _ConvBlock(
+                    2 * widths[level],
+                    widths[level],
+                    config,
+                    config.dilation * 2**level,
+                    self.n_freq >> level,
+                )
+            )
+        self.head = nn.Conv2d(widths[0], len(config.stems) * n_in, kernel_size=1)
+        # The order in which forward() consumes the convolutions' states.
+        blocks = [*self.encoder, self.bottleneck, *self.decoder]
+        self._stateful = [conv for block in blocks for conv in block.convs if conv.context]
+
+    def state_spec(self) -> tuple[StateSpec, ...]:
+        specs = [
+            StateSpec(f"conv{index}_past", conv.state_shape(), 0)
+            for index, conv in enumerate(self._stateful)
+        ]
+        if self.lstm is not None:
+            shape = (1, 1, self.config.lstm_hidden)
+            specs += [StateSpec("lstm_h", shape, 1), StateSpec("lstm_c", shape, 1)]
+        return tuple(specs)
+
+    def forward(self, magnitude: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Masks for a run of frames, continuing from the given state.
+
+        Args:
+            magnitude: [shape=(batch, n_frames, n_bands * n_channels, n_bins)]
+            state: the tensors of ``state_spec()``, in its order.
+
+        Returns:
+            masks [shape=(batch, n_frames, n_stems, n_bands * n_channels, n_bins)], then the
+            new state in the same order.
+        """
+        config = self.config
+        # Convolution pasts first, in the order the blocks run; the LSTM's state last.
+        states = list(state[: len(self._stateful)])
+        lstm_state = state[len(self._stateful) :]
+        new: list[torch.Tensor] = []
+        # (batch, n_frames, channels, bins) -> (batch, channels, n_frames, bins): conv layout
+        x = torch.log1p(magnitude).transpose(1, 2)
+        x = self.input_norm(functional.pad(x, (0, self.n_freq - self.n_bins)))
+        skips = []
+        for block in self.encoder:
+            x = block(x, states, new)
+            skips.append(x)
+            x = functional.max_pool2d(x, (1, 2))
+        x = self.bottleneck(x, states, new)
+        if self.lstm is not None:
+            lstm_h, lstm_c = lstm_state
+            # (batch, channels, n_frames, freq) -> (batch, n_frames, channels * freq)
+            frames = x.transpose(1, 2).flatten(2)
+            recurrent, (lstm_h, lstm_c) = self.lstm(frames, (lstm_h, lstm_c))
+            x = x + self.lstm_out(recurrent).unflatten(-1, x.shape[1::2]).transpose(1, 2)
+        for upsample, block in zip(self.upsample, self.decoder, strict=True):
+            x = torch.cat([upsample(x), skips.pop()], dim=1)
+            x = block(x, states, new)
+        logits = self.head(x)[..., : self.n_bins]
+        # (batch, stems * channels, n_frames, bins) -> (batch, n_frames, stems, channels, bins)
+        logits = logits.unflatten(1, (len(config.stems), -1)).permute(0, 3, 1, 2, 4)
+        masks = activate_masks(logits, config.mask, stem_dim=2)
+        if self.lstm is not None:
+            new += [lstm_h, lstm_c]
+        return (masks, *new)
+
+
+def build_front_end(config: CwsConfig) -> SubbandFrontEnd:
+    return SubbandFrontEnd(config.spectral_preset, config.n_channels, config.n_bands)
+
+
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {"channels": 8, "depth": 2},
+    "default": {},
+}
+
+FAMILY = ModelFamily("cws", CwsConfig, CwsMaskNet, build_front_end, SIZES)

@@ -1,0 +1,157 @@
+"""The ``lstm`` family: an Open-Unmix-style mask network made causal.
+
+Magnitude frames of the mix up to a bandwidth, a learned input mean and scale per bin,
+fc -> batch norm -> tanh -> a *unidirectional* multi-layer LSTM -> skip concatenation -> fc ->
+batch norm -> relu -> fc -> batch norm -> learned output scale and mean per bin -> one mask per
+stem. One shared trunk serves all stems, so streaming costs one LSTM step per hop, not four.
+
+Batch norm in evaluation mode is a fixed affine map per feature: frame by frame, causal. Every
+layer works on one frame except the LSTM, whose hidden and cell states are the stream state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..layers.front_end import StftFrontEnd
+from ..layers.masks import activate_masks
+from ..layers.norm import frame_norm
+from ..layers.streaming import MaskNet, StateSpec
+from .config import ConfigError, SeparatorConfig
+from .registry import ModelFamily
+
+
+@dataclass(frozen=True)
+class LstmConfig(SeparatorConfig):
+    """Attributes:
+    hidden_size: width of the trunk and the LSTM.
+    n_layers: LSTM layers.
+    bandwidth_hz: highest frequency the network reads (masks still cover every bin).
+    dropout: between LSTM layers, training only.
+    """
+
+    family = "lstm"
+
+    hidden_size: int = 256
+    n_layers: int = 2
+    bandwidth_hz: float = 16000.0
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        nyquist = self.spectral_preset.sample_rate / 2
+        if not 0 < self.bandwidth_hz <= nyquist:
+            raise ConfigError(
+                f"bandwidth_hz must be above 0 and at most the Nyquist frequency "
+                f"({nyquist:g} Hz), got {self.bandwidth_hz:g}."
+            )
+        if self.hidden_size < 1 or self.n_layers < 1:
+            raise ConfigError(
+                f"hidden_size and n_layers must be at least 1, got {self.hidden_size} and "
+                f"{self.n_layers}."
+            )
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}.")
+
+    @property
+    def n_bandwidth_bins(self) -> int:
+        preset = self.spectral_preset
+        bin_hz = preset.sample_rate / preset.n_fft
+        return min(preset.n_bins, math.floor(self.bandwidth_hz / bin_hz) + 1)
+
+
+class LstmMaskNet(MaskNet):
+    # The batch norm as it was (on a transposed view, then the output scale and mean apart):
+    # the same function, reachable only so that ``train_benchmark`` can time the old path.
+    legacy_norm = False
+
+    def __init__(self, config: LstmConfig) -> None:
+        super().__init__()
+        self.config = config
+        n_bins = config.spectral_preset.n_bins
+        n_in = config.n_bandwidth_bins
+        hidden, n_channels, n_stems = config.hidden_size, config.n_channels, len(config.stems)
+        self.n_bins, self.n_in = n_bins, n_in
+        self.input_mean = nn.Parameter(torch.zeros(n_in))
+        self.input_scale = nn.Parameter(torch.ones(n_in))
+        self.fc1 = nn.Linear(n_channels * n_in, hidden, bias=False)
+        self.bn1 = nn.BatchNorm1d(hidden)
+        self.lstm = nn.LSTM(
+            hidden,
+            hidden,
+            num_layers=config.n_layers,
+            dropout=config.dropout if config.n_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.fc2 = nn.Linear(2 * hidden, hidden, bias=False)
+        self.bn2 = nn.BatchNorm1d(hidden)
+        self.fc3 = nn.Linear(hidden, n_stems * n_channels * n_bins, bias=False)
+        self.bn3 = nn.BatchNorm1d(n_stems * n_channels * n_bins)
+        self.output_scale = nn.Parameter(torch.ones(n_bins))
+        self.output_mean = nn.Parameter(torch.zeros(n_bins))
+
+    def state_spec(self) -> tuple[StateSpec, ...]:
+        shape = (self.config.n_layers, 1, self.config.hidden_size)
+        return (StateSpec("lstm_h", shape, 1), StateSpec("lstm_c", shape, 1))
+
+    def _frame_norm(self, norm: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+        if self.legacy_norm:
+            return norm(x.transpose(1, 2)).transpose(1, 2)
+        return frame_norm(norm, x)
+
+    def forward(
+        self, magnitude: torch.Tensor, lstm_h: torch.Tensor, lstm_c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Masks for a run of frames, continuing from the given state.
+
+        Args:
+            magnitude: [shape=(batch, n_frames, n_channels, n_bins)]
+            lstm_h, lstm_c: [shape=(n_layers, batch, hidden_size)]
+
+        Returns:
+            masks [shape=(batch, n_frames, n_stems, n_channels, n_bins)] and the new state.
+        """
+        config = self.config
+        x = (magnitude[..., : self.n_in] + self.input_mean) * self.input_scale
+        # (batch, n_frames, n_channels, n_in) -> (batch, n_frames, n_channels * n_in)
+        x = x.flatten(2)
+        x = torch.tanh(self._frame_norm(self.bn1, self.fc1(x)))
+        recurrent, (lstm_h, lstm_c) = self.lstm(x, (lstm_h, lstm_c))
+        x = torch.cat([x, recurrent], dim=-1)
+        x = torch.relu(self._frame_norm(self.bn2, self.fc2(x)))
+        x = self.fc3(x)
+        if self.legacy_norm:
+            x = self._frame_norm(self.bn3, x)
+            logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
+            logits = logits * self.output_scale + self.output_mean
+            return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
+        # bn3, then the output scale and mean per bin, folded into one affine map per feature:
+        # the widest layer is read once, not three times. Its features are (stems, channels,
+        # bins) flattened, so the per-bin vectors repeat.
+        n_repeats = len(config.stems) * config.n_channels
+        x = frame_norm(
+            self.bn3,
+            x,
+            scale=self.output_scale.repeat(n_repeats),
+            shift=self.output_mean.repeat(n_repeats),
+        )
+        # (batch, n_frames, stems * channels * bins) -> (batch, n_frames, stems, channels, bins)
+        logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
+        return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
+
+
+def build_front_end(config: LstmConfig) -> StftFrontEnd:
+    return StftFrontEnd(config.spectral_preset, config.n_channels)
+
+
+SIZES: dict[str, dict[str, Any]] = {
+    "small": {"hidden_size": 128, "n_layers": 2},
+    "default": {},
+}
+
+FAMILY = ModelFamily("lstm", LstmConfig, LstmMaskNet, build_front_end, SIZES)

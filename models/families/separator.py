@@ -1,0 +1,69 @@
+"""A whole separator in torch: front end, mask network, masks applied, stems synthesised.
+
+This is the model a checkpoint holds and training optimises. ``forward`` runs a whole waveform
+through the network's sequence path; ``net`` alone (features and state in, masks and state out)
+is what the ONNX export takes and what the real-time engine steps once per hop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers.front_end import FrontEnd
+from ..layers.masks import wiener_postfilter
+from ..layers.streaming import MaskNet
+from .config import SeparatorConfig
+from .registry import get_family
+
+
+class SeparatorNet(nn.Module):
+    """Args:
+    config: the model's configuration; its family builds the network and front end.
+    """
+
+    def __init__(self, config: SeparatorConfig) -> None:
+        super().__init__()
+        family = get_family(config.family)
+        self.config = config
+        self.front_end: FrontEnd = family.build_front_end(config)
+        self.net: MaskNet = family.build_net(config)
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return self.config.stems
+
+    @property
+    def latency_samples(self) -> int:
+        return int(self.front_end.latency_samples)
+
+    def masks(self, spectra: torch.Tensor) -> torch.Tensor:
+        """Masks for whole spectra from the initial state.
+
+        Args:
+            spectra: [shape=(batch, n_frames, n_feature_channels, n_bins)], complex
+
+        Returns:
+            [shape=(batch, n_frames, n_stems, n_feature_channels, n_bins)]
+        """
+        state = self.net.initial_state(spectra.shape[0], spectra.real.dtype, spectra.device)
+        return self.net(spectra.abs(), *state)[0]
+
+    def forward(self, waveform: torch.Tensor, postfilter: bool = False) -> torch.Tensor:
+        """Separate a whole waveform.
+
+        Args:
+            waveform: [shape=(batch, n_channels, n_samples)]
+            postfilter: apply the single-frame multichannel Wiener post-filter.
+
+        Returns:
+            [shape=(batch, n_stems, n_channels, n_samples)], delayed by ``latency_samples``
+            as the stream would be.
+        """
+        spectra = self.front_end.analyze(waveform)
+        masks = self.masks(spectra)
+        if postfilter:
+            stem_spectra = wiener_postfilter(spectra, masks)
+        else:
+            stem_spectra = masks * spectra.unsqueeze(2)
+        return self.front_end.synthesize(stem_spectra, waveform.shape[-1])

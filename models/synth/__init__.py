@@ -1,0 +1,3 @@
+"""livestems.models.synth: synthetic multitrack songs: procedural ones from a seeded composer, and
+real compositions from free MIDI files, rendered stem by stem with FluidSynth.
+"""

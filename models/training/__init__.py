@@ -1,0 +1,3 @@
+"""livestems.models.training: training: the loop (``livestems train``), its command, and its speed
+benchmark.
+"""
