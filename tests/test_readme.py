@@ -29,3 +29,34 @@ def test_readme_tours_every_folder() -> None:
     readme = (ROOT / "README.md").read_text()
     for folder in ("realtime/", "models/", "export/", "gui/", "tests/"):
         assert f"`{folder}`" in readme
+
+
+def _python_block(section: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    text = readme.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.+?)\n```", text, flags=re.S)[0]
+
+
+def test_the_readme_api_example_runs_on_a_48_khz_song_and_its_stems_sum_to_it() -> None:
+    import numpy as np
+
+    from livestems.realtime.io.generated_song import generated_song
+
+    audio = generated_song(4.0, 48_000, seed=3)
+    namespace = {"audio": audio, "sample_rate": 48_000, "block": audio[:1000]}
+    exec(compile(_python_block("The Python API"), "README.md", "exec"), namespace)
+    stems = namespace["stems"]
+    assert list(stems) == ["vocals", "drums", "bass", "other"]
+    assert all(stem.shape == audio.shape for stem in stems.values())
+    np.testing.assert_allclose(sum(stems.values()), audio, atol=1e-6)
+    assert namespace["out"].shape == (4, 1000, 2)
+    # the stems really are separated: no stem is the mix
+    assert all(np.abs(stem - audio).max() > 0.01 for stem in stems.values())
+
+
+def test_the_readme_benchmarks_table_is_the_index() -> None:
+    from livestems.realtime.benchmarks import index_table
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- benchmarks:begin -->\n", 1)[1].split("\n<!-- benchmarks:end -->")[0]
+    assert block == index_table()

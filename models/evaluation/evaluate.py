@@ -475,7 +475,7 @@ def streaming_estimator(
         check_model_fits(loaded, tuple(track.stems), track.sample_rate)
         mixture = np.ascontiguousarray(track.mixture, dtype=SAMPLE_DTYPE)
         stems = separate_signal(loaded, mixture, chunk_seconds=chunk_seconds)
-        return {stem: stems[:, index] for index, stem in enumerate(loaded.stems)}
+        return {stem: stems[index] for index, stem in enumerate(loaded.stems)}
 
     return estimate
 

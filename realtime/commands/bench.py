@@ -11,11 +11,15 @@ import json
 from dataclasses import asdict
 
 from .. import arguments
+from ..benchmarks import index_table
 from ..benchmarks.bench import markdown, plot, run_bench
 from .command import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--list", action="store_true", help="list every benchmark of the project and exit"
+    )
     parser.add_argument("--model", action="append", default=[], help="a .onnx file (repeatable)")
     arguments.add_provider_option(parser, several=True)
     parser.add_argument("--block-sizes", nargs="+", type=arguments.block_size)
@@ -31,6 +35,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        print(index_table())
+        return 0
     folder = arguments.writable_folder(args.output)  # before the minutes of measuring, not after
     result = run_bench(args)
     payload = asdict(result)

@@ -179,8 +179,9 @@ def separate_signal(
         progress: called with (samples done, samples in all), counted over all passes.
 
     Returns:
-        [shape=(n_out, n_stems, n_channels), float32]: ``n_out`` is ``n_samples``, or
-        ``n_samples + latency_samples`` with ``align=False``.
+        [shape=(n_stems, n_out, n_channels), float32], stems first as the processor gives
+        them (README.md, "Conventions"): ``n_out`` is ``n_samples``, or ``n_samples +
+        latency_samples`` with ``align=False``.
     """
     if chunk_seconds <= 0:
         raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
@@ -212,7 +213,7 @@ def separate_signal(
     if align:
         latency = processor.latency_samples
         stems = stems[latency : latency + n_samples]
-    return stems
+    return stems.transpose(1, 0, 2)
 
 
 def separate_file(
@@ -306,18 +307,19 @@ def separate_file(
     if info.n_channels == 1 and stems.shape[2] == 2:
         stems = stems.mean(axis=2, keepdims=True, dtype=SAMPLE_DTYPE)
     if native_rate != rate:
-        n_out = stems.shape[0]
-        # (n_out, n_stems, n_channels) -> (n_out, n_stems * n_channels): soxr's channels
-        flat_stems = soxr.resample(stems.reshape(n_out, -1), rate, native_rate, quality="HQ")
+        n_out = stems.shape[1]
+        # (n_stems, n_out, n_channels) -> (n_out, n_stems * n_channels): soxr's channels
+        flat = np.ascontiguousarray(stems.transpose(1, 0, 2)).reshape(n_out, -1)
+        flat_stems = soxr.resample(flat, rate, native_rate, quality="HQ")
         n_back = n_native if align else round(n_out * native_rate / rate)
-        stems = _fit_length(flat_stems, n_back).reshape(n_back, n_stems, -1)
+        stems = _fit_length(flat_stems, n_back).reshape(n_back, n_stems, -1).transpose(1, 0, 2)
 
     try:
         with stem_set(song_dir) as fresh:
             for index, stem in enumerate(model.stems):
                 file_name = f"{stem}.{format}"
                 save_audio_atomic(
-                    fresh / file_name, np.ascontiguousarray(stems[:, index]), native_rate
+                    fresh / file_name, np.ascontiguousarray(stems[index]), native_rate
                 )
     except OSError as error:
         raise UserError(

@@ -133,12 +133,12 @@ class Separator:
         at_model = signal if sample_rate == rate else _resample(signal, sample_rate, rate)
         if self.model.metadata.n_channels == 2 and n_channels == 1:
             at_model = np.repeat(at_model, 2, axis=1)
-        stems = separate_signal(self.model, at_model)  # (n, n_stems, model's channels)
+        stems = separate_signal(self.model, at_model)  # (n_stems, n, model's channels)
         if stems.shape[2] != n_channels:  # a mono song through a stereo model
             stems = stems.mean(axis=2, keepdims=True)
         out = {}
         for index, name in enumerate(self.stems):
-            stem = np.ascontiguousarray(stems[:, index])
+            stem = np.ascontiguousarray(stems[index])
             if sample_rate != rate:
                 stem = _fit(_resample(stem, rate, sample_rate), n_samples)
             out[name] = stem
