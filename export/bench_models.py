@@ -2,8 +2,8 @@
 
 Registered in the ``livestems.bench_models`` entry-point group, so that the torch-free benchmark
 in ``realtime/benchmarks/bench.py`` can ask for them without importing torch. Only speed is
-measured with
-them; the benchmark's report says so.
+measured with them; the benchmark's report says so. Only streamable families: an offline one
+(``umx``) has no step graph to export, and the benchmark measures what runs live.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ def random_models(folder: Path, quick: bool = False) -> list[Path]:
     presets = ["live"] if quick else list(PRESETS)
     paths = []
     for family in available_families():
+        if not get_family(family).config_class.streamable:
+            continue
         for preset in presets:
             path = Path(folder) / f"{family}-{preset}-random.onnx"
             export_onnx(SeparatorNet(get_family(family).config(preset=preset)), path)

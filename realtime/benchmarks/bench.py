@@ -223,6 +223,27 @@ def find_models(explicit: list[str], quick: bool, folder: Path) -> list[Path]:
     return list(makers[0].load()(folder, quick=quick))
 
 
+def weights_note(models: list[Path]) -> str:
+    """What the report says about the weights: trained models were measured as they are, random
+    ones (made when none is installed) only for their speed; the peers always have random
+    weights."""
+    random = [path.name for path in models if _has_random_weights(path)]
+    trained = [path.name for path in models if path.name not in random]
+    parts = []
+    if trained:
+        parts.append(f"trained models: {', '.join(trained)}")
+    if random:
+        parts.append(f"random-weight models (only speed is measured): {', '.join(random)}")
+    return "; ".join(parts) + "; the peers have random weights (only speed is measured)"
+
+
+def _has_random_weights(path: Path) -> bool:
+    try:
+        return OnnxHopModel(path, provider="cpu").metadata.training_data.startswith("none")
+    except UserError:
+        return False
+
+
 def run_peers(song: np.ndarray, quick: bool, result: BenchResult) -> None:
     entries = list(metadata.entry_points(group="livestems.peers"))
     if not entries:
@@ -270,9 +291,9 @@ def run_bench(args: argparse.Namespace) -> BenchResult:
     song = generated_song(args.input_seconds or (10.0 if quick else 30.0))
     n_hops = 100 if quick else 500
     result = BenchResult(machine=machine_info(), input_seconds=song.shape[0] / SAMPLE_RATE)
-    result.notes.append("our models and the peers have random weights: only speed is measured")
     with tempfile.TemporaryDirectory() as folder:
         models = find_models(args.model, quick, Path(folder))
+        result.notes.append(weights_note(models))
         cells = [(m, p, b) for m in models for p in providers for b in block_sizes]
         progress = Progress(len(cells) * (1 if args.no_stream else 2) + 1)
         for path, provider, block_size in cells:
@@ -372,7 +393,7 @@ def plot(result: BenchResult, path: Path) -> bool:
     axes.set_yscale("log")
     axes.set_xlabel("latency, ms (ours: algorithmic + engine buffer; peers: what they must see)")
     axes.set_ylabel("compute / real time (ours: per hop, p50; peers: offline)")
-    axes.set_title("livestems bench: latency against compute (random weights)")
+    axes.set_title("livestems bench: latency against compute")
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
