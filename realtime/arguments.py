@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import UserError
 
 __all__ = [
+    "add_postfilter_option",
     "add_provider_option",
     "MAX_BLOCK_SIZE",
     "MAX_THREADS",
@@ -115,6 +116,16 @@ def writable_file(path: str | os.PathLike[str], option: str = "-o") -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise UserError(f'Cannot overwrite "{target}": it is read-only; choose another {option}.')
     return target
+
+
+def add_postfilter_option(parser: argparse.ArgumentParser) -> None:
+    """``--wiener``: the single-frame multichannel Wiener post-filter on the masks (no
+    look-ahead, so no latency), the same option in every command that separates."""
+    parser.add_argument(
+        "--wiener",
+        action="store_true",
+        help="sharpen the masks with the single-frame Wiener post-filter (no added latency)",
+    )
 
 
 def add_provider_option(

@@ -86,6 +86,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         f"hiccups (fewer under-runs) and adds as much latency (default {DEFAULT_BUFFER_MS:g})",
     )
     arguments.add_provider_option(parser)
+    arguments.add_postfilter_option(parser)
     parser.add_argument(
         "--duration",
         type=arguments.seconds(),
@@ -152,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     meta = model.metadata
     mutes = _stem_indices(args.mute, meta.stems, "--mute")
     solos = _stem_indices(args.solo, meta.stems, "--solo")
-    processor = StreamProcessor.for_model(model)
+    processor = StreamProcessor.for_model(model, args.wiener)
     engine, backend = _open_backend(args, processor, meta.sample_rate)
     for stem in mutes:
         engine.set_mute(stem, True)

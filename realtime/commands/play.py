@@ -38,6 +38,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a song: wav, flac, ogg, mp3 or a MUSDB .stem.mp4")
     parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
     arguments.add_provider_option(parser)
+    arguments.add_postfilter_option(parser)
     parser.add_argument(
         "--block-size", type=arguments.block_size, default=256, help="device block, in frames"
     )
@@ -62,7 +63,7 @@ def _stem_index(engine: Engine, name: str) -> int:
 def build_player(args: argparse.Namespace) -> tuple[Engine, SoundDeviceBackend, str]:
     model = resolve_model(args.model, args.provider)
     engine = Engine.for_model(
-        model, load_audio(args.file, model.metadata.sample_rate), args.block_size
+        model, load_audio(args.file, model.metadata.sample_rate), args.block_size, args.wiener
     )
     assert engine.source is not None
     engine.source.seek(args.start)

@@ -44,6 +44,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "(default: the first bundled model)",
     )
     arguments.add_provider_option(parser)
+    arguments.add_postfilter_option(parser)
     parser.add_argument(
         "--threads",
         type=arguments.threads,
@@ -98,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
                 align=args.align,
                 progress=bar,
                 name=next(song_names),
+                postfilter=args.wiener,
             )
         except (UserError, MemoryError) as error:
             if bar is not None:

@@ -128,11 +128,17 @@ class Engine:
 
     @classmethod
     def for_model(
-        cls, model: HopModel, audio: np.ndarray | None, block_size: int, **settings: float
+        cls,
+        model: HopModel,
+        audio: np.ndarray | None,
+        block_size: int,
+        postfilter: bool = False,
+        **settings: float,
     ) -> Engine:
         """The engine that plays ``audio`` (at the model's rate; ``None``: the device's input)
-        through a model file's hop model, at ``block_size`` frames per device block."""
-        processor = StreamProcessor.for_model(model)
+        through a model file's hop model, at ``block_size`` frames per device block
+        (``postfilter``: with the Wiener post-filter)."""
+        processor = StreamProcessor.for_model(model, postfilter)
         rate = processor.preset.sample_rate
         source = None if audio is None else FileSource(audio, rate)
         return cls(processor, EngineSettings(rate, block_size, **settings), source)  # type: ignore[arg-type]

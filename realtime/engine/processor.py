@@ -47,6 +47,7 @@ import numpy as np
 from ..dsp.front_end import FrontEnd, StftFrontEnd
 from ..dsp.presets import SpectralPreset
 from ..dsp.stft import SAMPLE_DTYPE, SPECTRUM_DTYPE
+from ..dsp.wiener import wiener_postfilter
 from .ring_buffer import AudioRingBuffer
 
 
@@ -141,8 +142,11 @@ class StreamProcessor:
         model: the mask model.
         preset: the frame geometry the model was trained for.
         n_channels: audio channels (2: stereo).
-        path: the model's spectral front end (``StftFrontEnd`` or ``SubbandFrontEnd``); ``None`` for
+        path: the model's front end (``StftFrontEnd`` or ``SubbandFrontEnd``); ``None`` for
             the full-band STFT of ``preset``.
+        postfilter: sharpen the masks with the single-frame multichannel Wiener post-filter
+            (``dsp/wiener.py``; the torch twin is ``SeparatorNet(..., postfilter=True)``). No
+            look-ahead, so no latency; it costs a small linear solve per bin and hop.
     """
 
     def __init__(
@@ -151,8 +155,10 @@ class StreamProcessor:
         preset: SpectralPreset,
         n_channels: int = 2,
         path: FrontEnd | None = None,
+        postfilter: bool = False,
     ) -> None:
         self.model = model
+        self.postfilter = postfilter
         self.preset = preset
         self.n_channels = n_channels
         self.path = _path_for(preset, n_channels, path)
@@ -161,11 +167,11 @@ class StreamProcessor:
         self.max_block = 0
 
     @classmethod
-    def for_model(cls, model: HopModel) -> StreamProcessor:
+    def for_model(cls, model: HopModel, postfilter: bool = False) -> StreamProcessor:
         """The processor a model asks for: its front end's preset, channels and bank (an
         ``OnnxHopModel`` or a ``TorchHopModel``: anything with ``front_end()``)."""
         front_end: FrontEnd = model.front_end()  # type: ignore[attr-defined]
-        return cls(model, front_end.preset, front_end.n_channels, front_end)
+        return cls(model, front_end.preset, front_end.n_channels, front_end, postfilter)
 
     @property
     def latency_samples(self) -> int:
@@ -317,7 +323,7 @@ class StreamProcessor:
             # 3. Synthesis, hop by hop, straight into ``out``; the part of the last hops that
             # is due after this block goes to the FIFO (fewer than hop samples).
             for frame in range(n_frames):
-                np.multiply(spectra[frame], masks[frame], out=self._stem_spectra)
+                self._apply_masks(spectra[frame], masks[frame])
                 # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels)
                 hop_out = self._synthesis.synthesize(self._stem_spectra).reshape(hop, -1)
                 take = min(hop, n_samples - done)
@@ -330,10 +336,16 @@ class StreamProcessor:
     def _run_hop(self) -> None:
         spectrum = self._analysis.analyze(self._hop_in)
         masks = self.model.step(spectrum)
-        np.multiply(spectrum, masks, out=self._stem_spectra)
+        self._apply_masks(spectrum, masks)
         hop_out = self._synthesis.synthesize(self._stem_spectra)
         # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels): one FIFO for all stems
         self._out_fifo.write(hop_out.reshape(self.preset.hop, -1))
+
+    def _apply_masks(self, spectrum: np.ndarray, masks: np.ndarray) -> None:
+        if self.postfilter:
+            wiener_postfilter(spectrum, masks, self._stem_spectra)
+        else:
+            np.multiply(spectrum, masks, out=self._stem_spectra)
 
     def _require_prepared(self) -> None:
         if not self.max_block:
@@ -345,6 +357,7 @@ def render_offline(
     preset: SpectralPreset,
     signal: np.ndarray,
     path: FrontEnd | None = None,
+    postfilter: bool = False,
 ) -> np.ndarray:
     """The processor's output for a whole signal, from the model's sequence path in one call.
 
@@ -354,6 +367,7 @@ def render_offline(
     Args:
         signal: [shape=(n_samples, n_channels), float32]
         path: as for ``StreamProcessor``; ``None`` for the full-band STFT.
+        postfilter: as for ``StreamProcessor``.
 
     Returns:
         [shape=(n_stems, n_samples, n_channels), float32], delayed by ``latency_samples``.
@@ -363,6 +377,9 @@ def render_offline(
     masks = model.run(spectra)
     # (n_frames, n_features, n_bins) -> (n_frames, 1, n_features, n_bins): one mask per stem
     stem_spectra = spectra[:, None] * masks
+    if postfilter:
+        for frame in range(spectra.shape[0]):
+            wiener_postfilter(spectra[frame], masks[frame], stem_spectra[frame])
     stems = path.synthesize(stem_spectra, signal.shape[0])
     # (n_samples, n_stems, n_channels) -> (n_stems, n_samples, n_channels)
     return stems.transpose(1, 0, 2)

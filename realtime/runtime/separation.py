@@ -166,8 +166,10 @@ def separate_signal(
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     align: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    postfilter: bool = False,
 ) -> np.ndarray:
-    """The model's stems for a signal at the model's rate, through the stream processor.
+    """The model's stems for a signal at the model's rate, through the stream processor
+    (``postfilter``: with the Wiener post-filter, ``StreamProcessor``'s argument).
 
     Args:
         model: the model; it is reset before the signal (and between channels of a mono
@@ -191,7 +193,7 @@ def separate_signal(
     # A mono model takes the channels one at a time; a mono song goes to a stereo model as the
     # same signal on both sides (as load_audio gives it).
     passes = [audio] if meta.n_channels == 2 else [audio[:, [c]] for c in range(audio.shape[1])]
-    processor = StreamProcessor.for_model(model)
+    processor = StreamProcessor.for_model(model, postfilter)
     chunk = max(meta.preset.hop, round(chunk_seconds * rate))
     processor.prepare(rate, chunk)
     total = n_samples * len(passes)
@@ -226,6 +228,7 @@ def separate_file(
     align: bool = True,
     progress: ProgressCallback | None = None,
     name: str | None = None,
+    postfilter: bool = False,
 ) -> SeparationReport:
     """Separate one song into ``out_dir/<name>/<stem>.<format>``.
 
@@ -263,7 +266,7 @@ def separate_file(
     native_rate = info.sample_rate
     if meta.n_channels == 2 and reads_in_blocks(path):
         try:
-            _stream_file(path, model, song_dir, format, align, chunk_seconds, progress)
+            _stream_file(path, model, song_dir, format, align, chunk_seconds, progress, postfilter)
         except OSError as error:
             raise UserError(
                 f'Cannot write the stems into "{song_dir}" ({error.strerror or error}).'
@@ -300,7 +303,12 @@ def separate_file(
             progress(duration_s * done / total, duration_s)
 
     stems = separate_signal(
-        model, audio, chunk_seconds=chunk_seconds, align=align, progress=report_progress
+        model,
+        audio,
+        chunk_seconds=chunk_seconds,
+        align=align,
+        progress=report_progress,
+        postfilter=postfilter,
     )
     n_stems = len(model.stems)
     latency = model.front_end().latency_samples
@@ -345,6 +353,7 @@ def _stream_file(
     align: bool,
     chunk_seconds: float,
     progress: ProgressCallback | None,
+    postfilter: bool = False,
 ) -> None:
     """``separate_file`` for a stereo model and a file libsndfile reads, block by block: the
     song is read, resampled, separated, resampled back and written a chunk at a time, so that
@@ -359,7 +368,7 @@ def _stream_file(
     info = audio_info(path)
     native_rate, n_native, mono = info.sample_rate, info.n_samples, info.n_channels == 1
     n_out_channels = 1 if mono else 2
-    processor = StreamProcessor(model, meta.preset, 2, model.front_end())
+    processor = StreamProcessor(model, meta.preset, 2, model.front_end(), postfilter)
     chunk = max(meta.preset.hop, round(chunk_seconds * rate))
     processor.prepare(rate, chunk)
     processor.reset()

@@ -72,6 +72,7 @@ def separate(
     *,
     provider: str = "auto",
     threads: int = 1,
+    postfilter: bool = False,
 ) -> dict[str, np.ndarray]:
     """One array per stem for a whole signal, lined up with it sample for sample.
 
@@ -83,12 +84,14 @@ def separate(
             the default bundled model.
         provider: onnxruntime execution provider: ``auto``, ``cpu`` or ``cuda``.
         threads: onnxruntime CPU threads.
+        postfilter: sharpen the masks with the single-frame Wiener post-filter.
 
     Returns:
         ``{stem: [shape=audio's shape, float32]}`` in the model's stem order; the stems sum to
         the input (to float32 rounding).
     """
-    return Separator.load(model, provider=provider, threads=threads).separate(audio, sample_rate)
+    separator = Separator.load(model, provider=provider, threads=threads, postfilter=postfilter)
+    return separator.separate(audio, sample_rate)
 
 
 class Separator:
@@ -99,10 +102,11 @@ class Separator:
     the stems come out ``latency_samples`` later, and ``flush()`` returns what is still owed.
     """
 
-    def __init__(self, model: OnnxHopModel) -> None:
+    def __init__(self, model: OnnxHopModel, postfilter: bool = False) -> None:
         self.model = model
+        self.postfilter = postfilter
         self.stems: tuple[str, ...] = tuple(model.stems)
-        self._processor = StreamProcessor.for_model(model)
+        self._processor = StreamProcessor.for_model(model, postfilter)
         self.sample_rate = 0
         self.n_channels = 0
         self.max_block = 0
@@ -115,9 +119,12 @@ class Separator:
         *,
         provider: str = "auto",
         threads: int = 1,
+        postfilter: bool = False,
     ) -> Separator:
-        """A model by name (``livestems models``), by file, or the default bundled one."""
-        return cls(resolve_model(None if model is None else str(model), provider, threads))
+        """A model by name (``livestems models``), by file, or the default bundled one
+        (``postfilter``: with the single-frame Wiener post-filter)."""
+        name = None if model is None else str(model)
+        return cls(resolve_model(name, provider, threads), postfilter)
 
     @property
     def model_sample_rate(self) -> int:
@@ -133,7 +140,8 @@ class Separator:
         at_model = signal if sample_rate == rate else _resample(signal, sample_rate, rate)
         if self.model.metadata.n_channels == 2 and n_channels == 1:
             at_model = np.repeat(at_model, 2, axis=1)
-        stems = separate_signal(self.model, at_model)  # (n_stems, n, model's channels)
+        # (n_stems, n, the model's channels)
+        stems = separate_signal(self.model, at_model, postfilter=self.postfilter)
         if stems.shape[2] != n_channels:  # a mono song through a stereo model
             stems = stems.mean(axis=2, keepdims=True)
         out = {}

@@ -114,3 +114,11 @@ def test_an_unknown_model_and_an_unprepared_stream_are_one_sentence(
     fresh.prepare(44_100, 64)
     with pytest.raises(UserError, match=r"\(n_samples, 2\)"):
         fresh.process(np.zeros((10, 3), np.float32))
+
+
+def test_the_wiener_post_filter_is_a_switch_that_changes_the_stems() -> None:
+    audio = generated_song(1.0, 44_100, seed=4)
+    plain = livestems.separate(audio, 44_100)
+    sharpened = livestems.separate(audio, 44_100, postfilter=True)
+    np.testing.assert_allclose(sum(sharpened.values()), audio, atol=1e-5)
+    assert max(np.abs(sharpened[k] - plain[k]).max() for k in plain) > 1e-3
