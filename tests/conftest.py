@@ -25,7 +25,7 @@ class JackServerInfo:
 def jack_server() -> Iterator[JackServerInfo]:
     """A JACK dummy server at 44.1 kHz with 256-frame periods, for the whole test session
     (``realtime/backends/jack_server.py``: it dies with the test process, however that dies)."""
-    from livestems.realtime.backends.portaudio.jack_server import JackServer, jackd_available
+    from livestems.realtime.backends.jack_server import JackServer, jackd_available
     from livestems.realtime.errors import UserError
 
     if not jackd_available():

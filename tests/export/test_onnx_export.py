@@ -211,7 +211,7 @@ def test_export_and_models_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     ids=config_id,
 )
 def test_onnx_model_through_the_stream_processor_equals_torch(config, tmp_path: Path) -> None:
-    from livestems.realtime.engine.engine.processor import StreamProcessor
+    from livestems.realtime.engine.processor import StreamProcessor
 
     separator = randomized(config, seed=31)
     export_onnx(separator, tmp_path / "model.onnx")

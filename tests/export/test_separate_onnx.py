@@ -17,7 +17,7 @@ from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.families.cws import CwsConfig  # noqa: E402
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.realtime.commands.cli import main  # noqa: E402
-from livestems.realtime.engine.engine.processor import StreamProcessor  # noqa: E402
+from livestems.realtime.engine.processor import StreamProcessor  # noqa: E402
 from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
 from livestems.realtime.runtime.separation import separate_file  # noqa: E402
 from tests.models.test_families import randomized  # noqa: E402

@@ -14,10 +14,10 @@ pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
-from livestems.realtime.backends.portaudio.portaudio import Recorder, SoundDeviceBackend  # noqa: E402
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings  # noqa: E402
-from livestems.realtime.engine.engine.processor import StreamProcessor, render_offline  # noqa: E402
-from livestems.realtime.engine.engine.sources import FileSource  # noqa: E402
+from livestems.realtime.backends.portaudio import Recorder, SoundDeviceBackend  # noqa: E402
+from livestems.realtime.engine.engine import Engine, EngineSettings  # noqa: E402
+from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
+from livestems.realtime.engine.sources import FileSource  # noqa: E402
 from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
 from tests.models.test_families import music_like, randomized  # noqa: E402
 from tests.underruns import assert_equal_but_for_underruns  # noqa: E402

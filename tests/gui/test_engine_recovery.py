@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings
-from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
-from livestems.realtime.engine.engine.sources import FileSource
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 
 SAMPLE_RATE = 44100
 BLOCK = 256

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from livestems.models.families.hop_model import TorchHopModel  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
-from livestems.realtime.engine.engine.processor import StreamProcessor, render_offline  # noqa: E402
+from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
 from tests.models.test_families import music_like, randomized  # noqa: E402
 
 

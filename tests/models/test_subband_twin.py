@@ -14,7 +14,7 @@ from livestems.models.families.hop_model import TorchHopModel  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.dsp.front_end import StftFrontEnd, SubbandFrontEnd  # noqa: E402
-from livestems.realtime.engine.engine.processor import StreamProcessor, render_offline  # noqa: E402
+from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
 from tests.models.test_families import music_like, randomized  # noqa: E402
 
 STREAM_ATOL = 1e-5  # streaming and offline numpy banks sum in another order

@@ -16,9 +16,9 @@ import soundfile
 from scipy import signal
 
 from livestems.models.data.datasets import STEMS, Track
-from livestems.models.synth.procedural import procedural as synth
-from livestems.models.synth.procedural.composer import BEND, compose
-from livestems.models.synth.procedural.fluidsynth import (
+from livestems.models.synth import procedural as synth
+from livestems.models.synth.composer import BEND, compose
+from livestems.models.synth.fluidsynth import (
     SynthesizerUnavailableError,
     sound_font_path,
 )

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from livestems.models.data.datasets import STEMS
-from livestems.models.synth.procedural import midi as synth_midi
-from livestems.models.synth.procedural.fluidsynth import (
+from livestems.models.synth import midi as synth_midi
+from livestems.models.synth.fluidsynth import (
     SynthesizerUnavailableError,
     sound_font_path,
 )

@@ -228,7 +228,7 @@ def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message
 
 
 def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
-    from livestems.models.synth.procedural.midi import bundled_midi_files
+    from livestems.models.synth.midi import bundled_midi_files
 
     if not bundled_midi_files():
         pytest.skip("no MIDI packages installed (./setup.sh --dev installs them)")
@@ -425,7 +425,7 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_synthetic_songs(
             pytest.fail("FluidSynth and fluid-soundfont-gm must be installed (./setup.sh --dev)")
         pytest.skip("FluidSynth or the GM sound font is not installed (./setup.sh --dev)")
     from livestems.models.evaluation.evaluate import evaluate_tracks, streaming_estimator
-    from livestems.models.synth.procedural.procedural import render_songs
+    from livestems.models.synth.procedural import render_songs
 
     run, model_file = tmp_path / "run", tmp_path / "tiny.onnx"
     code = livestems(

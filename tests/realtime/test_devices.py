@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livestems.realtime.backends.portaudio.devices import execution_providers, list_audio_devices
+from livestems.realtime.backends.devices import execution_providers, list_audio_devices
 from livestems.realtime.commands.cli import main
 
 

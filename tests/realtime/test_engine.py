@@ -13,16 +13,16 @@ import time
 import numpy as np
 import pytest
 
-from livestems.realtime.backends.portaudio.portaudio import (
+from livestems.realtime.backends.portaudio import (
     DeviceError,
     OfflineBackend,
     Recorder,
     SoundDeviceBackend,
 )
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings
-from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
-from livestems.realtime.engine.engine.sources import FileSource
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 
 SAMPLE_RATE = 44100
 BLOCK = 256

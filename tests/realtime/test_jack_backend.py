@@ -17,19 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livestems.realtime.backends.portaudio.jack import (
+from livestems.realtime.backends.jack import (
     NO_SERVER,
     JackPortsBackend,
     SelfEndingProcess,
     end_and_close,
 )
-from livestems.realtime.backends.portaudio.jack_server import JackServer, jackd_available
-from livestems.realtime.backends.portaudio.portaudio import DeviceError
+from livestems.realtime.backends.jack_server import JackServer, jackd_available
+from livestems.realtime.backends.portaudio import DeviceError
 from livestems.realtime.benchmarks.loopback import measure_loopback_latency
 from livestems.realtime.dsp.presets import PRESETS
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings
-from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
-from livestems.realtime.engine.engine.sources import FileSource
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 from tests.allocations import measure_allocations
 from tests.realtime.test_engine import ChannelSplitModel
 from tests.underruns import MOST_UNDERRUNS_PER_BLOCK, assert_equal_but_for_underruns

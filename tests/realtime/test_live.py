@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from livestems.realtime.backends.portaudio.jack import NO_SERVER
+from livestems.realtime.backends.jack import NO_SERVER
 from livestems.realtime.commands.cli import main
 from livestems.realtime.runtime import catalog as model_catalog
 

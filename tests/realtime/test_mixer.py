@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from livestems.realtime.engine.engine.mixer import StemMixer, db_to_gain, gain_to_db
+from livestems.realtime.engine.mixer import StemMixer, db_to_gain, gain_to_db
 from tests.allocations import measure_allocations
 
 SAMPLE_RATE = 44100

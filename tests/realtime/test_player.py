@@ -6,9 +6,9 @@ import numpy as np
 
 from livestems.realtime.commands.play import handle_key, split_keys, status_line
 from livestems.realtime.dsp.presets import PRESETS
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings
-from livestems.realtime.engine.engine.processor import StreamProcessor
-from livestems.realtime.engine.engine.sources import FileSource
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.processor import StreamProcessor
+from livestems.realtime.engine.sources import FileSource
 from tests.realtime.test_engine import ChannelSplitModel
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from livestems.realtime.dsp.front_end import StftFrontEnd
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
-from livestems.realtime.engine.engine.processor import (
+from livestems.realtime.engine.processor import (
     IdentityHopModel,
     StreamProcessor,
     measure_latency_samples,

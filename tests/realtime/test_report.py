@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 
-from livestems.realtime.backends.portaudio.portaudio import OfflineBackend
+from livestems.realtime.backends.portaudio import OfflineBackend
 from livestems.realtime.dsp.presets import PRESETS
-from livestems.realtime.engine.engine.engine import Engine, EngineSettings
-from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
-from livestems.realtime.engine.engine.report import format_report
-from livestems.realtime.engine.engine.sources import FileSource
+from livestems.realtime.engine.engine import Engine, EngineSettings
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.report import format_report
+from livestems.realtime.engine.sources import FileSource
 
 
 def _engine() -> Engine:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livestems.realtime.engine.engine.ring_buffer import AudioRingBuffer
+from livestems.realtime.engine.ring_buffer import AudioRingBuffer
 from tests.allocations import measure_allocations
 
 NUMPY_DOMAIN = np.lib.tracemalloc_domain

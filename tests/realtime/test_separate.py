@@ -13,7 +13,7 @@ import pytest
 from livestems.realtime.commands.cli import main
 from livestems.realtime.dsp.front_end import FrontEnd, StftFrontEnd, SubbandFrontEnd
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
-from livestems.realtime.engine.engine.processor import IdentityHopModel, StreamProcessor
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
 from livestems.realtime.errors import UserError
 from livestems.realtime.runtime import catalog as model_catalog
 from livestems.realtime.runtime import separation as separate

@@ -10,7 +10,7 @@ import pytest
 from livestems.realtime.dsp.front_end import StftFrontEnd, SubbandFrontEnd
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
 from livestems.realtime.dsp.stft import StreamingIstft, StreamingStft
-from livestems.realtime.engine.engine.processor import (
+from livestems.realtime.engine.processor import (
     IdentityHopModel,
     StreamProcessor,
     measure_latency_samples,
