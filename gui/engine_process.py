@@ -84,9 +84,9 @@ def _publish(session: AudioSession, shared: SharedTelemetry, stop: threading.Eve
         else:
             snapshot = engine.telemetry.snapshot()
             n_stems = len(engine.stems)
-            slots[FRAMES_PLAYED] = snapshot.frames_played
+            slots[FRAMES_PLAYED] = snapshot.samples_played
             slots[UNDERRUNS] = snapshot.underruns
-            slots[WORST_LATENESS] = snapshot.worst_lateness_frames
+            slots[WORST_LATENESS] = snapshot.worst_lateness_samples
             slots[DEVICE_XRUNS] = snapshot.device_xruns
             slots[HOPS] = snapshot.hops
             slots[SPECTRUM_COUNT] = snapshot.spectrum_count
@@ -423,9 +423,9 @@ class ProcessSession:
                     break
             time.sleep(0.0005)
         return TelemetrySnapshot(
-            frames_played=int(header[FRAMES_PLAYED]),
+            samples_played=int(header[FRAMES_PLAYED]),
             underruns=int(header[UNDERRUNS]),
-            worst_lateness_frames=int(header[WORST_LATENESS]),
+            worst_lateness_samples=int(header[WORST_LATENESS]),
             device_xruns=int(header[DEVICE_XRUNS]),
             hops=int(header[HOPS]),
             hop_seconds=hop_seconds,

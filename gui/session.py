@@ -302,7 +302,7 @@ class AudioSession:
             sample_rate=self.sample_rate,
             hop=preset.hop,
             algorithmic_latency=engine.processor.latency_samples,
-            engine_buffer=engine.buffer_frames,
+            engine_buffer=engine.buffer_samples,
             device_latency=backend.device_latency_samples,
         )
 

@@ -64,9 +64,9 @@ def report(
     p50, p99, worst = snapshot.hop_percentiles_ms()
     hop_ms = 1000.0 * hop / SAMPLE_RATE
     return (
-        f"{label}: {elapsed:.1f} s, {snapshot.frames_played // block_size} audio callbacks of "
+        f"{label}: {elapsed:.1f} s, {snapshot.samples_played // block_size} audio callbacks of "
         f"{block_size} frames, {snapshot.underruns} under-runs (worst lateness "
-        f"{snapshot.worst_lateness_frames} frames), {snapshot.device_xruns} device xruns; "
+        f"{snapshot.worst_lateness_samples} frames), {snapshot.device_xruns} device xruns; "
         f"compute per hop p50 {p50:.3f} ms ({p50 / hop_ms:.2f} of the hop), p99 {p99:.3f} ms "
         f"({p99 / hop_ms:.2f}), max {worst:.2f} ms"
     )

@@ -162,7 +162,7 @@ def measure_cell(path: Path, provider: str, block_size: int, song: np.ndarray, n
             meta.preset, block_size=64, path=front_end
         ),
         declared_latency_samples=meta.latency_samples,
-        engine_buffer_samples=settings.buffer_frames,
+        engine_buffer_samples=settings.buffer_samples,
         hop_p50_ms=float(p50),
         hop_p99_ms=float(p99),
         hop_max_ms=float(timings.max()),
@@ -195,7 +195,7 @@ def stream_cell(cell: Cell, path: Path, provider: str, song: np.ndarray, seconds
     finally:
         backend.stop()
     snapshot = playing.telemetry.snapshot()
-    cell.stream_seconds = snapshot.frames_played / meta.sample_rate
+    cell.stream_seconds = snapshot.samples_played / meta.sample_rate
     cell.underruns, cell.device_xruns = snapshot.underruns, snapshot.device_xruns
     live = engine(None)
     backend = JackPortsBackend(live, "livestems-live", connect_outputs=False, connect_inputs=False)

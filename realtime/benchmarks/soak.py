@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         p50, p99, worst = snapshot.hop_percentiles_ms()
         end_mb = resident_mb()
         print(
-            f"total: {snapshot.frames_played / meta.sample_rate:.0f} s streamed, "
+            f"total: {snapshot.samples_played / meta.sample_rate:.0f} s streamed, "
             f"{snapshot.underruns} under-runs, {snapshot.device_xruns} device xruns, hop p50 "
             f"{p50:.3f} p99 {p99:.3f} max {worst:.3f} ms (last {snapshot.hop_seconds.size} hops), "
             f"RSS {start_mb:.1f} -> {end_mb:.1f} MB ({end_mb - start_mb:+.1f})"

@@ -15,9 +15,9 @@ Thread contract (DESIGN.md, "The data path"):
 - **Control threads** (GUI, terminal, MIDI): ``set_gain``, ``set_mute``, ``set_solo``,
   ``set_master_gain``, ``set_bypass``: single stores that the callback ramps over ~10 ms.
 
-Latency. The out-ring starts with ``buffer_frames`` zeros (at least one device block): the
+Latency. The out-ring starts with ``buffer_samples`` zeros (at least one device block): the
 worker processes block k while earlier output plays. So the engine adds exactly
-``buffer_frames`` to the processor's algorithmic latency, and ``latency_samples`` is their sum;
+``buffer_samples`` to the processor's algorithmic latency, and ``latency_samples`` is their sum;
 the device's own buffers come on top (the back-end reports them).
 """
 
@@ -49,7 +49,7 @@ class EngineSettings:
 
     Attributes:
         sample_rate: the device's rate; must equal the model's.
-        block_size: frames per audio callback (the device block).
+        block_size: samples per audio callback (the device block).
         buffer_blocks: device blocks of output pre-filled before the start: the time the worker
             has to process a block (``None``: enough blocks for ``min_buffer_ms``).
         ring_blocks: ring capacity, in device blocks, beyond the pre-fill.
@@ -64,7 +64,7 @@ class EngineSettings:
     min_buffer_ms: float = 10.0
 
     @property
-    def buffer_frames(self) -> int:
+    def buffer_samples(self) -> int:
         """The worker's head start: ``buffer_blocks`` device blocks, or by default the fewest
         blocks that give it ``min_buffer_ms``. One block is the minimum (the worker needs a
         whole block before it can start); more absorbs the scheduling spikes of a shared
@@ -96,12 +96,12 @@ class Engine:
         n_stems, n_channels = len(self.stems), processor.n_channels
         self.n_channels = n_channels
         block = settings.block_size
-        self.buffer_frames = settings.buffer_frames
-        self.latency_samples = processor.latency_samples + self.buffer_frames
-        capacity = settings.ring_blocks * block + self.buffer_frames
+        self.buffer_samples = settings.buffer_samples
+        self.latency_samples = processor.latency_samples + self.buffer_samples
+        capacity = settings.ring_blocks * block + self.buffer_samples
         processor.prepare(settings.sample_rate, capacity)
         self._in_ring = AudioRingBuffer(capacity, n_channels)
-        self._out_ring = AudioRingBuffer(capacity + self.buffer_frames, n_stems * n_channels)
+        self._out_ring = AudioRingBuffer(capacity + self.buffer_samples, n_stems * n_channels)
         self._dry_line = AudioRingBuffer(self.latency_samples + capacity, n_channels)
         self.mixer = StemMixer(n_stems, n_channels, settings.sample_rate, capacity)
         # Wet (the stems' mix) and dry (the input, delayed alike), cross-faded for bypass.
@@ -113,8 +113,8 @@ class Engine:
         self._input = np.zeros((capacity, n_channels), dtype=np.float32)
         self._stems = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
         self._wet_dry = np.zeros((2, capacity, n_channels), dtype=np.float32)
-        self._late_frames = 0  # stems owed to under-runs, dropped when they arrive
-        self._hops_pending = 0  # input frames the processor holds towards its next hop
+        self._late_samples = 0  # stems owed to under-runs, dropped when they arrive
+        self._hops_pending = 0  # input samples the processor holds towards its next hop
         # Worker buffers.
         self._work_in = np.zeros((capacity, n_channels), dtype=np.float32)
         self._work_out = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
@@ -136,7 +136,7 @@ class Engine:
         **settings: float,
     ) -> Engine:
         """The engine that plays ``audio`` (at the model's rate; ``None``: the device's input)
-        through a model file's hop model, at ``block_size`` frames per device block
+        through a model file's hop model, at ``block_size`` samples per device block
         (``postfilter``: with the Wiener post-filter)."""
         processor = StreamProcessor.for_model(model, postfilter)
         rate = processor.preset.sample_rate
@@ -154,9 +154,9 @@ class Engine:
             ring.reset()
         # Pre-filled with exactly the latency each adds: the worker's head start, and the dry
         # path's delay, equal to the stems' total delay so that bypass and fallback line up.
-        self._out_ring.write_zeros(self.buffer_frames)
+        self._out_ring.write_zeros(self.buffer_samples)
         self._dry_line.write_zeros(self.latency_samples)
-        self._late_frames = 0
+        self._late_samples = 0
         self._hops_pending = 0
 
     def warm_up(self, n_hops: int = 16) -> None:
@@ -164,10 +164,10 @@ class Engine:
         slower than the rest (allocation, kernel selection), and would otherwise fall in the
         first blocks of the stream."""
         hop = self.processor.preset.hop
-        frames = min(n_hops * hop, self._work_in.shape[0])
-        silence = np.zeros((frames, self.n_channels), dtype=np.float32)
-        for _ in range(max(1, n_hops * hop // frames)):
-            self.processor.process_into(silence, self._work_out[:frames])
+        samples = min(n_hops * hop, self._work_in.shape[0])
+        silence = np.zeros((samples, self.n_channels), dtype=np.float32)
+        for _ in range(max(1, n_hops * hop // samples)):
+            self.processor.process_into(silence, self._work_out[:samples])
         self.reset()
 
     def start(self) -> None:
@@ -245,47 +245,47 @@ class Engine:
         outdata: np.ndarray,
         stems_out: np.ndarray | None = None,
     ) -> None:
-        """One device block: ``indata`` [shape=(n_frames, n_channels)] (``None`` when a file
-        source plays) in, ``outdata`` [shape=(n_frames, n_channels)] filled; ``stems_out``
-        [shape=(n_stems, n_frames, n_channels)], if given, receives each stem before its fader
+        """One device block: ``indata`` [shape=(n_samples, n_channels)] (``None`` when a file
+        source plays) in, ``outdata`` [shape=(n_samples, n_channels)] filled; ``stems_out``
+        [shape=(n_stems, n_samples, n_channels)], if given, receives each stem before its fader
         (zeros during an under-run), for back-ends with a port per stem."""
-        n_frames = outdata.shape[0]
-        block = self._input[:n_frames]
+        n_samples = outdata.shape[0]
+        block = self._input[:n_samples]
         if self.source is not None:
             self.source.read_into(block)
         elif indata is not None:
             block[:] = indata
         else:
             block.fill(0.0)
-        dropped = n_frames - self._in_ring.write(block)
+        dropped = n_samples - self._in_ring.write(block)
         if dropped:
-            # The worker is so far behind that the in-ring is full: these frames will never
+            # The worker is so far behind that the in-ring is full: these samples will never
             # come back as stems, so stop owing them (else every later block under-runs).
-            self._late_frames = max(0, self._late_frames - dropped)
+            self._late_samples = max(0, self._late_samples - dropped)
         self._wake()
-        wet, dry = self._wet_dry[0, :n_frames], self._wet_dry[1, :n_frames]
+        wet, dry = self._wet_dry[0, :n_samples], self._wet_dry[1, :n_samples]
         self._dry_line.write(block)
         self._dry_line.read_into(dry)
         out_ring = self._out_ring
-        if self._late_frames:
-            self._late_frames -= out_ring.skip(self._late_frames)
+        if self._late_samples:
+            self._late_samples -= out_ring.skip(self._late_samples)
         available = out_ring.fill()
-        if available >= n_frames and not self._late_frames:
-            stems = self._stems[:n_frames]
+        if available >= n_samples and not self._late_samples:
+            stems = self._stems[:n_samples]
             out_ring.read_into(stems)
-            # (n_frames, n_stems * n_channels) -> (n_stems, n_frames, n_channels)
-            by_stem = stems.reshape(n_frames, -1, self.n_channels).transpose(1, 0, 2)
+            # (n_samples, n_stems * n_channels) -> (n_stems, n_samples, n_channels)
+            by_stem = stems.reshape(n_samples, -1, self.n_channels).transpose(1, 0, 2)
             self.mixer.mix_into(by_stem, wet)
             if stems_out is not None:
                 stems_out[:] = by_stem
         else:
-            self._late_frames += n_frames
-            self.telemetry.record_underrun(n_frames - available)
+            self._late_samples += n_samples
+            self.telemetry.record_underrun(n_samples - available)
             wet[:] = dry
             if stems_out is not None:
                 stems_out.fill(0.0)
-        self._bypass.mix_into(self._wet_dry[:, :n_frames], outdata)
-        self.telemetry.record_block(n_frames, available)
+        self._bypass.mix_into(self._wet_dry[:, :n_samples], outdata)
+        self.telemetry.record_block(n_samples, available)
 
     def _wake(self) -> None:
         try:
@@ -310,18 +310,18 @@ class Engine:
         processor, hop = self.processor, self.processor.preset.hop
         n_stems = len(self.stems)
         while self._running:
-            n_frames = self._in_ring.read_into(self._work_in)
-            if n_frames == 0:
+            n_samples = self._in_ring.read_into(self._work_in)
+            if n_samples == 0:
                 return
             pending_before = self._hops_pending
             started = time.perf_counter()
-            processor.process_into(self._work_in[:n_frames], self._work_out[:n_frames])
+            processor.process_into(self._work_in[:n_samples], self._work_out[:n_samples])
             elapsed = time.perf_counter() - started
-            total = pending_before + n_frames
+            total = pending_before + n_samples
             n_hops, self._hops_pending = divmod(total, hop)
             if n_hops:
                 self.telemetry.record_compute(elapsed / n_hops, n_hops)
-            self._out_ring.write(self._work_out[:n_frames])
-            # (n_frames, n_stems * n_channels) -> (n_frames, n_stems, n_channels)
-            stems = self._work_out[:n_frames].reshape(n_frames, n_stems, self.n_channels)
+            self._out_ring.write(self._work_out[:n_samples])
+            # (n_samples, n_stems * n_channels) -> (n_samples, n_stems, n_channels)
+            stems = self._work_out[:n_samples].reshape(n_samples, n_stems, self.n_channels)
             self.telemetry.record_output(stems, self.settings.spectrum_every)

@@ -34,7 +34,7 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
     preset = engine.processor.preset
     snapshot = engine.telemetry.snapshot()
     algorithmic = engine.processor.latency_samples
-    buffer = engine.buffer_frames
+    buffer = engine.buffer_samples
     total = algorithmic + buffer + device_latency_samples
     hop_ms = 1000.0 * preset.hop / sample_rate
     p50, p99, worst = snapshot.hop_percentiles_ms()
@@ -60,12 +60,12 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
         ("compute per hop", compute),
         (
             "played",
-            f"{snapshot.frames_played / sample_rate:.2f} s in blocks of "
-            f"{engine.settings.block_size} frames",
+            f"{snapshot.samples_played / sample_rate:.2f} s in blocks of "
+            f"{engine.settings.block_size} samples",
         ),
         (
             "under-runs",
-            f"{snapshot.underruns} (worst lateness {snapshot.worst_lateness_frames} frames)",
+            f"{snapshot.underruns} (worst lateness {snapshot.worst_lateness_samples} samples)",
         ),
         ("device xruns", str(snapshot.device_xruns)),
     ]

@@ -65,14 +65,14 @@ class FileSource:
     # -- audio callback ---------------------------------------------------------------------
 
     def read_into(self, out: np.ndarray) -> None:
-        """Fill ``out`` [shape=(n_frames, n_channels)] with the next frames; silence when paused
+        """Fill ``out`` [shape=(n_out, n_channels)] with the next samples; silence when paused
         or past the end."""
-        n_frames = out.shape[0]
+        n_out = out.shape[0]
         if not self.playing:
             out.fill(0.0)
             return
         done = 0
-        while done < n_frames:
+        while done < n_out:
             end = self.loop_end if self.loop_end else self.n_samples
             if self.position >= end:
                 if self.loop_end:
@@ -81,7 +81,7 @@ class FileSource:
                 out[done:].fill(0.0)
                 self.finished = True
                 return
-            take = min(n_frames - done, end - self.position)
+            take = min(n_out - done, end - self.position)
             out[done : done + take] = self.audio[self.position : self.position + take]
             self.position += take
             done += take

@@ -5,7 +5,7 @@ Thread contract:
 - The **worker thread** writes compute times, per-stem levels and per-stem spectra (through
   ``record_compute`` and ``record_output``); it allocates nothing after construction except
   numpy's FFT scratch for the spectra.
-- The **audio callback** writes the under-run count, the worst lateness and the frames played
+- The **audio callback** writes the under-run count, the worst lateness and the samples played
   (``record_underrun``, ``record_block``): integer stores, no allocation.
 - **Readers** (GUI timer, benchmarks, the terminal status line) call ``snapshot()``, which
   copies everything out. Nothing is locked: each writer bumps ``sequence`` after a group of
@@ -26,9 +26,9 @@ LEVEL_FLOOR_DB = -120.0
 
 @dataclass(frozen=True)
 class TelemetrySnapshot:
-    frames_played: int
+    samples_played: int
     underruns: int
-    worst_lateness_frames: int
+    worst_lateness_samples: int
     device_xruns: int
     hops: int
     hop_seconds: np.ndarray  # [shape=(min(hops, COMPUTE_HISTORY),)], newest last
@@ -55,9 +55,9 @@ class Telemetry:
     def __init__(self, n_stems: int, n_channels: int) -> None:
         self.n_stems = n_stems
         self.sequence = 0
-        self.frames_played = 0
+        self.samples_played = 0
         self.underruns = 0
-        self.worst_lateness_frames = 0
+        self.worst_lateness_samples = 0
         self.device_xruns = 0
         self.hops = 0
         self.out_ring_fill = 0
@@ -77,14 +77,14 @@ class Telemetry:
 
     # -- audio callback ---------------------------------------------------------------------
 
-    def record_block(self, frames: int, out_ring_fill: int) -> None:
-        self.frames_played += frames
+    def record_block(self, samples: int, out_ring_fill: int) -> None:
+        self.samples_played += samples
         self.out_ring_fill = out_ring_fill
 
-    def record_underrun(self, missing_frames: int) -> None:
+    def record_underrun(self, missing_samples: int) -> None:
         self.underruns += 1
-        if missing_frames > self.worst_lateness_frames:
-            self.worst_lateness_frames = missing_frames
+        if missing_samples > self.worst_lateness_samples:
+            self.worst_lateness_samples = missing_samples
 
     # -- worker -----------------------------------------------------------------------------
 
@@ -145,9 +145,9 @@ class Telemetry:
                 start = hops % COMPUTE_HISTORY
                 hop_seconds = np.concatenate([self._hop_seconds[start:], self._hop_seconds[:start]])
             snapshot = TelemetrySnapshot(
-                frames_played=self.frames_played,
+                samples_played=self.samples_played,
                 underruns=self.underruns,
-                worst_lateness_frames=self.worst_lateness_frames,
+                worst_lateness_samples=self.worst_lateness_samples,
                 device_xruns=self.device_xruns,
                 hops=hops,
                 hop_seconds=hop_seconds,

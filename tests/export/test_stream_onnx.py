@@ -51,16 +51,16 @@ def test_thirty_seconds_on_jack_equal_to_offline_but_for_counted_underruns(
     snapshot = engine.telemetry.snapshot()
     assert engine.worker_error is None
     # The dummy server's own clock slips on a loaded machine (its xruns), so most, not all.
-    assert snapshot.frames_played >= 0.9 * SECONDS * sample_rate
+    assert snapshot.samples_played >= 0.9 * SECONDS * sample_rate
     block = settings.block_size
-    n_blocks = snapshot.frames_played // block
+    n_blocks = snapshot.samples_played // block
     print(f"{snapshot.underruns} under-runs in {n_blocks} blocks, "
           f"hop p50/p99/max ms {snapshot.hop_percentiles_ms()}")  # fmt: skip
 
     model.reset()
     offline_mix = render_offline(model, preset, signal, model.front_end()).sum(axis=0)
     played = recorder.recorded
-    buffer = engine.buffer_frames
+    buffer = engine.buffer_samples
     n = played.shape[0]
     # The stream adds its buffer to the processor's latency; otherwise the same samples, except
     # in an under-run's block, which plays the dry input instead.

@@ -39,7 +39,7 @@ def test_under_runs_stop_once_the_worker_is_back_after_a_stall_longer_than_the_r
     preset = PRESETS["live"]
     song = np.random.default_rng(3).uniform(-0.3, 0.3, (SAMPLE_RATE * 10, 2)).astype(np.float32)
     settings = EngineSettings(SAMPLE_RATE, BLOCK)
-    stall_s = 3 * (settings.ring_blocks * BLOCK + settings.buffer_frames) / SAMPLE_RATE
+    stall_s = 3 * (settings.ring_blocks * BLOCK + settings.buffer_samples) / SAMPLE_RATE
     engine = Engine(
         StreamProcessor(StallingModel(preset, at=100, seconds=stall_s), preset),
         settings,

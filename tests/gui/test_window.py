@@ -151,9 +151,9 @@ def test_a_song_that_will_not_load_is_a_message_and_the_old_song_plays_on(
     assert not window.open_song(broken)
     assert window.message.isVisible() and "broken.wav" in window.message.text()
     assert window.session.engine is engine and engine.source is not None
-    played = engine.telemetry.snapshot().frames_played
+    played = engine.telemetry.snapshot().samples_played
     qtbot.waitUntil(
-        lambda: engine.telemetry.snapshot().frames_played > played + 4096, timeout=WAIT_MS
+        lambda: engine.telemetry.snapshot().samples_played > played + 4096, timeout=WAIT_MS
     )
 
 

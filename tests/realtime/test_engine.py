@@ -80,7 +80,7 @@ def test_offline_backend_gives_the_input_delayed_by_the_engine_latency() -> None
         EngineSettings(SAMPLE_RATE, BLOCK),
         FileSource(signal, SAMPLE_RATE),
     )
-    assert engine.latency_samples == preset.latency_samples + engine.buffer_frames
+    assert engine.latency_samples == preset.latency_samples + engine.buffer_samples
     recorder = Recorder(signal.shape[0], 2)
     OfflineBackend(engine, recorder).render(signal.shape[0])
     delay = engine.latency_samples
@@ -97,7 +97,7 @@ def test_late_worker_falls_back_to_the_dry_signal_without_a_gap(jack_server) -> 
     recorded = _play(engine, 3.0).recorded
     snapshot = engine.telemetry.snapshot()
     assert snapshot.underruns >= 5, snapshot
-    assert snapshot.worst_lateness_frames > 0
+    assert snapshot.worst_lateness_samples > 0
     # Identity stems and the dry fallback carry the same delayed input: the recording is the
     # input delayed by the engine's latency throughout, under-runs included. No gap, no jump.
     delay = engine.latency_samples
@@ -118,10 +118,10 @@ def test_mute_and_solo_act_within_one_block_plus_the_ramp(jack_server) -> None:
     def controls(engine: Engine) -> None:
         def act() -> None:
             time.sleep(1.0)
-            marks["mute"] = engine.telemetry.frames_played
+            marks["mute"] = engine.telemetry.samples_played
             engine.set_mute(0, True)  # left goes silent
             time.sleep(1.0)
-            marks["solo"] = engine.telemetry.frames_played
+            marks["solo"] = engine.telemetry.samples_played
             engine.set_mute(0, False)
             engine.set_solo(0, True)  # only left: right goes silent
 

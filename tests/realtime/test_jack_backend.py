@@ -187,7 +187,7 @@ def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server
     seconds = 3.0
     signal = _noise(seconds + 0.5, seed=2)
     engine = _split_engine(signal, buffer_blocks=BUFFER_BLOCKS)
-    assert engine.buffer_frames == BUFFER_BLOCKS * BLOCK
+    assert engine.buffer_samples == BUFFER_BLOCKS * BLOCK
     source = engine.source
     assert source is not None
     source.pause()  # silence until the recorder listens
@@ -233,7 +233,7 @@ def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server
     for i, port in enumerate(ports):
         assert_equal_but_for_underruns(
             recorded[delay:, i][valid], expected[port][valid], snapshot.underruns, BLOCK,
-            snapshot.frames_played // BLOCK, atol=1e-5, err_msg=port,
+            snapshot.samples_played // BLOCK, atol=1e-5, err_msg=port,
         )  # fmt: skip
 
 
@@ -249,7 +249,7 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
 
     def end_index() -> int | None:
         begun = start[0]
-        return None if begun is None else engine.telemetry.frames_played - begun
+        return None if begun is None else engine.telemetry.samples_played - begun
 
     player = jack.Client("livestems-test-player", no_start_server=True)
     outs = [player.outports.register(f"out_{c}") for c in "LR"]
@@ -260,7 +260,7 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
     def play(frames: int) -> None:
         before = sequence[0]
         begun = start[0]
-        offset = engine.telemetry.frames_played - (begun if begun is not None else 1 << 62)
+        offset = engine.telemetry.samples_played - (begun if begun is not None else 1 << 62)
         for c, port in enumerate(outs):
             if 0 <= offset <= sent.shape[0] - frames:
                 port.get_array()[:] = sent[offset : offset + frames, c]
@@ -284,7 +284,7 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
             player.connect(port, f"{name}:in_{c}")
         with recorder:
             time.sleep(0.2)
-            start[0] = engine.telemetry.frames_played + 8 * BLOCK  # a cycle yet to come
+            start[0] = engine.telemetry.samples_played + 8 * BLOCK  # a cycle yet to come
             wanted, deadline = recorder.buffer.shape[0] + BLOCK, time.monotonic() + 10.0
             while (end_index() or 0) < wanted and time.monotonic() < deadline:
                 backend.run_for(0.1)
@@ -301,7 +301,7 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
     # The mix of an under-run's block is the dry input, the same as the stems' sum here; so
     # under-runs or not, every frame comes back.
     np.testing.assert_allclose(recorded[delay:][valid], sent[: n - delay][valid], atol=1e-5)
-    assert snapshot.underruns <= MOST_UNDERRUNS_PER_BLOCK * snapshot.frames_played / BLOCK
+    assert snapshot.underruns <= MOST_UNDERRUNS_PER_BLOCK * snapshot.samples_played / BLOCK
 
 
 def test_loopback_through_jack_measures_the_engine_latency(jack_server) -> None:

@@ -77,7 +77,7 @@ def test_matches_a_deque_of_frames(
                 reference.popleft()
         assert ring.fill() == len(reference)
         assert ring.fill() + ring.space() == capacity
-        assert ring.frames_written - ring.frames_read == len(reference)
+        assert ring.samples_written - ring.samples_read == len(reference)
 
 
 def test_write_more_than_capacity_keeps_the_oldest() -> None:
@@ -99,7 +99,7 @@ def test_wraps_around_many_times() -> None:
         assert ring.write(block) == 5
         assert ring.read_into(out) == 5
         np.testing.assert_array_equal(out, block)
-    assert ring.frames_written == ring.frames_read == 250
+    assert ring.samples_written == ring.samples_read == 250
 
 
 def test_write_zeros_prefills_exactly_the_latency() -> None:
@@ -129,7 +129,7 @@ def test_reset_empties_the_ring() -> None:
     ring.write(np.ones((5, 1), dtype=np.float32))
     ring.skip(2)
     ring.reset()
-    assert (ring.fill(), ring.space(), ring.frames_written, ring.frames_read) == (0, 8, 0, 0)
+    assert (ring.fill(), ring.space(), ring.samples_written, ring.samples_read) == (0, 8, 0, 0)
     out = np.zeros((8, 1), dtype=np.float32)
     assert ring.read_into(out) == 0
 
@@ -231,7 +231,7 @@ def test_producer_and_consumer_threads_move_every_frame_once_in_order() -> None:
     assert not errors, errors
     assert not any(thread.is_alive() for thread in threads)
     np.testing.assert_array_equal(received, frames)
-    assert ring.frames_written == ring.frames_read == n_total
+    assert ring.samples_written == ring.samples_read == n_total
 
 
 # -- allocation on the audio path -------------------------------------------------------
