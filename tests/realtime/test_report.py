@@ -47,6 +47,6 @@ def test_report_before_and_after_a_run() -> None:
     ), lines[6]
     assert lines[7:] == [
         "played:              1.00 s in blocks of 128 samples",
-        "under-runs:          0 (worst lateness 0 frames)",
+        "under-runs:          0 (worst lateness 0 samples)",
         "device xruns:        2",
     ]
