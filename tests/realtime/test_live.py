@@ -65,7 +65,7 @@ def _check_report(out: str, model_path: Path, seconds: float) -> dict[str, str]:
     # The dummy server's clock slips on a loaded machine (its xruns): most of the time, not all.
     assert 0.9 * seconds - 0.3 <= played <= seconds + 1.0
     # A count, honestly reported; how small it stays is the benchmarks' figure (tests/underruns.py).
-    underruns = re.fullmatch(r"(\d+) \(worst lateness \d+ frames\)", report["under-runs"])
+    underruns = re.fullmatch(r"(\d+) \(worst lateness \d+ samples\)", report["under-runs"])
     assert underruns, out
     assert int(underruns[1]) <= MOST_UNDERRUNS_PER_BLOCK * played * 44100 / 256, out
     assert re.fullmatch(r"\d+", report["device xruns"])
