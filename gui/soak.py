@@ -65,8 +65,8 @@ def report(
     hop_ms = 1000.0 * hop / SAMPLE_RATE
     return (
         f"{label}: {elapsed:.1f} s, {snapshot.samples_played // block_size} audio callbacks of "
-        f"{block_size} frames, {snapshot.underruns} under-runs (worst lateness "
-        f"{snapshot.worst_lateness_samples} frames), {snapshot.device_xruns} device xruns; "
+        f"{block_size} samples, {snapshot.underruns} under-runs (worst lateness "
+        f"{snapshot.worst_lateness_samples} samples), {snapshot.device_xruns} device xruns; "
         f"compute per hop p50 {p50:.3f} ms ({p50 / hop_ms:.2f} of the hop), p99 {p99:.3f} ms "
         f"({p99 / hop_ms:.2f}), max {worst:.2f} ms"
     )
@@ -157,7 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as folder:
             path, what = song_path(Path(folder))
-            print(f"song: {what}; JACK dummy server at {SAMPLE_RATE} Hz, {args.block_size} frames")
+            print(
+                f"song: {what}; JACK dummy server at {SAMPLE_RATE} Hz, blocks of "
+                f"{args.block_size} samples"
+            )
             if args.no_window:
                 run_headless(path, settings, args.seconds)
             else:

@@ -273,7 +273,7 @@ class JackPortsBackend:
             )
         if settings.block_size != server_block:
             raise DeviceError(
-                f"The JACK server's buffer is {server_block} frames but the engine was built "
+                f"The JACK server's buffer is {server_block} samples but the engine was built "
                 f"for {settings.block_size}: build it with the server's buffer size, or restart "
                 f"the server with '-p {settings.block_size}'."
             )
@@ -370,7 +370,7 @@ class JackPortsBackend:
     def _silence(self, frames: int) -> None:
         if frames != self._block and self.lost is None:
             self.lost = (
-                f"the JACK server changed its buffer size from {self._block} to {frames} frames "
+                f"the JACK server changed its buffer size from {self._block} to {frames} samples "
                 "(start livestems again to follow it)"
             )
         for i in range(self._n_inputs, self._n_routes):

@@ -119,7 +119,8 @@ class SoundDeviceBackend:
                 "'livestems devices' lists what PortAudio sees."
             )
         return (
-            f"The audio device refused a stream at {sample_rate} Hz, {block_size} frames ({text})."
+            f"The audio device refused a stream at {sample_rate} Hz, {block_size}-sample blocks "
+            f"({text})."
         )
 
     def _output_callback(

@@ -115,7 +115,7 @@ def _open_backend(
         try:
             if args.block_size is not None and args.block_size != client.blocksize:
                 raise UserError(
-                    f"The JACK server's buffer is {client.blocksize} frames, not "
+                    f"The JACK server's buffer is {client.blocksize} samples, not "
                     f"{args.block_size}: drop --block-size or restart the server with "
                     f"'-p {args.block_size}'."
                 )

@@ -351,7 +351,7 @@ def test_sample_rate_other_than_the_servers_is_one_sentence(jack_server) -> None
 
 def test_block_size_other_than_the_servers_is_one_sentence(jack_server) -> None:
     engine = _split_engine(_noise(1.0, seed=5), block=512)
-    with pytest.raises(DeviceError, match=r"buffer is 256 frames but the engine was built for 512"):
+    with pytest.raises(DeviceError, match=r"buffer is 256 samples but the engine was built for"):
         JackPortsBackend(engine)
 
 

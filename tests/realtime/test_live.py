@@ -131,7 +131,7 @@ def test_jack_block_size_other_than_the_servers_is_one_sentence(
     args = ["live", "--backend", "jack", "--block-size", "128", "--model", str(model_path)]
     assert main(args) == 1
     assert capsys.readouterr().err == (
-        "livestems: The JACK server's buffer is 256 frames, not 128: drop --block-size or "
+        "livestems: The JACK server's buffer is 256 samples, not 128: drop --block-size or "
         "restart the server with '-p 128'.\n"
     )
 
