@@ -86,9 +86,9 @@ import numpy as np
 import torch
 
 from ..models.families.torchaudio_stub import torchaudio_stub
+from ..realtime.dsp.presets import SAMPLE_RATE
 
 ENTRY_POINT_GROUP = "livestems.peers"
-SAMPLE_RATE = 44100
 QUICK_SECONDS = 10.0
 STEMS = ("drums", "bass", "other", "vocals")
 INSTALL_HINT = "the 'bench' extra: ./setup.sh --dev installs it"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..realtime.backends.portaudio import SoundDeviceBackend
-from ..realtime.dsp.presets import DEFAULT_SAMPLE_RATE, PRESETS
+from ..realtime.dsp.presets import PRESETS, SAMPLE_RATE
 from ..realtime.engine.engine import Engine, EngineSettings
 from ..realtime.engine.mixer import db_to_gain
 from ..realtime.engine.processor import IdentityHopModel, StreamProcessor
@@ -112,7 +112,7 @@ class AudioSession:
         self._stand_in: tuple[str, str] | None = None
         self.model_name = ""
         self.provider = "CPU"
-        self.sample_rate = DEFAULT_SAMPLE_RATE
+        self.sample_rate = SAMPLE_RATE
         self.stems: tuple[str, ...] = ()
         self._processor: StreamProcessor | None = None
         self._controls = Controls()

@@ -30,12 +30,11 @@ import numpy as np
 import soundfile
 
 from ..realtime.backends.jack_server import JackServer
+from ..realtime.dsp.presets import SAMPLE_RATE
 from ..realtime.engine.telemetry import TelemetrySnapshot
 from ..realtime.io.generated_song import generated_song
 from ..realtime.runtime.catalog import bundled_demo_song
 from .session import BUNDLED, AudioSession, SessionSettings
-
-SAMPLE_RATE = 44100
 
 
 def start_jack_server(block_size: int) -> JackServer:

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from ...realtime.dsp.presets import SAMPLE_RATE
 from ...realtime.errors import UserError
 from ...realtime.io.atomic_file import atomic_write
 from ...realtime.io.audio_file import AudioFileError, load_audio, load_musdb_stems
 
-SAMPLE_RATE = 44100
 STEMS: tuple[str, ...] = ("vocals", "drums", "bass", "other")
 
 # MUSDB18's validation split (the ``musdb`` package's configs/mus.yaml): held out of training.

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.jack_server import JackServer
+from ..dsp.presets import SAMPLE_RATE
 from ..engine.engine import Engine, EngineSettings
 from ..engine.processor import StreamProcessor, measure_latency_samples
 from ..engine.sources import FileSource
@@ -47,8 +48,6 @@ from ..errors import UserError
 from ..io.generated_song import generated_song
 from ..runtime.catalog import model_files
 from ..runtime.onnx_model import CUDA, OnnxHopModel, available_providers
-
-SAMPLE_RATE = 44100
 
 
 @dataclass

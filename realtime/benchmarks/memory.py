@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 from .. import arguments
+from ..dsp.presets import SAMPLE_RATE
 from ..io.generated_song import write_generated_song
 
-RATE = 44100
+RATE = SAMPLE_RATE  # the generated song's: the bundled model's own
 
 
 def peak_rss_mb(command: list[str]) -> tuple[float, float, int]:

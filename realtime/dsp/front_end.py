@@ -47,7 +47,14 @@ from typing import Protocol
 
 import numpy as np
 
-from .pqmf import PqmfDesign, StreamingPqmfSynthesis, design_pqmf, pqmf_analyze, pqmf_synthesize
+from .pqmf import (
+    PqmfDesign,
+    StreamingPqmfAnalysis,
+    StreamingPqmfSynthesis,
+    design_pqmf,
+    pqmf_analyze,
+    pqmf_synthesize,
+)
 from .presets import SpectralPreset
 from .stft import SAMPLE_DTYPE, StreamingIstft, StreamingStft, istft, stft
 
@@ -233,43 +240,23 @@ class StreamingSubbandAnalysis:
 
     The hops it gets end ``K - 1`` samples before the full-band hop grid (the processor's
     ``frame_lead``), so the band samples a frame needs are the filters' outputs at the *last*
-    sample of each block of K: ``StreamingPqmfAnalysis`` takes them at the first, so the
-    analysis runs here on the same kernel (``pqmf.py``'s layout), over a history of N samples.
+    sample of each block of K: ``StreamingPqmfAnalysis`` at phase ``K - 1``.
     """
 
     def __init__(self, path: SubbandFrontEnd) -> None:
         self.path = path
-        design = path.design
-        n_bands, order, hop = path.n_bands, design.order, path.preset.hop
-        # Reversed analysis filters, so that a window of the oldest-first signal dots with
-        # them: [shape=(order + 1, n_bands)]
-        self._kernel = np.ascontiguousarray(design.analysis[:, ::-1].T, dtype=SAMPLE_DTYPE)
-        # The newest N samples, then one hop: a hop's windows are one strided view.
-        self._signal = np.zeros((path.n_channels, order + hop), dtype=SAMPLE_DTYPE)
-        # (n_channels, hop, order + 1) -> (n_channels, hop / K, order + 1): windows ending at
-        # hop positions K - 1, 2K - 1, ..., hop - 1
-        windows = np.lib.stride_tricks.sliding_window_view(self._signal, order + 1, axis=-1)
-        self._frames = windows[:, n_bands - 1 :: n_bands]
-        n_sub = hop // n_bands
-        self._bands_by_channel = np.zeros((path.n_channels, n_sub, n_bands), dtype=SAMPLE_DTYPE)
-        self._bands = np.zeros((n_sub, n_bands, path.n_channels), dtype=SAMPLE_DTYPE)
+        n_bands, hop = path.n_bands, path.preset.hop
+        self._bank = StreamingPqmfAnalysis(path.design, path.n_channels, hop, phase=n_bands - 1)
         self._stft = StreamingStft(path.subband_preset, path.n_feature_channels)
 
     def reset(self) -> None:
-        self._signal.fill(0.0)
+        self._bank.reset()
         self._stft.reset()
 
     def analyze(self, hop_samples: np.ndarray) -> np.ndarray:
-        order, hop = self.path.design.order, self.path.preset.hop
-        # (hop, n_channels) -> (n_channels, hop): each channel's timeline contiguous
-        np.copyto(self._signal[:, order:], hop_samples.T)
-        np.matmul(self._frames, self._kernel, out=self._bands_by_channel)
-        # (n_channels, n_sub, n_bands) -> (n_sub, n_bands, n_channels)
-        np.copyto(self._bands, self._bands_by_channel.transpose(1, 2, 0))
-        # numpy copies overlapping slices as if through a temporary (only when hop < N).
-        self._signal[:, :order] = self._signal[:, hop : hop + order]
+        bands = self._bank.process(hop_samples)
         # (n_sub, n_bands, n_channels) -> (n_sub, n_bands * n_channels): band-major channels
-        return self._stft.analyze(self._bands.reshape(self._bands.shape[0], -1))
+        return self._stft.analyze(bands.reshape(bands.shape[0], -1))
 
 
 class StreamingSubbandSynthesis:

@@ -38,7 +38,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.signal import windows
 
-SAMPLE_DTYPE = np.float32
+from .stft import SAMPLE_DTYPE
+
 ALLOWED_N_BANDS = (2, 4, 8)
 
 
@@ -248,10 +249,17 @@ class StreamingPqmfAnalysis:
         design: the bank.
         n_channels: audio channels analysed side by side.
         max_block: the largest block ``process`` accepts, in samples (a multiple of K).
+        phase: which sample of each block of K a band sample is taken at: 0, the first, as
+            ``pqmf_analyze`` does; ``K - 1``, the last, as the subband front end needs (its hops
+            end ``K - 1`` samples before the full-band hop grid, ``front_end.py``).
     """
 
-    def __init__(self, design: PqmfDesign, n_channels: int, max_block: int = 4096) -> None:
+    def __init__(
+        self, design: PqmfDesign, n_channels: int, max_block: int = 4096, phase: int = 0
+    ) -> None:
         _check_max_block(design, max_block)
+        if not 0 <= phase < design.n_bands:
+            raise ValueError(f"phase must be in [0, {design.n_bands - 1}], got {phase}.")
         self.design = design
         self.n_channels = n_channels
         self.max_block = max_block
@@ -260,7 +268,7 @@ class StreamingPqmfAnalysis:
         # The newest N samples, then room for one block: a block's frames are one strided
         # view of this buffer, and the history moves back to the front after each block.
         self._signal = np.zeros((n_channels, order + max_block), dtype=SAMPLE_DTYPE)
-        self._frames = _strided_windows(self._signal, order + 1, n_bands)
+        self._frames = _strided_windows(self._signal[:, phase:], order + 1, n_bands)
         max_sub = max_block // n_bands
         self._bands_by_channel = np.zeros((n_channels, max_sub, n_bands), dtype=SAMPLE_DTYPE)
         self._bands = np.zeros((max_sub, n_bands, n_channels), dtype=SAMPLE_DTYPE)

@@ -26,7 +26,10 @@ from functools import cached_property
 
 import numpy as np
 
-DEFAULT_SAMPLE_RATE = 44100
+SAMPLE_RATE = 44100
+#: The rates a file, a model or a caller may have: what ``load_audio`` and the model checks accept.
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 384_000
 
 
 def _periodic_hann(length: int) -> np.ndarray:
@@ -52,7 +55,7 @@ class SpectralPreset:
     n_fft: int
     hop: int
     synthesis_length: int
-    sample_rate: int = DEFAULT_SAMPLE_RATE
+    sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
         if not 0 < self.hop <= self.synthesis_length <= self.n_fft:

@@ -25,7 +25,8 @@ import numpy as np
 
 from .presets import SpectralPreset
 
-SAMPLE_DTYPE = np.float32
+#: The one audio sample type of the project: float32 everywhere audio moves.
+SAMPLE_DTYPE = np.dtype(np.float32)
 SPECTRUM_DTYPE = np.complex64
 
 

@@ -38,7 +38,7 @@ import operator
 
 import numpy as np
 
-SAMPLE_DTYPE = np.dtype(np.float32)
+from ..dsp.stft import SAMPLE_DTYPE
 
 
 def db_to_gain(db: float) -> float:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_DTYPE = np.dtype(np.float32)
+from ..dsp.stft import SAMPLE_DTYPE
 
 
 class AudioRingBuffer:

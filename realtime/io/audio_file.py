@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..dsp.presets import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from ..errors import UserError
 from .atomic_file import atomic_path
 
@@ -78,8 +79,6 @@ _SF_NOT_AUDIO_CODES = frozenset({1, 7})
 _SAVE_SUBTYPES = {".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS")}
 #: Sample rates a file may claim: telephone speech to the highest studio rate. A header outside
 #: them is damaged (1 Hz made the resampler ask for terabytes; 2**31-1 Hz gave wrong stems).
-MIN_SAMPLE_RATE = 8_000
-MAX_SAMPLE_RATE = 384_000
 
 
 class AudioFileError(UserError, ValueError):

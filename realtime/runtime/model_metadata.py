@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dsp.presets import PRESETS, SpectralPreset
+from ..dsp.presets import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, PRESETS, SpectralPreset
 from ..errors import UserError
 
 METADATA_KEY = "livestems"
@@ -239,8 +239,6 @@ class ModelMetadata:
 
 #: Ranges a model file's numbers must lie in: far beyond any real model, small enough that a
 #: damaged file is refused before it allocates or divides by them.
-MIN_SAMPLE_RATE = 8_000
-MAX_SAMPLE_RATE = 384_000
 MAX_WINDOW = 2**16
 MAX_BANDS = 64
 MAX_DIMENSION = 2**16

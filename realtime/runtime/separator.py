@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import soxr
 
+from ..dsp.presets import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from ..dsp.stft import SAMPLE_DTYPE
 from ..engine.processor import StreamProcessor
 from ..engine.ring_buffer import AudioRingBuffer
@@ -47,8 +48,11 @@ def _check_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``audio`` as ``(n_samples, n_channels)`` float32, or one sentence saying what is wrong."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise UserError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}.")
-    if not 8_000 <= sample_rate <= 384_000:
-        raise UserError(f"sample_rate must be between 8000 and 384000 Hz, got {sample_rate}.")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise UserError(
+            f"sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got "
+            f"{sample_rate}."
+        )
     array = np.asarray(audio)
     if array.ndim == 1:
         array = array[:, None]

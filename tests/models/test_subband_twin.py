@@ -103,5 +103,7 @@ def test_a_subband_model_on_the_full_band_path_is_refused_in_one_sentence() -> N
     spectral = config.spectral_preset
     processor = StreamProcessor(hop_model, spectral)  # forgot path=hop_model.front_end()
     processor.prepare(spectral.sample_rate, spectral.hop)
-    with pytest.raises(ValueError, match=r"takes spectra of 8 x 129 .* path=hop_model\.path\(\)"):
+    with pytest.raises(
+        ValueError, match=r"takes spectra of 8 x 129 .* path=hop_model\.front_end\(\)"
+    ):
         processor.process(np.zeros((spectral.hop, 2), dtype=np.float32))
