@@ -85,12 +85,20 @@ class TrackRef:
 
     Attributes:
         name: the song's name.
-        load: decodes the track.
+        load: decodes the track (from the float16 decode cache where there is one: training
+            holds many songs).
+        load_exact: decodes the track in float32 whatever the cache holds, for scoring
+            (``None``: ``load`` already does). Scores of references read at float16 moved
+            with the cache (a tonal song's vocals SIR: -10.97 dB decoded, 4.89 dB cached).
     """
 
     name: str
     path: Path
     load: Callable[[], Track] = field(compare=False, repr=False)
+    load_exact: Callable[[], Track] | None = field(default=None, compare=False, repr=False)
+
+    def load_for_scoring(self) -> Track:
+        return (self.load_exact or self.load)()
 
 
 def cache_dir() -> Path:
@@ -104,8 +112,13 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _cached(path: Path, decode: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """``decode()``'s arrays, from the cache when this exact file was decoded before."""
+def _cached(
+    path: Path, decode: Callable[[], dict[str, np.ndarray]], exact: bool = False
+) -> dict[str, np.ndarray]:
+    """``decode()``'s arrays, from the cache when this exact file was decoded before: float16
+    values (half the memory of a training set), or with ``exact`` float32 ones, cached apart."""
+    if exact:
+        return _cached_exact(path, decode)
     entry = cache_dir() / "tracks" / f"{_cache_key(path)}.npz"
     if entry.exists():
         try:
@@ -125,8 +138,26 @@ def _cached(path: Path, decode: Callable[[], dict[str, np.ndarray]]) -> dict[str
     return {name: half.astype(np.float32) for name, half in halves.items()}
 
 
-def _musdb_stem_file(path: Path, name: str) -> Track:
-    arrays = _cached(path, lambda: load_musdb_stems(path, SAMPLE_RATE))
+def _cached_exact(path: Path, decode: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    entry = cache_dir() / "tracks" / f"{_cache_key(path)}-float32.npz"
+    if entry.exists():
+        try:
+            with np.load(entry) as stored:
+                return {name: stored[name] for name in stored.files}
+        except (OSError, ValueError, EOFError):
+            entry.unlink(missing_ok=True)
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in decode().items()}
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(entry) as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+    except OSError:
+        pass
+    return arrays
+
+
+def _musdb_stem_file(path: Path, name: str, exact: bool = False) -> Track:
+    arrays = _cached(path, lambda: load_musdb_stems(path, SAMPLE_RATE), exact)
     return Track(name, {s: arrays[s] for s in STEMS}, arrays["mixture"])
 
 
@@ -185,7 +216,9 @@ def musdb_tracks(root: str | os.PathLike[str], split: str = "train") -> list[Tra
     refs: list[TrackRef] = []
     for name in _split_filter(sorted(stem_files), split):
         path = stem_files[name]
-        refs.append(TrackRef(name, path, functools.partial(_musdb_stem_file, path, name)))
+        load = functools.partial(_musdb_stem_file, path, name)
+        exact = functools.partial(_musdb_stem_file, path, name, exact=True)
+        refs.append(TrackRef(name, path, load, exact))
     for name in _split_filter(sorted(folders), split):
         if name in stem_files:
             continue

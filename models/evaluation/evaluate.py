@@ -340,7 +340,7 @@ def _load(item: Track | TrackRef) -> Track:
     if isinstance(item, Track):
         return item
     try:
-        return item.load()
+        return item.load_for_scoring()  # float32 references, whatever the cache holds
     except AudioFileError as error:
         raise DatasetError(f"Track {item.name!r} cannot be read: {error}") from error
 

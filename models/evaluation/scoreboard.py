@@ -54,7 +54,9 @@ from .evaluate import (
 )
 
 BEGIN, END = "<!-- scores:begin -->", "<!-- scores:end -->"
-SCORES_FORMAT = 1  # bump when TrackScores or the scoring changes: old cache entries are ignored
+# Bump when TrackScores or the scoring changes: old cache entries are ignored. 2: references
+# in float32 (no longer the decode cache's float16).
+SCORES_FORMAT = 2
 
 
 @dataclass(frozen=True)
