@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...realtime.arguments import writable_folder
 from ...realtime.commands.command import Command
 from ...realtime.errors import UserError
 from .train import TrainConfig, train
@@ -83,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    # before the data loads and the minutes of training, not when the first checkpoint is due
+    writable_folder(args.out, "--out")
     state = train(config, args.out, resume=args.resume, show_progress=not args.no_progress)
     print(
         f"done: {state.epoch} epochs, best validation loss {state.best_valid_loss:.5f} at epoch "
