@@ -130,6 +130,7 @@ def serve(connection: Connection, shared_name: str, settings: SessionSettings) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     shared = SharedTelemetry(shared_name)
     session = AudioSession(settings)
+    session.lock_memory = True
     stop = threading.Event()
     publisher = threading.Thread(target=_publish, args=(session, shared, stop), daemon=True)
     publisher.start()

@@ -106,6 +106,9 @@ class AudioSession:
         self.song_name = ""
         self.song_path: Path | None = None
         self.live_input = False
+        # Lock the process's memory when the engine starts: only in the engine's own process
+        # (engine_process.py), not beside Qt in the window's.
+        self.lock_memory = False
         self._model_key: tuple[str, str, str] | None = None
         self.notice: str | None = None  # why the model is not the one asked for
         # (the stored model refused at launch, the sentence): the bundled model plays instead
@@ -215,6 +218,8 @@ class AudioSession:
             processor, EngineSettings(self.sample_rate, self.settings.block_size), source
         )
         self._apply_controls(engine)
+        if self.lock_memory:
+            engine.lock_memory()
         try:
             backend = SoundDeviceBackend(
                 engine,

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         processor = StreamProcessor.for_model(model)
         engine = Engine(processor, EngineSettings(meta.sample_rate, args.block_size), source)
         backend = SoundDeviceBackend(engine)
+        print(f"memory: {engine.lock_memory()}")
         backend.start()
         start_mb = resident_mb()
         print(f"model {args.model}: {meta.family} at {meta.preset.name}, block {args.block_size}")

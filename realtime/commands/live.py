@@ -172,6 +172,7 @@ def _run(args: argparse.Namespace) -> int:
             # Inside the try: a Ctrl-C as soon as this line shows still stops and reports.
             print(f"livestems live: {path.name} on {model.provider}, through {where}, {until}")
             sys.stdout.flush()
+            engine.lock_memory()
             backend.start()
             backend.run_for(seconds)
         except KeyboardInterrupt:

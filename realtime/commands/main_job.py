@@ -95,6 +95,7 @@ def _play_demo_headless(model_path: Path, demo: Path) -> int:
     )
     sys.stdout.flush()
     device_latency = 0
+    engine.lock_memory()
     try:
         backend = SoundDeviceBackend(engine)
         backend.start()

@@ -158,6 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     assert source is not None
     interactive = not args.headless and sys.stdin.isatty()
     duration = args.duration if args.duration is not None else source.duration - source.seconds
+    engine.lock_memory()
     backend.start()
     try:
         if interactive:

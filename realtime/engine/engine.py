@@ -34,6 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mixer import StemMixer
+from .priority import (
+    DEFAULT_PRIORITY,
+    lock_memory,
+    request_realtime_scheduling,
+    unlock_memory,
+)
 from .processor import HopModel, StreamProcessor
 from .ring_buffer import AudioRingBuffer
 from .sources import FileSource
@@ -54,6 +60,8 @@ class EngineSettings:
             has to process a block (``None``: enough blocks for ``min_buffer_ms``).
         ring_blocks: ring capacity, in device blocks, beyond the pre-fill.
         spectrum_every: samples between spectrogram columns in telemetry.
+        realtime_priority: the ``SCHED_FIFO`` priority the worker asks for as it starts
+            (``priority.py``); ``None``: it does not ask.
     """
 
     sample_rate: int
@@ -62,6 +70,7 @@ class EngineSettings:
     ring_blocks: int = 16
     spectrum_every: int = 1024
     min_buffer_ms: float = 10.0
+    realtime_priority: int | None = DEFAULT_PRIORITY
 
     @property
     def buffer_samples(self) -> int:
@@ -123,6 +132,10 @@ class Engine:
         self._running = False
         self._worker: threading.Thread | None = None
         self.worker_error: BaseException | None = None
+        # What the worker's scheduling and the process's memory were granted (the report's
+        # "real-time" line): written once by the worker as it starts, and by lock_memory().
+        self.scheduling = "not started"
+        self.memory = "not locked (not asked for)"
         self._saved_switch_interval: float | None = None
         self.reset()
 
@@ -200,8 +213,16 @@ class Engine:
             self._saved_switch_interval = None
             gc.unfreeze()
 
+    def lock_memory(self) -> str:
+        """Lock the process's pages into RAM, now that every buffer is allocated; call before
+        ``start()`` in a process that plays (a command, the window's engine process)."""
+        self.memory = lock_memory()
+        return self.memory
+
     def close(self) -> None:
         self.stop()
+        if self.memory.startswith("locked"):
+            unlock_memory()  # the report still says what the run had
         for fd in (self._wake_read, self._wake_write):
             try:
                 os.close(fd)
@@ -296,6 +317,7 @@ class Engine:
     # -- worker -----------------------------------------------------------------------------
 
     def _work(self) -> None:
+        self.scheduling = request_realtime_scheduling(self.settings.realtime_priority)
         try:
             while self._running:
                 ready, _, _ = select.select([self._wake_read], [], [], 0.1)

@@ -68,5 +68,6 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
             f"{snapshot.underruns} (worst lateness {snapshot.worst_lateness_samples} samples)",
         ),
         ("device xruns", str(snapshot.device_xruns)),
+        ("real-time", f"worker {engine.scheduling}; memory {engine.memory}"),
     ]
     return "\n".join(f"{label + ':':<{LABEL_WIDTH}} {value}" for label, value in rows)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 
@@ -45,8 +47,37 @@ def test_report_before_and_after_a_run() -> None:
         r"\([\d.]+%, [\d.]+%, [\d.]+% of the 2\.90 ms hop; 34\d hops\)",
         lines[6],
     ), lines[6]
-    assert lines[7:] == [
+    assert lines[7:10] == [
         "played:              1.00 s in blocks of 128 samples",
         "under-runs:          0 (worst lateness 0 samples)",
         "device xruns:        2",
     ]
+    # the worker asked for SCHED_FIFO as it started; granted where the user may (root, the
+    # audio group), a sentence why not elsewhere; this test process locked nothing
+    assert re.fullmatch(
+        r"real-time:           worker (SCHED_FIFO 70 granted|refused \(.+\)); "
+        r"memory not locked \(not asked for\)",
+        lines[10],
+    ), lines[10]
+
+
+def test_real_time_requests_say_what_was_granted() -> None:
+    import threading
+
+    from livestems.realtime.engine.priority import request_realtime_scheduling
+
+    assert request_realtime_scheduling(None) == "not asked for"
+    results: list[str] = []
+    # a priority no scheduler accepts: refused in one phrase, never an exception
+    thread = threading.Thread(target=lambda: results.append(request_realtime_scheduling(1000)))
+    thread.start()
+    thread.join()
+    assert results[0].startswith("refused (") and "RLIMIT_RTPRIO" in results[0]
+    # in a process of its own: locking this one would fault in all it maps (torch, in a run
+    # of the whole suite)
+    locked = subprocess.run(
+        [sys.executable, "-c", "from livestems.realtime.engine.priority import lock_memory\n"
+         "print(lock_memory())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert re.fullmatch(r"locked \(\d+ MB resident\)|not locked \(.+\)", locked), locked
