@@ -21,6 +21,7 @@ engine's worker and PortAudio's callback run as they always do.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -71,6 +72,24 @@ def report(
     )
 
 
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of a process (default: this one), in MB; NaN where /proc is missing."""
+    try:
+        with open(f"/proc/{pid or 'self'}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def memory_report(before: dict[str, float], after: dict[str, float]) -> str:
+    """Resident memory of each process at the end of the warm-up and at the end of the run."""
+    parts = [
+        f"{name} {before[name]:.1f} -> {after[name]:.1f} MB ({after[name] - before[name]:+.1f})"
+        for name in before
+    ]
+    return "memory growth after the first 10 s: " + "; ".join(parts)
+
+
 def frame_rate_report(intervals: np.ndarray, elapsed: float) -> str:
     if intervals.size == 0:
         return "GUI: no frames"
@@ -103,6 +122,17 @@ def run_window(
     source.set_loop(0.0, source.duration)
     # In-process, the engine's own telemetry stays readable if the window stops a lost stream.
     engine = window.session.engine
+    engine_pid = getattr(getattr(window.session, "process", None), "pid", None)
+
+    def resident() -> dict[str, float]:
+        found = {"window process": rss_mb()}
+        if engine_pid is not None:
+            found["engine process"] = rss_mb(engine_pid)
+        return found
+
+    # memory is compared from the end of a warm-up (caches, the first spectrogram columns)
+    before: dict[str, float] = {}
+    QTimer.singleShot(min(10_000, round(seconds * 500)), lambda: before.update(resident()))
     started = time.monotonic()
     # Not app.quit(): in Qt 6 it closes the window first, which ends the stream before it is
     # measured.
@@ -110,6 +140,7 @@ def run_window(
     QTimer.singleShot(round(seconds * 1000), loop.quit)
     loop.exec()
     elapsed = time.monotonic() - started
+    after = resident()
     snapshot = engine.telemetry.snapshot() if engine is not None else window.session.snapshot()
     message = window.message.text()
     window.shutdown()
@@ -120,6 +151,7 @@ def run_window(
     label = f"window open, {where}"
     print(report(label, snapshot, settings.block_size, status.hop, elapsed))
     print(frame_rate_report(window.frame_intervals(), elapsed))
+    print(memory_report(before or after, after))
 
 
 def run_headless(path: Path, settings: SessionSettings, seconds: float) -> None:
@@ -131,14 +163,19 @@ def run_headless(path: Path, settings: SessionSettings, seconds: float) -> None:
     assert source is not None and engine is not None
     source.set_loop(0.0, source.duration)
     started = time.monotonic()
+    before: dict[str, float] = {}
     while time.monotonic() - started < seconds:
         time.sleep(0.1)
+        if not before and time.monotonic() - started >= min(10.0, seconds / 2):
+            before = {"process": rss_mb()}
     elapsed = time.monotonic() - started
+    after = {"process": rss_mb()}
     snapshot = engine.telemetry.snapshot()
     hop = engine.processor.preset.hop
     session.stop()
     print(f"model: {session.model_name}")
     print(report("no window", snapshot, settings.block_size, hop, elapsed))
+    print(memory_report(before or after, after))
 
 
 def main(argv: list[str] | None = None) -> None:
