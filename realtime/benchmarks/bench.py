@@ -70,6 +70,7 @@ class Cell:
     underruns: int | None = None
     device_xruns: int | None = None
     loopback_samples: int | None = None
+    loopback_path: str = ""  # "model": through the stems and the mixer; "bypass": the dry line
     stream_note: str = ""
 
     @property
@@ -200,7 +201,11 @@ def stream_cell(cell: Cell, path: Path, provider: str, song: np.ndarray, seconds
     backend = JackPortsBackend(live, "livestems-live", connect_outputs=False, connect_inputs=False)
     backend.start()
     try:
-        cell.loopback_samples = measure_loopback_latency(backend)
+        # through the model where its stems sum to the input (they then return the impulse
+        # whole); the dry line otherwise, and the table says which
+        masks_sum_to_one = OnnxHopModel(path, provider="cpu").metadata.mask in ("softmax", "ratio")
+        cell.loopback_path = "model" if masks_sum_to_one else "bypass"
+        cell.loopback_samples = measure_loopback_latency(backend, path=cell.loopback_path)
     finally:
         backend.stop()
 
@@ -332,6 +337,7 @@ def markdown(result: BenchResult) -> str:
             if cell.loopback_samples is None
             else f"{cell.loopback_samples} vs {cell.sum_of_parts_samples}: "
             + ("yes" if cell.loopback_agrees else "NO")
+            + ("" if cell.loopback_path == "model" else f" ({cell.loopback_path})")
         )
         underruns = (
             "n/a" if cell.underruns is None else f"{cell.underruns} / {cell.stream_seconds:.0f} s"

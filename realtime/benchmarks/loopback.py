@@ -4,9 +4,16 @@ Thread contract: ``measure_loopback_latency`` runs on the main thread while the 
 plays; it opens two probe clients on the same server, whose process callbacks (JACK's thread)
 write one impulse and look for its return, timing both in JACK's frame clock. It blocks until
 the impulse is back or the timeout passes, then has each probe's process thread end itself
-before closing it (``SelfEndingProcess``). The engine is switched to bypass for the
-measurement (the dry path has exactly the engine's latency whatever the model does to an
-impulse) and switched back after.
+before closing it (``SelfEndingProcess``).
+
+The impulse goes through the model path by default: the stream processor (analysis, the
+model's masks, synthesis per stem) and the stem mixer, with every fader at unity. When a
+model's masks sum to one across stems in every bin (``softmax`` and ``ratio`` masks, or the
+identity model), the stems sum to the input delayed by the algorithmic latency, so the impulse
+comes back whole after exactly ``Engine.latency_samples``, and a processor or mixer that shifted
+or lost it would show. ``path="bypass"`` measures the dry delay line instead (for sigmoid masks,
+whose stems need not sum to the input): that line is pre-filled with the latency, so it checks
+the back-end and JACK's graph, not the model path.
 
 The route back is either JACK itself (``mix_L`` straight to the listener: the engine's own
 latency, ``Engine.latency_samples``, to the sample) or a cable from a playback port to a
@@ -88,6 +95,7 @@ def measure_loopback_latency(
     through: tuple[str, str] | None = None,
     timeout: float = 2.0,
     threshold: float = 0.5,
+    path: str = "model",
 ) -> int:
     """Frames from an impulse entering ``in_L`` to its return from ``mix_L``.
 
@@ -97,6 +105,7 @@ def measure_loopback_latency(
             ``("system:playback_1", "system:capture_1")``; ``None``: straight back in JACK.
         timeout: seconds to wait for the impulse.
         threshold: the smallest magnitude taken for the impulse (it is sent at 1.0).
+        path: ``"model"`` (the stems, mixed) or ``"bypass"`` (the dry delay line).
 
     Raises:
         DeviceError: the impulse did not come back in time (no cable, a muted route).
@@ -104,12 +113,14 @@ def measure_loopback_latency(
     engine = backend.engine
     if engine.source is not None:
         raise ValueError("the loopback needs a live engine (no file source)")
+    if path not in ("model", "bypass"):
+        raise ValueError(f"path must be 'model' or 'bypass', got {path!r}")
     probe = _Probe(backend.server_name, threshold)
     was_bypassed = engine.bypassed
     client = backend.client
     made: list[tuple[Any, Any]] = []
     try:
-        engine.set_bypass(True)
+        engine.set_bypass(path == "bypass")
         probe.activate()
         _connect(client, probe.out, backend.input_ports[0], made)
         if through is None:
