@@ -177,8 +177,15 @@ def export_onnx(
     if float16:
         model = _to_float16_weights(model)
     onnx.checker.check_model(model)
+    # The runtime's CPU settings (``OnnxHopModel``): the golden digest recorded below is then
+    # what a runner on this machine answers, to the bit.
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(
-        model.SerializeToString(), providers=["CPUExecutionProvider"]
+        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
     )
     _check_parity(session, separator, tolerance, path)
 

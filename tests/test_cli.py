@@ -63,6 +63,7 @@ def test_unbuilt_command_says_so_in_one_line(name: str, capsys: pytest.CaptureFi
     assert "\n" not in err
 
 
+@pytest.mark.slow
 def test_main_job_plays_the_bundled_demo_through_the_bundled_live_model_headless() -> None:
     assert model_catalog.bundled_model_file() == model_catalog.BUNDLED_DIR / "lstm-live.onnx"
     assert model_catalog.bundled_demo_song() == model_catalog.DEMO_SONG

@@ -27,6 +27,7 @@ def test_ruff_lint_and_format() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy_on_every_package() -> None:
     mypy = _tool("mypy")
     result = subprocess.run(

@@ -52,7 +52,8 @@ class GoldenPair:
 
     The input is ``golden_features(seed, shape)``; ``output_sums`` are the masks summed per stem
     (robust to float differences between execution providers), and ``output_sha256`` the exact
-    bytes on the CPU provider at export time.
+    bytes on the CPU provider at export time (``OnnxHopModel.verify_golden`` checks both, and
+    says why a digest that differs is no error by itself).
     """
 
     seed: int

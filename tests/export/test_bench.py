@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
-from tests.models.test_families import randomized  # noqa: E402
+from tests.helpers.networks import randomized  # noqa: E402
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from livestems.realtime.commands.cli import main  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
 from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelFileError  # noqa: E402
 from livestems.realtime.runtime.onnx_model import CUDA, OnnxHopModel, available_providers  # noqa: E402
-from tests.models.test_families import config_id, randomized, small_configs  # noqa: E402
+from tests.helpers.networks import config_id, randomized, small_configs  # noqa: E402
 
 
 def _features(separator: SeparatorNet, n_frames: int, seed: int) -> np.ndarray:
@@ -34,6 +34,7 @@ def _torch_sequence(separator: SeparatorNet, features: np.ndarray) -> np.ndarray
         return net(torch.from_numpy(features)[None], *net.initial_state(1))[0][0].numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", small_configs(), ids=config_id)
 def test_onnxruntime_frame_by_frame_matches_torch(config: SeparatorConfig, tmp_path: Path) -> None:
     separator = randomized(config, seed=11)
@@ -52,6 +53,7 @@ def test_onnxruntime_frame_by_frame_matches_torch(config: SeparatorConfig, tmp_p
     np.testing.assert_allclose(whole, stepped, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", small_configs()[:2], ids=config_id)
 def test_float16_weights_halve_the_file_and_stay_close(config, tmp_path: Path) -> None:
     separator = randomized(config, seed=13)
@@ -205,6 +207,7 @@ def test_export_and_models_commands(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "Give either a checkpoint or --random" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
     [c for c in small_configs() if c.preset in ("live", "ultra")],

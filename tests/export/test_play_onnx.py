@@ -21,7 +21,7 @@ pytest.importorskip("torch")
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from livestems.realtime.commands.cli import main  # noqa: E402
-from tests.models.test_families import randomized  # noqa: E402
+from tests.helpers.networks import randomized  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def song_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     return song, model
 
 
+@pytest.mark.slow
 def test_headless_play_prints_the_report(jack_server, song_and_model, capsys) -> None:
     song, model = song_and_model
     assert main(["play", str(song), "--model", str(model), "--headless", "--duration", "2"]) == 0
@@ -43,6 +44,7 @@ def test_headless_play_prints_the_report(jack_server, song_and_model, capsys) ->
         assert line in report, report
 
 
+@pytest.mark.slow
 def test_interactive_play_takes_keys_in_a_terminal(jack_server, song_and_model) -> None:
     song, model = song_and_model
     script = shutil.which("livestems", path=str(Path(sys.executable).parent))

@@ -20,7 +20,7 @@ from livestems.realtime.commands.cli import main  # noqa: E402
 from livestems.realtime.engine.processor import StreamProcessor  # noqa: E402
 from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
 from livestems.realtime.runtime.separation import separate_file  # noqa: E402
-from tests.models.test_families import randomized  # noqa: E402
+from tests.helpers.networks import randomized  # noqa: E402
 
 STEMS = ("vocals", "drums", "bass", "other")
 RATE = 44100
@@ -152,6 +152,7 @@ def test_mono_48k_song_gives_mono_48k_stems(models: dict[str, Path], tmp_path: P
     np.testing.assert_allclose(total, round_trip[: song.shape[0]], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_a_mono_model_separates_each_channel_of_a_stereo_song(tmp_path: Path) -> None:
     model_path = tmp_path / "mono.onnx"
     config = get_family("lstm").config("small", preset="live", n_channels=1)

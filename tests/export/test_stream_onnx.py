@@ -1,7 +1,7 @@
 """30 s of a real stream on the JACK dummy server with an exported model: what the stream
 played equals the offline render, aligned by the reported latency, in every block but the ones
-the engine itself reported as under-runs (see tests/underruns.py for why a test does not promise
-zero; the soak benchmark reports the figure)."""
+the engine itself reported as under-runs (see tests/helpers/underruns.py for why a test does not
+promise zero; the soak benchmark reports the figure)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from livestems.realtime.engine.engine import Engine, EngineSettings  # noqa: E40
 from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
 from livestems.realtime.engine.sources import FileSource  # noqa: E402
 from livestems.realtime.runtime.onnx_model import OnnxHopModel  # noqa: E402
-from tests.models.test_families import music_like, randomized  # noqa: E402
-from tests.underruns import assert_equal_but_for_underruns  # noqa: E402
+from tests.helpers.networks import music_like_tensor, randomized  # noqa: E402
+from tests.helpers.underruns import assert_equal_but_for_underruns  # noqa: E402
 
 SECONDS = 30.0
 
@@ -33,7 +33,7 @@ def test_thirty_seconds_on_jack_equal_to_offline_but_for_counted_underruns(
     export_onnx(randomized(LstmConfig(preset="live", hidden_size=128), seed=40), path)
     model = OnnxHopModel(path, provider="cpu")
     preset, sample_rate = model.metadata.preset, model.metadata.sample_rate
-    signal = music_like(int((SECONDS + 1) * sample_rate), seed=41)[0].numpy().T.copy()
+    signal = music_like_tensor(int((SECONDS + 1) * sample_rate), seed=41)[0].numpy().T.copy()
 
     processor = StreamProcessor(model, preset, 2, model.front_end())
     # 256-frame device blocks with a 20 ms worker head start: the 10 ms default meets zero

@@ -1,4 +1,5 @@
-"""Fixtures for the window's tests: Qt offscreen, a real model file, a test song, the window.
+"""Fixtures for the window's tests: Qt offscreen, a real model file, a test song, the window
+(in this process, or with the engine in a process of its own).
 
 The window runs against the real engine on the JACK dummy server that ``tests/conftest.py``
 starts (PortAudio reaches it), so what these tests drive is what a user hears.
@@ -17,12 +18,12 @@ import pytest  # noqa: E402
 import soundfile  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
+from livestems.gui.engine_process import ProcessSession  # noqa: E402
 from livestems.gui.session import IDENTITY, SessionSettings  # noqa: E402
 from livestems.gui.settings_store import ini_store, save_session_settings  # noqa: E402
 from livestems.gui.window import LivestemsWindow  # noqa: E402
 from livestems.realtime.io.generated_song import generated_song  # noqa: E402
-
-SAMPLE_RATE = 44100
+from tests.helpers.gui import SAMPLE_RATE, make_window  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     from livestems.export.onnx_export import export_onnx
     from livestems.models.families.lstm import LstmConfig
-    from tests.models.test_families import randomized
+    from tests.helpers.networks import randomized
 
     path = tmp_path_factory.mktemp("gui-model") / "small.onnx"
     export_onnx(randomized(LstmConfig(preset="live", hidden_size=64), seed=70), path)
@@ -48,21 +49,6 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings_path(tmp_path: Path) -> Path:
     return tmp_path / "settings.ini"
-
-
-def make_window(
-    qtbot: QtBot,
-    settings_path: Path,
-    settings: SessionSettings,
-    song: Path | None,
-    open_demo: bool = True,
-) -> LivestemsWindow:
-    store = ini_store(str(settings_path))
-    save_session_settings(store, settings)
-    window = LivestemsWindow(store, song, open_midi=False, open_demo=open_demo)
-    qtbot.addWidget(window)
-    window.show()
-    return window
 
 
 @pytest.fixture
@@ -85,3 +71,20 @@ def identity_window(
     assert window.session.engine is not None, window.message.text()
     yield window
     window.shutdown()
+
+
+@pytest.fixture
+def process_window(
+    qtbot: QtBot, jack_server: object, settings_path: Path, model_file: Path, song_file: Path
+) -> Iterator[LivestemsWindow]:
+    """The window with the engine in a process of its own, playing through the four-stem model."""
+    store = ini_store(str(settings_path))
+    save_session_settings(store, SessionSettings(model=str(model_file)))
+    window = LivestemsWindow(store, song_file, open_midi=False, engine_process=True)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.session.running, window.message.text()
+    yield window
+    window.shutdown()
+    assert isinstance(window.session, ProcessSession)
+    assert not window.session.process.is_alive()

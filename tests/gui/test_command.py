@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QObject, Signal
 
 from livestems.gui.command import display_available
@@ -58,6 +59,7 @@ def test_emitting_signals_keeps_the_reference_counts() -> None:
     assert (sys.getrefcount(True), sys.getrefcount(False)) == before
 
 
+@pytest.mark.slow
 def test_main_job_with_a_display_qt_cannot_open_runs_headless() -> None:
     env = _without_display() | {"DISPLAY": ":987"}  # set, but no X server answers there
     result = subprocess.run([LIVESTEMS], env=env, capture_output=True, text=True, timeout=120)

@@ -4,8 +4,6 @@ a pipe), the same telemetry comes back (through shared memory)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,29 +11,11 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from livestems.gui.engine_process import ProcessSession
-from livestems.gui.session import SessionSettings
-from livestems.gui.settings_store import ini_store, save_session_settings
 from livestems.gui.window import LivestemsWindow
-
-WAIT_MS = 10_000
-
-
-@pytest.fixture
-def process_window(
-    qtbot: QtBot, jack_server: object, settings_path: Path, model_file: Path, song_file: Path
-) -> Iterator[LivestemsWindow]:
-    store = ini_store(str(settings_path))
-    save_session_settings(store, SessionSettings(model=str(model_file)))
-    window = LivestemsWindow(store, song_file, open_midi=False, engine_process=True)
-    qtbot.addWidget(window)
-    window.show()
-    assert window.session.running, window.message.text()
-    yield window
-    window.shutdown()
-    assert isinstance(window.session, ProcessSession)
-    assert not window.session.process.is_alive()
+from tests.helpers.gui import WAIT_MS
 
 
+@pytest.mark.slow
 def test_controls_reach_the_engine_in_its_process(
     process_window: LivestemsWindow, qtbot: QtBot
 ) -> None:
@@ -55,6 +35,7 @@ def test_controls_reach_the_engine_in_its_process(
     qtbot.waitUntil(applied, timeout=WAIT_MS)
 
 
+@pytest.mark.slow
 def test_spectrograms_and_transport_come_back_through_shared_memory(
     process_window: LivestemsWindow, qtbot: QtBot
 ) -> None:

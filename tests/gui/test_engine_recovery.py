@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
 from livestems.realtime.engine.engine import Engine, EngineSettings
@@ -35,6 +36,7 @@ class StallingModel(IdentityHopModel):
         return super().step(spectrum)
 
 
+@pytest.mark.slow
 def test_under_runs_stop_once_the_worker_is_back_after_a_stall_longer_than_the_ring() -> None:
     preset = PRESETS["live"]
     song = np.random.default_rng(3).uniform(-0.3, 0.3, (SAMPLE_RATE * 10, 2)).astype(np.float32)

@@ -7,17 +7,18 @@ import os
 import signal
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from livestems.gui.engine_process import ProcessSession
 from livestems.gui.window import LivestemsWindow
-from tests.gui.test_engine_process import WAIT_MS, process_window  # noqa: F401 (a fixture)
+from tests.helpers.gui import WAIT_MS
 
 
+@pytest.mark.slow
 def test_a_killed_engine_process_comes_back_where_it_was(
-    process_window: LivestemsWindow,  # noqa: F811
-    qtbot: QtBot,
+    process_window: LivestemsWindow, qtbot: QtBot
 ) -> None:
     window, session = process_window, process_window.session
     assert isinstance(session, ProcessSession)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from livestems.gui.session import AudioSession, SessionSettings
 from livestems.realtime.runtime.catalog import find_model_file
-from tests.realtime.test_model_validation import BAD_FIELDS, _write_model
+from tests.helpers.model_files import BAD_FIELDS, write_model
 
 
 def test_the_window_session_falls_back_to_the_bundled_model(tmp_path: Path) -> None:
-    bad = _write_model(tmp_path / "stored.onnx", BAD_FIELDS["no bands"])
+    bad = write_model(tmp_path / "stored.onnx", BAD_FIELDS["no bands"])
     session = AudioSession(SessionSettings(model=str(bad), provider="cpu"))
     notice = session.load_model()
     assert notice is not None and notice.startswith(f'Cannot use model "{bad}"')

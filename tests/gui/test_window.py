@@ -17,8 +17,7 @@ from pytestqt.qtbot import QtBot
 from livestems.gui.session import IDENTITY, SessionSettings
 from livestems.gui.settings_store import ini_store, load_session_settings
 from livestems.gui.window import LivestemsWindow
-
-WAIT_MS = 10_000  # generous: the test machine is shared, and a block may come late
+from tests.helpers.gui import SAMPLE_RATE, WAIT_MS, make_window
 
 
 def engine_of(window: LivestemsWindow):  # noqa: ANN201 (the engine, never None here)
@@ -94,6 +93,7 @@ def test_keys_mute_solo_bypass_and_seek(window: LivestemsWindow, qtbot: QtBot) -
     assert source.playing
 
 
+@pytest.mark.slow
 def test_spectrograms_move_while_playing_and_stand_still_when_paused(
     window: LivestemsWindow, qtbot: QtBot
 ) -> None:
@@ -118,6 +118,7 @@ def test_spectrograms_move_while_playing_and_stand_still_when_paused(
     assert all(not np.array_equal(a, b) for a, b in zip(paused, images(window), strict=True))
 
 
+@pytest.mark.slow
 def test_loop_a_b_wraps(window: LivestemsWindow, qtbot: QtBot) -> None:
     source = window.session.source
     assert source is not None
@@ -207,8 +208,6 @@ def test_the_status_line_reports_latency_compute_and_under_runs(
 def test_without_a_song_the_transport_is_empty_and_asks_for_one(
     qtbot: QtBot, jack_server: object, settings_path: Path
 ) -> None:
-    from tests.gui.conftest import make_window
-
     settings = SessionSettings(model=IDENTITY)
     window = make_window(qtbot, settings_path, settings, None, open_demo=False)
     try:
@@ -228,7 +227,6 @@ def test_a_song_dropped_on_the_window_opens(
     from PySide6.QtGui import QDropEvent
 
     from livestems.realtime.io.generated_song import generated_song
-    from tests.gui.conftest import SAMPLE_RATE
 
     dropped = tmp_path / "dropped.flac"
     import soundfile

@@ -36,7 +36,7 @@ from livestems.models.evaluation.evaluate import (  # noqa: E402
 )
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.realtime.commands.cli import main  # noqa: E402
-from tests.models.test_families import randomized  # noqa: E402
+from tests.helpers.networks import randomized  # noqa: E402
 
 RATE = 44100
 
@@ -143,6 +143,7 @@ def test_aggregate_equals_museval_called_directly(
     assert max(differences) <= 1e-6
 
 
+@pytest.mark.slow
 def test_silent_reference_is_counted_not_averaged_in(leaky_result: EvalResult) -> None:
     plain, partly, silent = leaky_result.tracks
     assert plain.excluded_frames("b") == 0

@@ -16,58 +16,24 @@ from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from livestems.models.families.registry import available_families, get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.dsp.presets import PRESETS  # noqa: E402
+from tests.helpers.networks import (  # noqa: E402
+    config_id,
+    music_like_tensor,
+    randomized,
+    small_configs,
+)
 
 PRESET_NAMES = list(PRESETS)
 
 
-def small_configs() -> list[SeparatorConfig]:
-    """Every family at every preset, small enough for fast tests (cws: every K somewhere)."""
-    configs: list[SeparatorConfig] = []
-    for preset in PRESET_NAMES:
-        configs.append(LstmConfig(preset=preset, hidden_size=24, n_layers=2, bandwidth_hz=9000))
-        configs.append(
-            CwsConfig(preset=preset, n_bands=4, channels=4, depth=2, dilation=1, lstm_hidden=12)
-        )
-    configs.append(CwsConfig(preset="live", n_bands=2, channels=4, depth=1, mask="ratio"))
-    configs.append(CwsConfig(preset="ultra", n_bands=8, channels=4, depth=2, mask="sigmoid"))
-    return configs
-
-
-def config_id(config: SeparatorConfig) -> str:
-    extra = f"-k{config.n_bands}" if isinstance(config, CwsConfig) else ""
-    return f"{config.family}-{config.preset}{extra}-{config.mask}"
-
-
-def randomized(config: SeparatorConfig, seed: int = 0) -> SeparatorNet:
-    """A model with random weights and random batch-norm statistics, in evaluation mode."""
-    torch.manual_seed(seed)
-    model = SeparatorNet(config)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-    return model.eval()
-
-
-def music_like(n_samples: int, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """[shape=(1, 2, n_samples)]: noise plus a few tones, so masks see structure."""
-    generator = torch.Generator().manual_seed(seed)
-    t = torch.arange(n_samples, dtype=torch.float64) / 44100
-    tones = sum(torch.sin(2 * torch.pi * f * t) / (i + 1) for i, f in enumerate((110, 440, 1320)))
-    noise = 0.1 * torch.randn(2, n_samples, generator=generator, dtype=torch.float64)
-    return (0.3 * tones + noise).to(dtype)[None]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("config", small_configs(), ids=config_id)
 def test_causal_bit_for_bit_in_float64(config: SeparatorConfig) -> None:
     model = randomized(config).double()
     preset = config.spectral_preset
     n_samples = 6 * preset.n_fft + model.latency_samples
     cut = 3 * preset.n_fft + 37  # off the hop grid
-    x = music_like(n_samples, seed=1, dtype=torch.float64)
+    x = music_like_tensor(n_samples, seed=1, dtype=torch.float64)
     perturbed = x.clone()
     perturbed[..., cut:] += torch.randn(perturbed[..., cut:].shape, dtype=torch.float64)
     with torch.no_grad():
@@ -80,6 +46,7 @@ def test_causal_bit_for_bit_in_float64(config: SeparatorConfig) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", small_configs(), ids=config_id)
 def test_streaming_equals_sequence_and_after_reset(config: SeparatorConfig) -> None:
     model = randomized(config)
@@ -122,6 +89,7 @@ def test_state_spec_names_the_real_state(config: SeparatorConfig) -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
     [c for c in small_configs() if c.mask != "sigmoid"],
@@ -129,7 +97,7 @@ def test_state_spec_names_the_real_state(config: SeparatorConfig) -> None:
 )
 def test_normalised_masks_make_stems_sum_to_the_mix(config: SeparatorConfig) -> None:
     model = randomized(config)
-    x = music_like(4 * config.spectral_preset.n_fft, seed=3)
+    x = music_like_tensor(4 * config.spectral_preset.n_fft, seed=3)
     with torch.no_grad():
         stems = model(x)
         spectra = model.front_end.analyze(x)
@@ -179,6 +147,7 @@ def test_hop_must_be_a_multiple_of_the_bands() -> None:
         PRESETS["live"].subband(3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", small_configs()[:2], ids=config_id)
 def test_checkpoint_rebuilds_the_model_from_the_file_alone(config, tmp_path) -> None:
     model = randomized(config, seed=5)
@@ -187,7 +156,7 @@ def test_checkpoint_rebuilds_the_model_from_the_file_alone(config, tmp_path) -> 
     loaded, extra = load_checkpoint(path)
     assert extra == {"step": 12}
     assert loaded.config == config
-    x = music_like(3 * config.spectral_preset.n_fft, seed=4)
+    x = music_like_tensor(3 * config.spectral_preset.n_fft, seed=4)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 pytest.importorskip("torch")
 
 from livestems.models.training.train import TrainConfig  # noqa: E402
-from tests.realtime.test_fuzz import FUZZ, VALUES, _one_sentence  # noqa: E402
+from tests.helpers.fuzz import FUZZ, VALUES, one_sentence  # noqa: E402
 
 FIELDS = [field.name for field in dataclasses.fields(TrainConfig)]
 # Unknown keys as a user types them: printable. (A key holding a line break is named as it is,
@@ -29,7 +29,7 @@ def _load(path: Path) -> None:
     try:
         config = TrainConfig.from_file(path)
     except BaseException as error:  # noqa: BLE001 -- the property covers every exception
-        _one_sentence(error)
+        one_sentence(error)
         return
     assert isinstance(config, TrainConfig)
 
@@ -42,6 +42,7 @@ def test_random_bytes_are_refused_in_one_sentence(tmp_path: Path, data: bytes, s
     _load(path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     values=st.dictionaries(st.sampled_from(FIELDS) | PRINTABLE_KEYS, VALUES, min_size=1, max_size=5)

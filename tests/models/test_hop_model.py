@@ -11,15 +11,16 @@ torch = pytest.importorskip("torch")
 from livestems.models.families.hop_model import TorchHopModel  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
-from tests.models.test_families import music_like, randomized  # noqa: E402
+from tests.helpers.networks import music_like_tensor, randomized  # noqa: E402
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["live", "ultra"])
 def test_processor_with_a_torch_lstm_equals_offline_and_torch(preset: str) -> None:
     config = LstmConfig(preset=preset, hidden_size=32, n_layers=2)
     separator = randomized(config, seed=8)
     spectral = config.spectral_preset
-    signal = music_like(6 * spectral.n_fft + 51, seed=9)[0].numpy().T.copy()  # (n, 2)
+    signal = music_like_tensor(6 * spectral.n_fft + 51, seed=9)[0].numpy().T.copy()  # (n, 2)
 
     offline = render_offline(TorchHopModel(separator), spectral, signal)
     hop_model = TorchHopModel(separator)

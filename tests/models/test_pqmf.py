@@ -11,7 +11,7 @@ import torch  # noqa: E402
 
 from livestems.models.layers.pqmf import Pqmf  # noqa: E402
 from livestems.realtime.dsp.pqmf import pqmf_analyze, pqmf_synthesize  # noqa: E402
-from tests.realtime.test_pqmf import MIN_SNR_DB, music_like, snr_db, white_noise  # noqa: E402
+from tests.helpers.signals import MIN_SNR_DB, music_like, snr_db, white_noise  # noqa: E402
 
 
 @pytest.fixture(params=[2, 4, 8], ids=lambda n_bands: f"K{n_bands}")

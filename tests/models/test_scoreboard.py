@@ -29,9 +29,7 @@ from livestems.models.evaluation.scoreboard import (  # noqa: E402
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
-
-from .test_train import tonal_song  # noqa: E402
-from .test_training_data import write_song_folder  # noqa: E402
+from tests.helpers.songs import tonal_song, write_song_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +51,7 @@ def _score_songs(tmp_path_factory: pytest.TempPathFactory):
     return systems, refs, score(systems, refs, jobs=2)
 
 
+@pytest.mark.slow
 def test_every_system_is_scored_on_every_track_in_order(scored) -> None:
     systems, refs, results = scored
     for system in systems:
@@ -62,6 +61,7 @@ def test_every_system_is_scored_on_every_track_in_order(scored) -> None:
         assert oracle.aggregate(stem, "SDR") > mixture.aggregate(stem, "SDR") + 3
 
 
+@pytest.mark.slow
 def test_scores_come_back_from_the_cache_until_the_model_changes(scored) -> None:
     systems, refs, results = scored
     entries = sorted((cache_dir() / "scores").iterdir())
@@ -82,6 +82,7 @@ def test_scores_come_back_from_the_cache_until_the_model_changes(scored) -> None
     assert _cache_entry(ultra, refs[0]) not in entries
 
 
+@pytest.mark.slow
 def test_a_row_carried_from_an_earlier_json_keeps_its_figures(scored, tmp_path: Path) -> None:
     from importlib import metadata
 
@@ -108,6 +109,7 @@ def test_a_row_carried_from_an_earlier_json_keeps_its_figures(scored, tmp_path: 
         carry_rows(previous, refs, kinds=("umx",))
 
 
+@pytest.mark.slow
 def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: Path) -> None:
     systems, _, results = scored
     table = markdown(results, systems, "caption")

@@ -16,8 +16,7 @@ from livestems.models.data.spectral_data import SpectralSampler  # noqa: E402
 from livestems.models.data.training_data import SamplingConfig  # noqa: E402
 from livestems.models.layers.front_end import StftFrontEnd, SubbandFrontEnd  # noqa: E402
 from livestems.realtime.dsp.presets import get_preset  # noqa: E402
-
-from .test_training_data import noise_track  # noqa: E402
+from tests.helpers.songs import noise_track  # noqa: E402
 
 RATE = 44100
 PLAIN = SamplingConfig(excerpt_s=0.3)
@@ -32,6 +31,7 @@ def sampler(tracks, front_end=None, **fields) -> SpectralSampler:
     return SpectralSampler(tracks, config, front_end or stft())
 
 
+@pytest.mark.slow
 def test_a_spectral_batch_is_the_analysis_of_the_waveform_excerpts_it_stands_for() -> None:
     # gain, swap and remix drawn as the waveform path draws them; the spectra must equal the
     # front end's analysis of the whole song scaled and swapped, sliced at the excerpt's frames
@@ -123,6 +123,7 @@ def test_pitch_and_tempo_variants_shift_the_pitch_and_change_the_length() -> Non
         assert peak == pytest.approx(440 * 2 ** (semitones / 12), rel=0.01)
 
 
+@pytest.mark.slow
 def test_sources_taken_from_variants_still_sum_to_the_mixture() -> None:
     tracks = [noise_track("t", 1.0, 0)]
     batch = sampler(tracks, pitch_semitones=2.0, tempo_change=0.05, variant_probability=1.0).batch(

@@ -15,7 +15,7 @@ from livestems.models.families.lstm import LstmConfig  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.dsp.front_end import StftFrontEnd, SubbandFrontEnd  # noqa: E402
 from livestems.realtime.engine.processor import StreamProcessor, render_offline  # noqa: E402
-from tests.models.test_families import music_like, randomized  # noqa: E402
+from tests.helpers.networks import music_like_tensor, randomized  # noqa: E402
 
 STREAM_ATOL = 1e-5  # streaming and offline numpy banks sum in another order
 TORCH_ATOL = 1e-4  # float32 numpy against float32 torch
@@ -48,6 +48,7 @@ def _in_torch(separator: SeparatorNet, signal: np.ndarray) -> np.ndarray:
     return stems.transpose(0, 2, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("preset", "n_bands"),
     [
@@ -69,7 +70,7 @@ def test_cws_streams_as_it_renders_and_as_torch_runs_it(preset: str, n_bands: in
     # sample it has: they agree wherever the signal does not end within K - 1 samples of a
     # hop boundary (51 samples past one here).
     n_samples = (4 if preset == "studio" else 6) * spectral.n_fft + 51
-    signal = music_like(n_samples, seed=n_bands)[0].numpy().T.copy()  # (n, 2)
+    signal = music_like_tensor(n_samples, seed=n_bands)[0].numpy().T.copy()  # (n, 2)
 
     hop_model = TorchHopModel(separator)
     path = hop_model.front_end()
@@ -84,11 +85,12 @@ def test_cws_streams_as_it_renders_and_as_torch_runs_it(preset: str, n_bands: in
     np.testing.assert_allclose(offline, in_torch, atol=TORCH_ATOL, rtol=0)
 
 
+@pytest.mark.slow
 def test_an_lstm_model_gets_the_stft_path() -> None:
     config = LstmConfig(preset="ultra", hidden_size=16, n_layers=1)
     separator = randomized(config, seed=3)
     spectral = config.spectral_preset
-    signal = music_like(5 * spectral.n_fft + 51, seed=4)[0].numpy().T.copy()
+    signal = music_like_tensor(5 * spectral.n_fft + 51, seed=4)[0].numpy().T.copy()
     hop_model = TorchHopModel(separator)
     assert hop_model.front_end() == StftFrontEnd(spectral, 2)
     offline = render_offline(TorchHopModel(separator), spectral, signal)  # the default path

@@ -14,12 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.data.datasets import STEMS, Track  # noqa: E402
+from livestems.models.data.datasets import STEMS  # noqa: E402
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
 from livestems.models.families.checkpoint import load_checkpoint  # noqa: E402
 from livestems.models.families.config import ConfigError  # noqa: E402
@@ -32,8 +31,7 @@ from livestems.models.training.train import (  # noqa: E402
 )
 from livestems.realtime.commands.cli import main as livestems  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
-
-from .test_training_data import write_song_folder  # noqa: E402
+from tests.helpers.songs import tonal_song, write_song_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_MODEL = {"hidden_size": 24, "n_layers": 1}
@@ -58,22 +56,6 @@ def tiny_config(**fields) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def tonal_song(name: str, seed: int, seconds: float = 1.5) -> Track:
-    """Four stems a mask can tell apart: a sung-range tone, clicks, a low tone, a chord."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * 44100)) / 44100
-    vocals = 0.2 * np.sin(2 * np.pi * rng.uniform(300, 600) * t)
-    drums = np.zeros_like(t)
-    drums[:: 44100 // 8] = 1.0
-    drums = np.convolve(drums, rng.standard_normal(300) * np.exp(-np.arange(300) / 40))[: t.size]
-    bass = 0.3 * np.sin(2 * np.pi * rng.uniform(50, 90) * t)
-    other = sum(0.05 * np.sin(2 * np.pi * f * t) for f in rng.uniform(1000, 4000, 3))
-    stems = {}
-    for stem, mono in zip(STEMS, (vocals, drums, bass, other), strict=True):
-        stems[stem] = np.stack([mono, mono * 0.8], axis=1).astype(np.float32)
-    return Track(name, stems, np.sum(list(stems.values()), axis=0, dtype=np.float32))
-
-
 @pytest.fixture
 def song_folder(tmp_path: Path) -> Path:
     root = tmp_path / "songs"
@@ -86,6 +68,7 @@ def read_log(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_run_writes_its_files_and_the_validation_loss_goes_down(
     song_folder: Path, tmp_path: Path
 ) -> None:
@@ -132,6 +115,7 @@ EVERYTHING_ON = dict(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extras", [{}, EVERYTHING_ON], ids=["plain", "everything-on"])
 def test_a_run_killed_mid_epoch_and_resumed_ends_with_the_weights_of_an_unbroken_run(
     song_folder: Path, tmp_path: Path, extras: dict

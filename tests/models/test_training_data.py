@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
@@ -21,31 +20,9 @@ from livestems.models.data.datasets import (  # noqa: E402
     stem_folder_tracks,
 )
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
+from tests.helpers.songs import noise_track, write_song_folder  # noqa: E402
 
 RATE = 44100
-
-
-def noise_track(name: str, seconds: float, seed: int, silent: dict[str, slice] | None = None):
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE)
-    stems = {}
-    for index, stem in enumerate(STEMS):
-        audio = (0.1 * rng.standard_normal((n, 2))).astype(np.float32)
-        audio *= 1 + index  # each stem its own level, to tell them apart
-        if silent and stem in silent:
-            audio[silent[stem]] = 0.0
-        stems[stem] = audio
-    return Track(name, stems, np.sum(list(stems.values()), axis=0, dtype=np.float32))
-
-
-def write_song_folder(root: Path, track: Track, with_mixture: bool) -> Path:
-    folder = root / track.name
-    folder.mkdir(parents=True)
-    for stem, audio in track.stems.items():
-        sf.write(folder / f"{stem}.wav", audio, RATE, subtype="FLOAT")
-    if with_mixture:
-        sf.write(folder / "mixture.wav", track.mixture, RATE, subtype="FLOAT")
-    return folder
 
 
 def test_a_folder_of_stems_loads_with_or_without_a_mixture_file(tmp_path: Path) -> None:

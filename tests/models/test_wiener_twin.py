@@ -38,6 +38,7 @@ def test_mono_is_the_power_ratio_mask() -> None:
     np.testing.assert_allclose(out, power * spectrum, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
     [LstmConfig(preset="live", hidden_size=16, n_layers=1), CwsConfig(preset="live")],

@@ -124,6 +124,7 @@ def test_a_full_disk_is_one_sentence_and_the_batch_goes_on(
         assert not [path for path in disk.iterdir() if path.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_too_little_memory_is_one_sentence_and_the_batch_goes_on(tmp_path: Path) -> None:
     """Under a 500 MB address-space limit (the process needs about 450), a 4-minute song cannot
     be decoded and resampled at once; the short song after it is still separated."""
@@ -154,6 +155,7 @@ def test_too_little_memory_is_one_sentence_and_the_batch_goes_on(tmp_path: Path)
 # ------------------------------------------------------------------------------- Ctrl-C
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_separate_prints_one_sentence_and_leaves_nothing(tmp_path: Path) -> None:
     song = _song(tmp_path / "song.wav", 20.0)
     out = tmp_path / "out"
@@ -192,6 +194,7 @@ def test_ctrl_c_while_starting_prints_no_traceback(tmp_path: Path, delay_s: floa
     assert running.returncode in (130, -signal.SIGINT)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_headless_play_prints_the_report(jack_server, tmp_path: Path) -> None:  # noqa: ANN001
     song = _song(tmp_path / "song.wav", 30.0)
     running = subprocess.Popen(

@@ -23,20 +23,10 @@ from livestems.realtime.dsp.presets import PRESETS, SpectralPreset
 from livestems.realtime.engine.engine import Engine, EngineSettings
 from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
 from livestems.realtime.engine.sources import FileSource
+from tests.helpers.doubles import ChannelSplitModel
 
 SAMPLE_RATE = 44100
 BLOCK = 256
-
-
-class ChannelSplitModel(IdentityHopModel):
-    """Two stems: the left channel and the right channel (masks of one and zero)."""
-
-    stems = ("left", "right")
-
-    def __init__(self, preset: SpectralPreset) -> None:
-        self._masks = np.zeros((2, 2, preset.n_bins), dtype=np.float32)
-        self._masks[0, 0] = 1.0
-        self._masks[1, 1] = 1.0
 
 
 class LateModel(IdentityHopModel):
@@ -88,6 +78,7 @@ def test_offline_backend_gives_the_input_delayed_by_the_engine_latency() -> None
     assert engine.telemetry.snapshot().underruns == 0
 
 
+@pytest.mark.slow
 def test_late_worker_falls_back_to_the_dry_signal_without_a_gap(jack_server) -> None:
     preset = PRESETS["live"]
     signal = _noise(4.0, seed=2)
@@ -105,6 +96,7 @@ def test_late_worker_falls_back_to_the_dry_signal_without_a_gap(jack_server) -> 
     np.testing.assert_allclose(recorded[delay:n], signal[: n - delay], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_mute_and_solo_act_within_one_block_plus_the_ramp(jack_server) -> None:
     preset = PRESETS["live"]
     signal = _noise(4.0, seed=3)
@@ -210,6 +202,7 @@ print("kept:", recorder.n_recorded, float(abs(recorder.recorded[-256:]).max()))
 """
 
 
+@pytest.mark.slow
 def test_device_lost_mid_stream_stops_cleanly_and_keeps_what_played() -> None:
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed")

@@ -11,36 +11,23 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livestems.realtime.commands.cli import main
-from livestems.realtime.errors import UserError
 from livestems.realtime.io.audio_file import audio_info, load_audio
 from livestems.realtime.runtime.catalog import find_model_file
 from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelMetadata
+from tests.helpers.fuzz import EXAMPLES, FUZZ, VALUES, one_sentence
 
-EXAMPLES = int(os.environ.get("LIVESTEMS_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 RATE = 44100
 SUFFIXES = ["wav", "flac", "ogg", "mp3"]
-
-
-def _one_sentence(error: BaseException) -> None:
-    assert isinstance(error, UserError), f"{type(error).__name__}: {error}"
-    text = str(error)
-    assert text and "\n" not in text and text.endswith("."), text
 
 
 def _encoded(suffix: str) -> bytes:
@@ -62,7 +49,7 @@ def _load(path: Path) -> None:
         info = audio_info(path)
         audio = load_audio(path, RATE)
     except BaseException as error:  # noqa: BLE001 -- the property covers every exception
-        _one_sentence(error)
+        one_sentence(error)
         return
     assert info.sample_rate > 0 and audio.ndim == 2 and audio.shape[1] == 2
     assert np.isfinite(audio).all()
@@ -125,26 +112,6 @@ def _bundled_metadata() -> dict[str, Any]:
     return values
 
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=8,
-)
-
-#: Values that broke loaders before: zero, negative, huge, not finite, empty, paths, wrong types.
-EDGE_VALUES = st.sampled_from(
-    [0, -1, 1, -44100, 2**31 - 1, 10**12, 10**9, float("inf"), float("nan"), 0.5, True, None]
-    + ["", "../../x", "/tmp/x", "44100", [], {}, [0], ["a", "a"]]
-)
-VALUES = st.one_of(EDGE_VALUES, st.sampled_from([0, -1, float("inf")]), JSON_VALUES)
-
-
 def _paths(values: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every key path in nested dicts and lists."""
     found = [prefix] if prefix else []
@@ -188,7 +155,7 @@ def test_random_metadata_values_load_or_are_refused_in_one_sentence(
     try:
         metadata = ModelMetadata.from_json(json.dumps(values), "fuzzed.onnx")
     except BaseException as error:  # noqa: BLE001
-        _one_sentence(error)
+        one_sentence(error)
         return
     # What the listing and the runner compute from it must not fail either.
     assert metadata.latency_ms >= 0 and metadata.stems
@@ -202,4 +169,4 @@ def test_random_metadata_text_is_refused_in_one_sentence(text: str) -> None:
     try:
         ModelMetadata.from_json(text, "fuzzed.onnx")
     except BaseException as error:  # noqa: BLE001
-        _one_sentence(error)
+        one_sentence(error)

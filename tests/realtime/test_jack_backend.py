@@ -30,9 +30,9 @@ from livestems.realtime.dsp.presets import PRESETS
 from livestems.realtime.engine.engine import Engine, EngineSettings
 from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor
 from livestems.realtime.engine.sources import FileSource
-from tests.allocations import measure_allocations
-from tests.realtime.test_engine import ChannelSplitModel
-from tests.underruns import MOST_UNDERRUNS_PER_BLOCK, assert_equal_but_for_underruns
+from tests.helpers.allocations import measure_allocations
+from tests.helpers.doubles import ChannelSplitModel
+from tests.helpers.underruns import MOST_UNDERRUNS_PER_BLOCK, assert_equal_but_for_underruns
 
 jack = pytest.importorskip("jack")
 
@@ -183,6 +183,7 @@ def test_stop_lets_the_process_thread_end_itself_before_deactivating(jack_server
     assert not never_started.process_thread_ended_itself
 
 
+@pytest.mark.slow
 def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server) -> None:
     seconds = 3.0
     signal = _noise(seconds + 0.5, seed=2)
@@ -237,6 +238,7 @@ def test_each_stem_port_plays_its_stem_delayed_by_the_engine_latency(jack_server
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_live_input_ports_feed_the_engine(jack_server) -> None:
     """Live: a test client plays noise into ``in_L``/``in_R``; the mix gives it back."""
     engine = _split_engine(None, buffer_blocks=BUFFER_BLOCKS)
@@ -423,6 +425,7 @@ print("worker stopped:", engine._worker is None)
 """
 
 
+@pytest.mark.slow
 def test_a_server_that_goes_away_stops_the_stream_cleanly() -> None:
     # In a process of its own: libjack (JACK 2) serves one server per process, and this one
     # already has clients on the session's server.

@@ -24,8 +24,8 @@ pytest.importorskip("torch")
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.families.lstm import LstmConfig  # noqa: E402
-from tests.models.test_families import randomized  # noqa: E402
-from tests.underruns import MOST_UNDERRUNS_PER_BLOCK  # noqa: E402
+from tests.helpers.networks import randomized  # noqa: E402
+from tests.helpers.underruns import MOST_UNDERRUNS_PER_BLOCK  # noqa: E402
 
 SCRIPT = shutil.which("livestems", path=str(Path(sys.executable).parent))
 # The timed runs give the worker 40 ms (7 blocks) instead of 10: on a machine shared with other
@@ -64,7 +64,8 @@ def _check_report(out: str, model_path: Path, seconds: float) -> dict[str, str]:
     played = float(report["played"].split()[0])
     # The dummy server's clock slips on a loaded machine (its xruns): most of the time, not all.
     assert 0.9 * seconds - 0.3 <= played <= seconds + 1.0
-    # A count, honestly reported; how small it stays is the benchmarks' figure (tests/underruns.py).
+    # A count, honestly reported; how small it stays is the benchmarks' figure
+    # (tests/helpers/underruns.py).
     underruns = re.fullmatch(r"(\d+) \(worst lateness \d+ samples\)", report["under-runs"])
     assert underruns, out
     assert int(underruns[1]) <= MOST_UNDERRUNS_PER_BLOCK * played * 44100 / 256, out
@@ -72,6 +73,7 @@ def _check_report(out: str, model_path: Path, seconds: float) -> dict[str, str]:
     return report
 
 
+@pytest.mark.slow
 def test_live_on_jack_ports(jack_server, model_path: Path, capsys) -> None:
     args = ["live", "--backend", "jack", "--duration", "2", "--model", str(model_path)]
     assert main([*args, *BUFFER, "--provider", "cpu", "--mute", "drums", "--solo", "vocals"]) == 0
@@ -82,12 +84,14 @@ def test_live_on_jack_ports(jack_server, model_path: Path, capsys) -> None:
     assert report["device latency"].startswith(f"{3 * jack_server.period} samples")
 
 
+@pytest.mark.slow
 def test_live_through_portaudio(jack_server, model_path: Path, capsys) -> None:
     args = ["live", "--duration", "2", "--model", str(model_path), "--provider", "cpu"]
     assert main([*args, *BUFFER]) == 0
     _check_report(capsys.readouterr().out, model_path, 2.0)
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_a_run_with_the_report(jack_server, model_path: Path) -> None:
     assert SCRIPT, "the livestems console script is not installed next to this Python"
     process = subprocess.Popen(

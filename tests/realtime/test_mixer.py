@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from livestems.realtime.engine.mixer import StemMixer, db_to_gain, gain_to_db
-from tests.allocations import measure_allocations
+from tests.helpers.allocations import measure_allocations
 
 SAMPLE_RATE = 44100
 NUMPY_DOMAIN = np.lib.tracemalloc_domain

@@ -15,10 +15,9 @@ import pytest
 import soundfile as sf
 
 from livestems.realtime.commands.cli import main
-from livestems.realtime.runtime.catalog import find_model_file
 from livestems.realtime.runtime.model_metadata import METADATA_KEY, ModelFileError, ModelMetadata
+from tests.helpers.model_files import BAD_FIELDS, BUNDLED, write_model
 
-BUNDLED = find_model_file("lstm-ultra")
 pytestmark = pytest.mark.skipif(not BUNDLED.is_file(), reason="no bundled model in this checkout")
 
 
@@ -28,48 +27,6 @@ def _metadata() -> dict[str, Any]:
     text = next(prop.value for prop in model.metadata_props if prop.key == METADATA_KEY)
     values: dict[str, Any] = json.loads(text)
     return values
-
-
-def _write_model(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    onnx = pytest.importorskip("onnx")
-    model = onnx.load(str(BUNDLED))
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            values = json.loads(prop.value)
-            change(values)
-            prop.value = json.dumps(values)
-    onnx.save(model, str(path))
-    return path
-
-
-def _setter(*keys_and_value: Any) -> Callable[[dict[str, Any]], None]:
-    *keys, value = keys_and_value
-
-    def change(values: dict[str, Any]) -> None:
-        for key in keys[:-1]:
-            values = values[key]
-        values[keys[-1]] = value
-
-    return change
-
-
-BAD_FIELDS = {
-    "sample rate 0": _setter("sample_rate", 0),
-    "sample rate -44100": _setter("sample_rate", -44100),
-    "sample rate 10^12": _setter("sample_rate", 10**12),
-    "sample rate text": _setter("sample_rate", "44100"),
-    "sample rate infinite": _setter("sample_rate", float("inf")),
-    "no bands": _setter("front_end", {"kind": "subband", "n_bands": 0}),
-    "golden frames -1": _setter("golden", "n_frames", -1),
-    "golden frames 10^9": _setter("golden", "n_frames", 10**9),
-    "stem ../../x": _setter("stems", ["../../x", "drums", "bass", "other"]),
-    "stem /tmp/x": _setter("stems", ["/tmp/x", "drums", "bass", "other"]),
-    "stems twice": _setter("stems", ["vocals", "drums", "VOCALS", "other"]),
-    "hop 0": _setter("preset", "hop", 0),
-    "channels 3": _setter("n_channels", 3),
-    "latency -1": _setter("latency_samples", -1),
-    "state shape 0": _setter("state", [{"name": "h", "shape": [0]}]),
-}
 
 
 @pytest.mark.parametrize("change", BAD_FIELDS.values(), ids=BAD_FIELDS.keys())
@@ -95,7 +52,7 @@ def test_the_bundled_metadata_passes() -> None:
 def test_stem_names_that_are_paths_never_write_outside_the_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = _write_model(tmp_path / "escape.onnx", BAD_FIELDS["stem ../../x"])
+    model = write_model(tmp_path / "escape.onnx", BAD_FIELDS["stem ../../x"])
     song = tmp_path / "song.wav"
     sf.write(song, np.zeros((4410, 2), np.float32), 44100)
     assert main(["separate", str(song), "-o", str(tmp_path / "a/b"), "--model", str(model)]) == 1
@@ -106,8 +63,8 @@ def test_stem_names_that_are_paths_never_write_outside_the_output(
 def test_models_lists_a_bad_file_with_its_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _write_model(tmp_path / "no-rate.onnx", BAD_FIELDS["sample rate 0"])
-    _write_model(tmp_path / "no-bands.onnx", BAD_FIELDS["no bands"])
+    write_model(tmp_path / "no-rate.onnx", BAD_FIELDS["sample rate 0"])
+    write_model(tmp_path / "no-bands.onnx", BAD_FIELDS["no bands"])
     monkeypatch.setenv("LIVESTEMS_MODELS", str(tmp_path))
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()

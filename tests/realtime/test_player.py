@@ -9,7 +9,7 @@ from livestems.realtime.dsp.presets import PRESETS
 from livestems.realtime.engine.engine import Engine, EngineSettings
 from livestems.realtime.engine.processor import StreamProcessor
 from livestems.realtime.engine.sources import FileSource
-from tests.realtime.test_engine import ChannelSplitModel
+from tests.helpers.doubles import ChannelSplitModel
 
 
 def _engine() -> tuple[Engine, FileSource]:

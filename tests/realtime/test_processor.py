@@ -16,6 +16,7 @@ from livestems.realtime.engine.processor import (
     measure_latency_samples,
     render_offline,
 )
+from tests.helpers.processing import run_blocks
 
 ALL_PRESETS = list(PRESETS.values())
 TOLERANCE = 1e-5
@@ -30,16 +31,6 @@ def _identity_processor(preset: SpectralPreset, max_block: int) -> StreamProcess
 def _noise(preset: SpectralPreset, n_samples: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (n_samples, 2)).astype(np.float32)
-
-
-def _run_blocks(processor: StreamProcessor, signal: np.ndarray, sizes: list[int]) -> np.ndarray:
-    """Feed ``signal`` in blocks of the given sizes (cycled), return the stems joined."""
-    pieces, start, index = [], 0, 0
-    while start < signal.shape[0]:
-        stop = min(start + sizes[index % len(sizes)], signal.shape[0])
-        pieces.append(processor.process(signal[start:stop]).copy())
-        start, index = stop, index + 1
-    return np.concatenate(pieces, axis=1)
 
 
 def _assert_delayed_copy(out: np.ndarray, signal: np.ndarray, delay: int) -> None:
@@ -59,16 +50,16 @@ def test_identity_is_the_input_delayed_by_the_latency(
     n_samples = preset.latency_samples + (3 if block == 1 else 12) * preset.hop + 29
     signal = _noise(preset, n_samples, seed=block)
     processor = _identity_processor(preset, max_block=block)
-    _assert_delayed_copy(_run_blocks(processor, signal, [block]), signal, preset.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, [block]), signal, preset.latency_samples)
 
 
 @pytest.mark.parametrize("preset", ALL_PRESETS, ids=lambda preset: preset.name)
 def test_reset_in_mid_stream_starts_over(preset: SpectralPreset) -> None:
     processor = _identity_processor(preset, max_block=4096)
-    _run_blocks(processor, _noise(preset, preset.n_fft + 3 * preset.hop + 11, seed=1), [100])
+    run_blocks(processor, _noise(preset, preset.n_fft + 3 * preset.hop + 11, seed=1), [100])
     processor.reset()
     signal = _noise(preset, preset.latency_samples + 6 * preset.hop, seed=2)
-    _assert_delayed_copy(_run_blocks(processor, signal, [77]), signal, preset.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, [77]), signal, preset.latency_samples)
 
 
 @settings(max_examples=25, deadline=None)
@@ -81,10 +72,10 @@ def test_random_blocking_and_a_reset_anywhere(
     preset: SpectralPreset, sizes: list[int], reset_after: int
 ) -> None:
     processor = _identity_processor(preset, max_block=1024)
-    _run_blocks(processor, _noise(preset, reset_after, seed=11), sizes) if reset_after else None
+    run_blocks(processor, _noise(preset, reset_after, seed=11), sizes) if reset_after else None
     processor.reset()
     signal = _noise(preset, preset.latency_samples + 4 * preset.hop + 3, seed=12)
-    _assert_delayed_copy(_run_blocks(processor, signal, sizes), signal, preset.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, sizes), signal, preset.latency_samples)
 
 
 @pytest.mark.parametrize("preset", ALL_PRESETS, ids=lambda preset: preset.name)
@@ -92,7 +83,7 @@ def test_streaming_equals_offline_render_exactly(preset: SpectralPreset) -> None
     signal = _noise(preset, preset.n_fft * 3 + 7, seed=4)
     offline = render_offline(IdentityHopModel(preset), preset, signal)
     for sizes in ([1000], [1, 64, 65, preset.hop, preset.hop + 1, 4096]):
-        streamed = _run_blocks(_identity_processor(preset, max_block=512), signal, sizes)
+        streamed = run_blocks(_identity_processor(preset, max_block=512), signal, sizes)
         np.testing.assert_array_equal(streamed, offline)
 
 
@@ -117,7 +108,7 @@ def test_blocks_longer_than_max_block_are_accepted() -> None:
     preset = PRESETS["ultra"]
     processor = _identity_processor(preset, max_block=16)
     signal = _noise(preset, 5000, seed=9)
-    _assert_delayed_copy(_run_blocks(processor, signal, [4096]), signal, preset.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, [4096]), signal, preset.latency_samples)
 
 
 def test_wrong_sample_rate_is_refused_in_one_sentence() -> None:
@@ -157,7 +148,7 @@ def test_an_explicit_stft_path_is_the_default(n_channels: int) -> None:
     for processor in (default, explicit):
         processor.prepare(preset.sample_rate, 300)
         assert processor.latency_samples == preset.latency_samples
-        outputs.append(_run_blocks(processor, signal, [300, 7]))
+        outputs.append(run_blocks(processor, signal, [300, 7]))
     np.testing.assert_array_equal(outputs[1], outputs[0])
     offline = render_offline(IdentityHopModel(preset, n_channels, path), preset, signal, path)
     np.testing.assert_array_equal(offline, outputs[0])

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livestems.realtime.engine.ring_buffer import AudioRingBuffer
-from tests.allocations import measure_allocations
+from tests.helpers.allocations import measure_allocations
 
 NUMPY_DOMAIN = np.lib.tracemalloc_domain
 

@@ -135,6 +135,7 @@ def test_stale_temporaries_of_dead_runs_are_cleaned(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == [running.name, "gone"]
 
 
+@pytest.mark.slow
 def test_case_3_a_run_killed_while_writing_leaves_one_whole_set(tmp_path: Path) -> None:
     """A re-run with another model, killed -9 while it writes its stems (seen on disk: the
     first stem replaced, or a temporary set with a stem in it), leaves the earlier set whole;

@@ -16,8 +16,8 @@ from livestems.realtime.engine.processor import (
     measure_latency_samples,
     render_offline,
 )
-from tests.allocations import measure_allocations
-from tests.realtime.test_processor import _run_blocks
+from tests.helpers.allocations import measure_allocations
+from tests.helpers.processing import run_blocks
 
 ALL_PRESETS = list(PRESETS.values())
 ALL_N_BANDS = [2, 4, 8]
@@ -80,7 +80,7 @@ def _check_identity(preset: SpectralPreset, n_bands: int, block: int) -> None:
     # Block size 1 costs a Python call per sample: keep that signal just past the delay.
     n_samples = path.latency_samples + (3 if block == 1 else 8) * preset.hop + 29
     signal = _noise(n_samples, seed=block + n_bands)
-    out = _run_blocks(_identity_processor(path, max_block=block), signal, [block])
+    out = run_blocks(_identity_processor(path, max_block=block), signal, [block])
     _assert_delayed_copy(out, signal, path.latency_samples)
 
 
@@ -134,7 +134,7 @@ def test_streaming_in_random_blocks_equals_offline_render(
         for _ in range(2):  # and again after reset(): the same samples
             processor.reset()
             sizes = rng.integers(1, 2 * preset.hop, size=7).tolist()
-            streamed = _run_blocks(processor, signal, sizes)
+            streamed = run_blocks(processor, signal, sizes)
             np.testing.assert_allclose(streamed, offline, atol=OFFLINE_ATOL, rtol=0)
 
 
@@ -142,10 +142,10 @@ def test_streaming_in_random_blocks_equals_offline_render(
 def test_reset_in_mid_stream_starts_over(preset: SpectralPreset, n_bands: int) -> None:
     path = SubbandFrontEnd(preset, 2, n_bands)
     processor = _identity_processor(path, max_block=4096)
-    _run_blocks(processor, _noise(preset.n_fft + 3 * preset.hop + 11, seed=1), [100])
+    run_blocks(processor, _noise(preset.n_fft + 3 * preset.hop + 11, seed=1), [100])
     processor.reset()
     signal = _noise(path.latency_samples + 6 * preset.hop, seed=2)
-    _assert_delayed_copy(_run_blocks(processor, signal, [77]), signal, path.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, [77]), signal, path.latency_samples)
 
 
 def test_mono_and_a_four_stem_model() -> None:
@@ -153,7 +153,7 @@ def test_mono_and_a_four_stem_model() -> None:
     path = SubbandFrontEnd(preset, 1, 4)
     processor = _identity_processor(path, max_block=256)
     signal = _noise(path.latency_samples + 5 * preset.hop, seed=3, n_channels=1)
-    _assert_delayed_copy(_run_blocks(processor, signal, [50, 129]), signal, path.latency_samples)
+    _assert_delayed_copy(run_blocks(processor, signal, [50, 129]), signal, path.latency_samples)
 
     stereo = SubbandFrontEnd(preset, 2, 4)
 
@@ -167,7 +167,7 @@ def test_mono_and_a_four_stem_model() -> None:
     processor = StreamProcessor(FourStems(), preset, 2, stereo)
     processor.prepare(preset.sample_rate, 256)
     signal = _noise(stereo.latency_samples + 5 * preset.hop, seed=4)
-    stems = _run_blocks(processor, signal, [200])
+    stems = run_blocks(processor, signal, [200])
     offline = render_offline(FourStems(), preset, signal, stereo)
     np.testing.assert_allclose(stems, offline, atol=OFFLINE_ATOL, rtol=0)
     # Masks are linear per stem: each stem is its weight times the mix through the path.
