@@ -3,8 +3,9 @@
 The graph is the mask network alone (DESIGN.md: the STFT stays outside, in numpy): inputs
 ``features`` [shape=(1, n_frames, n_feature_channels, n_bins)] and every state tensor by name;
 outputs ``masks`` [shape=(1, n_frames, n_stems, n_feature_channels, n_bins)] and each new state
-as ``<name>_out``. The time axis is dynamic, so the same file runs one frame live or a whole
-song offline.
+as ``<name>_out``. A model with complex masks reads the spectrum's real and imaginary parts and
+writes its masks' the same way: both with a trailing axis of 2 (metadata ``mask_domain``). The
+time axis is dynamic, so the same file runs one frame live or a whole song offline.
 
 Before anything is written, the exported graph is run in onnxruntime frame by frame and as one
 sequence and compared with torch; a file that disagrees is refused, not written.
@@ -36,6 +37,7 @@ from ..realtime.runtime.model_metadata import (
     ModelMetadata,
     StateTensor,
     golden_features,
+    stem_sums,
 )
 
 OPSET = 17
@@ -64,11 +66,20 @@ def measure_latency_samples(separator: SeparatorNet) -> int:
     return int(out.abs().argmax()) - impulse_at
 
 
+def random_features(separator: SeparatorNet, n_frames: int, seed: int) -> np.ndarray:
+    """Features for one sequence [shape=(1, n_frames, *frame_shape)], float32: magnitudes in
+    [0, 3), or real and imaginary parts in [-3, 3)."""
+    rng = np.random.default_rng(seed)
+    features = rng.random((1, n_frames, *separator.frame_shape), dtype=np.float32) * 3
+    if separator.config.n_mask_parts == 2:
+        features = features * 2 - 3
+    return features.astype(np.float32)
+
+
 def _trace_to_onnx(separator: SeparatorNet) -> onnx.ModelProto:
     net = separator.net
     specs = net.state_spec()
-    front_end = separator.front_end
-    example = torch.rand(1, 3, front_end.n_feature_channels, front_end.n_bins)
+    example = torch.from_numpy(random_features(separator, 3, seed=3))
     state = net.initial_state(1)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -127,10 +138,7 @@ def _check_parity(
 ) -> float:
     """Largest difference of onnxruntime (frame by frame, and whole) against torch."""
     net = separator.net
-    front_end = separator.front_end
-    rng = np.random.default_rng(7)
-    shape = (1, PARITY_FRAMES, front_end.n_feature_channels, front_end.n_bins)
-    features = (rng.random(shape, dtype=np.float32) * 3).astype(np.float32)
+    features = random_features(separator, PARITY_FRAMES, seed=7)
     with torch.no_grad():
         expected = net(torch.from_numpy(features), *net.initial_state(1))[0].numpy()
     zero_state = {spec.name: np.zeros(spec.shape, np.float32) for spec in net.state_spec()}
@@ -191,8 +199,7 @@ def export_onnx(
 
     config = separator.config
     front_end = separator.front_end
-    golden_shape = (1, GOLDEN_FRAMES, front_end.n_feature_channels, front_end.n_bins)
-    golden_input = golden_features(GOLDEN_SEED, golden_shape[1:])
+    golden_input = golden_features(GOLDEN_SEED, (GOLDEN_FRAMES, *separator.frame_shape))
     zero_state = {
         spec.name: np.zeros(spec.shape, np.float32) for spec in separator.net.state_spec()
     }
@@ -209,6 +216,7 @@ def export_onnx(
         n_bins=front_end.n_bins,
         stems=config.stems,
         mask=config.mask,
+        mask_domain=config.mask_domain,
         state=tuple(StateTensor(spec.name, spec.shape) for spec in separator.net.state_spec()),
         latency_samples=measure_latency_samples(separator),
         parameters=sum(p.numel() for p in separator.parameters()),
@@ -218,7 +226,7 @@ def export_onnx(
             n_frames=GOLDEN_FRAMES,
             input_sha256=hashlib.sha256(golden_input.tobytes()).hexdigest(),
             output_sha256=hashlib.sha256(golden_output.tobytes()).hexdigest(),
-            output_sums=tuple(golden_output[0].sum(axis=(0, 2, 3), dtype=np.float64).tolist()),
+            output_sums=tuple(stem_sums(golden_output[0]).tolist()),
         ),
         training_data=training_data,
         licence=licence,

@@ -43,8 +43,7 @@ def measure(config: SeparatorConfig, folder: Path, steps: int, provider: str) ->
     path = folder / f"{config.family}-{config.preset}.onnx"
     export_onnx(separator, path)
     runtime = OnnxHopModel(path, provider=provider)
-    shape = (1, separator.front_end.n_feature_channels, separator.front_end.n_bins)
-    frame = np.random.default_rng(0).random(shape, dtype=np.float32)
+    frame = np.random.default_rng(0).random((1, *separator.frame_shape), dtype=np.float32)
     ort_ms = _time(lambda: runtime.run_features(frame), steps)
     state = [separator.net.initial_state(1)]
     torch_frame = torch.from_numpy(frame)[None]
@@ -60,7 +59,7 @@ def measure(config: SeparatorConfig, folder: Path, steps: int, provider: str) ->
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="onnxruntime vs torch per hop.")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--size", default="default")
+    parser.add_argument("--size", default="default", help="the families that have this size")
     arguments.add_provider_option(parser, default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -71,8 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for family_name in available_families():
+            family = get_family(family_name)
+            # An offline family cannot be exported; not every family has every size.
+            if not family.config_class.streamable or args.size not in family.sizes:
+                continue
             for preset in PRESETS:
-                config = get_family(family_name).config(args.size, preset=preset)
+                config = family.config(args.size, preset=preset)
                 provider, ort_ms, torch_ms = measure(
                     config, Path(folder), args.steps, args.provider
                 )

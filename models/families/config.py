@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from ...realtime.dsp.presets import PRESETS, SpectralPreset, get_preset
 from ...realtime.errors import UserError
+from ...realtime.runtime.model_metadata import MAGNITUDE, MASK_DOMAINS
 
 MASK_KINDS = ("sigmoid", "softmax", "ratio")
 DEFAULT_STEMS = ("vocals", "drums", "bass", "other")
@@ -35,6 +36,9 @@ class SeparatorConfig:
         n_channels: audio channels (2: stereo).
         mask: ``sigmoid`` (each stem on its own), ``softmax`` or ``ratio`` (normalised across
             stems, so that the stems sum to the mix).
+        mask_domain: ``magnitude`` (real masks from the magnitudes) or ``complex`` (complex
+            masks from the spectrum's real and imaginary parts: they can correct phase; see
+            ``layers/masks.py``, ``activate_complex_masks``).
     """
 
     family: ClassVar[str] = ""
@@ -46,6 +50,7 @@ class SeparatorConfig:
     stems: tuple[str, ...] = DEFAULT_STEMS
     n_channels: int = 2
     mask: str = "softmax"
+    mask_domain: str = MAGNITUDE
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -60,10 +65,20 @@ class SeparatorConfig:
             raise ConfigError(f"Unknown mask {self.mask!r}: choose one of {', '.join(MASK_KINDS)}.")
         if self.mask != "sigmoid" and len(self.stems) < 2:
             raise ConfigError(f"A {self.mask} mask normalises across stems and needs at least two.")
+        if self.mask_domain not in MASK_DOMAINS:
+            raise ConfigError(
+                f"Unknown mask_domain {self.mask_domain!r}: choose one of "
+                f"{', '.join(MASK_DOMAINS)}."
+            )
 
     @property
     def spectral_preset(self) -> SpectralPreset:
         return get_preset(self.preset)
+
+    @property
+    def n_mask_parts(self) -> int:
+        """Numbers per mask value: 1 (magnitude) or 2 (real and imaginary)."""
+        return 1 if self.mask_domain == MAGNITUDE else 2
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the family's name and every field."""

@@ -2,8 +2,10 @@
 preset. Run ``python -m livestems.models.families.cost``; it prints a Markdown table.
 
 FLOPs are counted from the layers' shapes for one frame (one hop), a multiply-add counting two:
-linear and convolution layers, transposed convolutions and LSTM gates (element-wise work and
-batch norm, which export folds, are left out). The time is the median and p99 of single-frame
+linear and convolution layers, transposed convolutions, LSTM gates (for every vector an LSTM
+steps through, in each direction: a band-split network's LSTMs run over many bands per frame),
+and any layer of a family's own that says what it costs (a ``flops(inputs, output)`` method);
+element-wise work and norms are left out. The time is the median and p99 of single-frame
 steps with state, on one thread (the engine's worker is one thread), after a warm-up; its ratio
 to the hop's duration is the share of real time the network needs.
 """
@@ -30,7 +32,10 @@ def flops_per_hop(model: SeparatorNet) -> int:
 
     def count(module: nn.Module, inputs: tuple, output: object) -> None:
         nonlocal total
-        if isinstance(module, nn.Linear):
+        own_count = getattr(module, "flops", None)
+        if callable(own_count):
+            total += int(own_count(inputs, output))
+        elif isinstance(module, nn.Linear):
             total += (
                 2
                 * module.in_features
@@ -47,8 +52,11 @@ def flops_per_hop(model: SeparatorNet) -> int:
             total += per_output * outputs * channels
         elif isinstance(module, nn.LSTM):
             size_in, hidden = module.input_size, module.hidden_size
+            # every (batch, time) vector of the input, in each direction
+            steps = inputs[0].numel() // size_in * (2 if module.bidirectional else 1)
             for layer in range(module.num_layers):
-                total += 2 * 4 * hidden * ((size_in if layer == 0 else hidden) + hidden)
+                layer_in = size_in if layer == 0 else hidden * (2 if module.bidirectional else 1)
+                total += 2 * 4 * hidden * (layer_in + hidden) * steps
 
     handles = [m.register_forward_hook(count) for m in model.net.modules()]
     try:
@@ -61,8 +69,7 @@ def flops_per_hop(model: SeparatorNet) -> int:
 
 
 def _one_frame(model: SeparatorNet) -> torch.Tensor:
-    shape = (1, 1, model.front_end.n_feature_channels, model.front_end.n_bins)
-    return torch.rand(shape)
+    return torch.rand(1, 1, *model.frame_shape)
 
 
 def time_per_hop(model: SeparatorNet, n_steps: int) -> np.ndarray:

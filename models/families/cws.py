@@ -10,6 +10,11 @@ Made causal: every convolution sees the current frame and past frames only (left
 as stream state), while along frequency it looks both ways; the U-Net pools and upsamples along
 frequency only, never time; an optional unidirectional LSTM runs at the bottleneck. Batch norm in
 evaluation mode is a fixed affine map per channel, frame by frame.
+
+With complex masks (``mask_domain="complex"``) the U-Net still reads the magnitudes (computed from
+the real and imaginary parts it is given) and its head gives a real and an imaginary logit per
+stem, channel and bin (``activate_complex_masks``); the imaginary half of the head starts at
+zero, so training starts from the magnitude mask.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from ..layers.front_end import SubbandFrontEnd
-from ..layers.masks import activate_masks
+from ..layers.masks import activate_complex_masks, activate_masks
 from ..layers.streaming import CausalTimeConv2d, MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily
@@ -160,7 +165,13 @@ class CwsMaskNet(MaskNet):
                     self.n_freq >> level,
                 )
             )
-        self.head = nn.Conv2d(widths[0], len(config.stems) * n_in, kernel_size=1)
+        # (parts, stems, channels) of logits: the imaginary half (complex masks) second
+        n_out = config.n_mask_parts * len(config.stems) * n_in
+        self.head = head = nn.Conv2d(widths[0], n_out, kernel_size=1)
+        if config.n_mask_parts == 2:
+            with torch.no_grad():
+                head.weight[n_out // 2 :] = 0.0
+                head.bias[n_out // 2 :] = 0.0  # type: ignore[index]  # Conv2d has a bias here
         # The order in which forward() consumes the convolutions' states.
         blocks = [*self.encoder, self.bottleneck, *self.decoder]
         self._stateful = [conv for block in blocks for conv in block.convs if conv.context]
@@ -175,18 +186,21 @@ class CwsMaskNet(MaskNet):
             specs += [StateSpec("lstm_h", shape, 1), StateSpec("lstm_c", shape, 1)]
         return tuple(specs)
 
-    def forward(self, magnitude: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, features: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Masks for a run of frames, continuing from the given state.
 
         Args:
-            magnitude: [shape=(batch, n_frames, n_bands * n_channels, n_bins)]
+            features: magnitudes [shape=(batch, n_frames, n_bands * n_channels, n_bins)], or
+                for complex masks real and imaginary parts [shape=(..., n_bins, 2)].
             state: the tensors of ``state_spec()``, in its order.
 
         Returns:
-            masks [shape=(batch, n_frames, n_stems, n_bands * n_channels, n_bins)], then the
-            new state in the same order.
+            masks [shape=(batch, n_frames, n_stems, n_bands * n_channels, n_bins)] ((real,
+            imaginary) last for complex masks), then the new state in the same order.
         """
         config = self.config
+        complex_masks = config.n_mask_parts == 2
+        magnitude = features.square().sum(dim=-1).sqrt() if complex_masks else features
         # Convolution pasts first, in the order the blocks run; the LSTM's state last.
         states = list(state[: len(self._stateful)])
         lstm_state = state[len(self._stateful) :]
@@ -210,9 +224,16 @@ class CwsMaskNet(MaskNet):
             x = torch.cat([upsample(x), skips.pop()], dim=1)
             x = block(x, states, new)
         logits = self.head(x)[..., : self.n_bins]
-        # (batch, stems * channels, n_frames, bins) -> (batch, n_frames, stems, channels, bins)
-        logits = logits.unflatten(1, (len(config.stems), -1)).permute(0, 3, 1, 2, 4)
-        masks = activate_masks(logits, config.mask, stem_dim=2)
+        if complex_masks:
+            # (batch, 2 * stems * channels, n_frames, bins) -> (2, batch, n_frames, stems,
+            # channels, bins)
+            logits = logits.unflatten(1, (2, len(config.stems), -1)).permute(1, 0, 4, 2, 3, 5)
+            masks = activate_complex_masks(logits[0], logits[1], config.mask, stem_dim=2)
+        else:
+            # (batch, stems * channels, n_frames, bins) -> (batch, n_frames, stems, channels,
+            # bins)
+            logits = logits.unflatten(1, (len(config.stems), -1)).permute(0, 3, 1, 2, 4)
+            masks = activate_masks(logits, config.mask, stem_dim=2)
         if self.lstm is not None:
             new += [lstm_h, lstm_c]
         return (masks, *new)

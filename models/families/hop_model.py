@@ -20,7 +20,9 @@ import torch
 
 from ...realtime.dsp import front_end as streaming
 from ...realtime.dsp.presets import SpectralPreset
+from ...realtime.runtime.model_metadata import COMPLEX
 from ..layers import front_end as torch_twin
+from ..layers.masks import mask_values, network_features
 from .separator import SeparatorNet
 
 
@@ -57,6 +59,7 @@ class TorchHopModel:
         self._path = streaming_front_end(separator)
         self.net = separator.net.eval()
         self.stems = separator.stems
+        self.mask_domain = separator.config.mask_domain
         self.reset()
 
     @property
@@ -77,7 +80,8 @@ class TorchHopModel:
     @torch.no_grad()
     def run(self, spectra: np.ndarray) -> np.ndarray:
         """[shape=(n_frames, n_feature_channels, n_bins)] complex -> [shape=(n_frames, n_stems,
-        n_feature_channels, n_bins)] float32, continuing from the current state."""
+        n_feature_channels, n_bins)] float32 (complex64 for complex masks), continuing from the
+        current state."""
         expected = (self._path.n_feature_channels, self._path.n_bins)
         if spectra.shape[1:] != expected:
             raise ValueError(
@@ -85,10 +89,14 @@ class TorchHopModel:
                 f"bins) but got {spectra.shape[1]} x {spectra.shape[2]}: run the processor "
                 "with path=hop_model.front_end()."
             )
-        magnitude = torch.from_numpy(np.abs(spectra).astype(np.float32))[None]
-        masks, *state = self.net(magnitude, *self._state)
+        if self.mask_domain == COMPLEX:
+            pairs = torch.from_numpy(np.asarray(spectra, dtype=np.complex64))[None]
+            features = network_features(pairs, self.mask_domain)
+        else:
+            features = torch.from_numpy(np.abs(spectra).astype(np.float32))[None]
+        masks, *state = self.net(features, *self._state)
         self._state = tuple(state)
-        return masks[0].numpy()
+        return mask_values(masks[0], self.mask_domain).numpy()
 
     def step(self, spectrum: np.ndarray) -> np.ndarray:
         """[shape=(n_feature_channels, n_bins)] complex -> [shape=(n_stems,

@@ -7,6 +7,11 @@ stem. One shared trunk serves all stems, so streaming costs one LSTM step per ho
 
 Batch norm in evaluation mode is a fixed affine map per feature: frame by frame, causal. Every
 layer works on one frame except the LSTM, whose hidden and cell states are the stream state.
+
+With complex masks (``mask_domain="complex"``) the trunk still reads the magnitudes (computed
+from the real and imaginary parts it is given) and the last layer is twice as wide: a real and an
+imaginary logit per stem, channel and bin (``activate_complex_masks``). The imaginary half of
+the last batch norm starts with a weight of zero, so training starts from the magnitude mask.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from torch import nn
 
 from ..layers.front_end import StftFrontEnd
-from ..layers.masks import activate_masks
+from ..layers.masks import activate_complex_masks, activate_masks
 from ..layers.norm import frame_norm
 from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
@@ -77,6 +82,8 @@ class LstmMaskNet(MaskNet):
         n_in = config.n_bandwidth_bins
         hidden, n_channels, n_stems = config.hidden_size, config.n_channels, len(config.stems)
         self.n_bins, self.n_in = n_bins, n_in
+        # 1 (magnitude masks) or 2 (real and imaginary parts, the imaginary half second)
+        self.n_parts = n_parts = config.n_mask_parts
         self.input_mean = nn.Parameter(torch.zeros(n_in))
         self.input_scale = nn.Parameter(torch.ones(n_in))
         self.fc1 = nn.Linear(n_channels * n_in, hidden, bias=False)
@@ -90,10 +97,14 @@ class LstmMaskNet(MaskNet):
         )
         self.fc2 = nn.Linear(2 * hidden, hidden, bias=False)
         self.bn2 = nn.BatchNorm1d(hidden)
-        self.fc3 = nn.Linear(hidden, n_stems * n_channels * n_bins, bias=False)
-        self.bn3 = nn.BatchNorm1d(n_stems * n_channels * n_bins)
+        n_out = n_parts * n_stems * n_channels * n_bins
+        self.fc3 = nn.Linear(hidden, n_out, bias=False)
+        self.bn3 = nn.BatchNorm1d(n_out)
         self.output_scale = nn.Parameter(torch.ones(n_bins))
         self.output_mean = nn.Parameter(torch.zeros(n_bins))
+        if n_parts == 2:
+            with torch.no_grad():
+                self.bn3.weight[n_out // 2 :] = 0.0
 
     def state_spec(self) -> tuple[StateSpec, ...]:
         shape = (self.config.n_layers, 1, self.config.hidden_size)
@@ -104,19 +115,32 @@ class LstmMaskNet(MaskNet):
             return norm(x.transpose(1, 2)).transpose(1, 2)
         return frame_norm(norm, x)
 
+    def _masks(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_frames, parts * stems * channels * bins) logits -> masks (batch, n_frames,
+        stems, channels, bins), with (real, imaginary) last for complex masks."""
+        config = self.config
+        shape = (len(config.stems), config.n_channels, self.n_bins)
+        if self.n_parts == 1:
+            return activate_masks(x.unflatten(-1, shape), config.mask, stem_dim=2)
+        # (batch, n_frames, 2 * ...) -> (batch, n_frames, 2, stems, channels, bins)
+        logits = x.unflatten(-1, (2, *shape))
+        return activate_complex_masks(logits[:, :, 0], logits[:, :, 1], config.mask, stem_dim=2)
+
     def forward(
-        self, magnitude: torch.Tensor, lstm_h: torch.Tensor, lstm_c: torch.Tensor
+        self, features: torch.Tensor, lstm_h: torch.Tensor, lstm_c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Masks for a run of frames, continuing from the given state.
 
         Args:
-            magnitude: [shape=(batch, n_frames, n_channels, n_bins)]
+            features: magnitudes [shape=(batch, n_frames, n_channels, n_bins)], or for
+                complex masks real and imaginary parts [shape=(..., n_bins, 2)].
             lstm_h, lstm_c: [shape=(n_layers, batch, hidden_size)]
 
         Returns:
-            masks [shape=(batch, n_frames, n_stems, n_channels, n_bins)] and the new state.
+            masks [shape=(batch, n_frames, n_stems, n_channels, n_bins)] ((real, imaginary)
+            last for complex masks) and the new state.
         """
-        config = self.config
+        magnitude = features if self.n_parts == 1 else features.square().sum(dim=-1).sqrt()
         x = (magnitude[..., : self.n_in] + self.input_mean) * self.input_scale
         # (batch, n_frames, n_channels, n_in) -> (batch, n_frames, n_channels * n_in)
         x = x.flatten(2)
@@ -127,22 +151,19 @@ class LstmMaskNet(MaskNet):
         x = self.fc3(x)
         if self.legacy_norm:
             x = self._frame_norm(self.bn3, x)
-            logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
-            logits = logits * self.output_scale + self.output_mean
-            return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
+            x = x.unflatten(-1, (-1, self.n_bins)) * self.output_scale + self.output_mean
+            return self._masks(x.flatten(2)), lstm_h, lstm_c
         # bn3, then the output scale and mean per bin, folded into one affine map per feature:
-        # the widest layer is read once, not three times. Its features are (stems, channels,
-        # bins) flattened, so the per-bin vectors repeat.
-        n_repeats = len(config.stems) * config.n_channels
+        # the widest layer is read once, not three times. Its features are (parts, stems,
+        # channels, bins) flattened, so the per-bin vectors repeat.
+        n_repeats = self.n_parts * len(self.config.stems) * self.config.n_channels
         x = frame_norm(
             self.bn3,
             x,
             scale=self.output_scale.repeat(n_repeats),
             shift=self.output_mean.repeat(n_repeats),
         )
-        # (batch, n_frames, stems * channels * bins) -> (batch, n_frames, stems, channels, bins)
-        logits = x.unflatten(-1, (len(config.stems), config.n_channels, self.n_bins))
-        return activate_masks(logits, config.mask, stem_dim=2), lstm_h, lstm_c
+        return self._masks(x), lstm_h, lstm_c
 
 
 def build_front_end(config: LstmConfig) -> StftFrontEnd:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..layers.front_end import FrontEnd
-from ..layers.masks import wiener_postfilter
+from ..layers.masks import mask_values, network_features, wiener_postfilter
 from ..layers.streaming import MaskNet
 from .config import SeparatorConfig
 from .registry import get_family
@@ -37,6 +37,18 @@ class SeparatorNet(nn.Module):
     def latency_samples(self) -> int:
         return int(self.front_end.latency_samples)
 
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame of the network's features (the exported graph's too):
+        (n_feature_channels, n_bins), and (real, imaginary) last for complex masks."""
+        pair = (2,) if self.config.n_mask_parts == 2 else ()
+        return (self.front_end.n_feature_channels, self.front_end.n_bins, *pair)
+
+    def features(self, spectra: torch.Tensor) -> torch.Tensor:
+        """The network's features from complex spectra: magnitudes, or (complex masks) real
+        and imaginary parts in a trailing axis."""
+        return network_features(spectra, self.config.mask_domain)
+
     def masks(self, spectra: torch.Tensor) -> torch.Tensor:
         """Masks for whole spectra from the initial state.
 
@@ -44,10 +56,12 @@ class SeparatorNet(nn.Module):
             spectra: [shape=(batch, n_frames, n_feature_channels, n_bins)], complex
 
         Returns:
-            [shape=(batch, n_frames, n_stems, n_feature_channels, n_bins)]
+            [shape=(batch, n_frames, n_stems, n_feature_channels, n_bins)], real, or complex
+            for complex masks.
         """
         state = self.net.initial_state(spectra.shape[0], spectra.real.dtype, spectra.device)
-        return self.net(spectra.abs(), *state)[0]
+        masks = self.net(self.features(spectra), *state)[0]
+        return mask_values(masks, self.config.mask_domain)
 
     def forward(self, waveform: torch.Tensor, postfilter: bool = False) -> torch.Tensor:
         """Separate a whole waveform.

@@ -39,7 +39,8 @@ class StateSpec:
 
 
 class MaskNet(nn.Module):
-    """Base of every family's network: spectra magnitudes in, one mask per stem out."""
+    """Base of every family's network: features in (the spectra's magnitudes, or for complex
+    masks their real and imaginary parts, ``layers/masks.py``), one mask per stem out."""
 
     def state_spec(self) -> tuple[StateSpec, ...]:
         raise NotImplementedError

@@ -387,7 +387,8 @@ def loss_value(
     mixture_spectra, target_spectra = batch_spectra(model, batch)
     mixture = mixture_spectra.abs()
     masks = model.masks(mixture_spectra)
-    estimates = masks * mixture.unsqueeze(2)
+    # |m x| = |m| |x|: a complex mask's magnitude is what the magnitude loss can judge.
+    estimates = (masks.abs() if masks.is_complex() else masks) * mixture.unsqueeze(2)
     targets = target_spectra.abs()
     if config.loss == "mse":
         loss = torch.mean((estimates - targets) ** 2)

@@ -56,7 +56,8 @@ class HopModel(Protocol):
 
     Spectra and masks have the path's feature channels and bins: ``n_channels`` and the
     preset's bins for the STFT path, ``n_bands * n_channels`` (band-major) and the subband
-    preset's bins for the subband path.
+    preset's bins for the subband path. Masks are real (float32) or, for a model with complex
+    masks, complex64: the processor multiplies either into the spectra the same way.
     """
 
     @property
@@ -72,7 +73,7 @@ class HopModel(Protocol):
             spectrum: [shape=(n_feature_channels, n_bins), complex64]
 
         Returns:
-            [shape=(n_stems, n_feature_channels, n_bins), float32]
+            [shape=(n_stems, n_feature_channels, n_bins), float32 or complex64]
         """
         ...
 
@@ -83,7 +84,7 @@ class HopModel(Protocol):
             spectra: [shape=(n_frames, n_feature_channels, n_bins), complex64]
 
         Returns:
-            [shape=(n_frames, n_stems, n_feature_channels, n_bins), float32]
+            [shape=(n_frames, n_stems, n_feature_channels, n_bins), float32 or complex64]
         """
         ...
 
@@ -345,6 +346,8 @@ class StreamProcessor:
         if self.postfilter:
             wiener_postfilter(spectrum, masks, self._stem_spectra)
         else:
+            # Real masks scale each bin; complex ones (complex64, into the complex64 stem
+            # spectra) also turn its phase. Neither allocates a result array.
             np.multiply(spectrum, masks, out=self._stem_spectra)
 
     def _require_prepared(self) -> None:

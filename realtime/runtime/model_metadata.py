@@ -5,11 +5,12 @@ never on the audio path.
 
 One ``.onnx`` file carries everything the runtime needs (DESIGN.md, "The ONNX model file"): the
 graph, and under the ``metadata_props`` key ``livestems`` a JSON object with the format version,
-family and configuration, sample rate, preset and front end, stems, feature and mask shapes,
-every state tensor's name and shape, the measured algorithmic latency, provenance (training data,
-licence) and a golden input/output pair's digest. The exporter writes it with ``to_json``;
-the runner reads it with ``ModelMetadata.from_json`` and checks it against the graph with
-``check_against_graph``. Every refusal is one sentence naming the file.
+family and configuration, sample rate, preset and front end, stems, feature and mask shapes and
+the masks' domain (magnitude or complex), every state tensor's name and shape, the measured
+algorithmic latency, provenance (training data, licence) and a golden input/output pair's
+digest. The exporter writes it with ``to_json``; the runner reads it with
+``ModelMetadata.from_json`` and checks it against the graph with ``check_against_graph``. Every
+refusal is one sentence naming the file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ METADATA_KEY = "livestems"
 FORMAT_VERSION = 1
 FEATURES_INPUT = "features"
 MASKS_OUTPUT = "masks"
+#: What a model's masks multiply the mixture's spectrum with. ``magnitude``: real masks, computed
+#: from the magnitudes (features [shape=(1, n_frames, n_feature_channels, n_bins)]); ``complex``:
+#: complex masks (real and imaginary parts), computed from the spectrum itself, so both the
+#: features and the masks carry a trailing axis of 2 (real, imaginary: numpy's complex64 layout,
+#: so the runner views them as complex without a copy). A file without the key is ``magnitude``.
+MAGNITUDE, COMPLEX = "magnitude", "complex"
+MASK_DOMAINS = (MAGNITUDE, COMPLEX)
 
 
 class ModelFileError(UserError):
@@ -85,6 +93,18 @@ class ModelMetadata:
     livestems_version: str = ""
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    mask_domain: str = MAGNITUDE
+
+    @property
+    def complex_masks(self) -> bool:
+        return self.mask_domain == COMPLEX
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame of the graph's features: (n_feature_channels, n_bins), and (real,
+        imaginary) last for complex masks."""
+        pair = (2,) if self.complex_masks else ()
+        return (self.n_feature_channels, self.n_bins, *pair)
 
     @property
     def latency_ms(self) -> float:
@@ -161,6 +181,10 @@ class ModelMetadata:
         sums = _field(golden, "output_sums", list, "golden")
         if not all(isinstance(x, int | float) and math.isfinite(x) for x in sums):
             raise _Invalid("gives golden.output_sums that are not all finite numbers")
+        # Files written before complex masks have no key: their masks are magnitude masks.
+        mask_domain = values.get("mask_domain", MAGNITUDE)
+        if mask_domain not in MASK_DOMAINS:
+            raise _Invalid(f"gives mask_domain {mask_domain!r}, not {MAGNITUDE!r} or {COMPLEX!r}")
         return cls(
             family=_field(values, "family", str),
             config=_field(values, "config", dict),
@@ -188,6 +212,7 @@ class ModelMetadata:
             livestems_version=str(values.get("livestems_version", "")),
             format_version=version,
             extra=_field(values, "extra", dict) if "extra" in values else {},
+            mask_domain=mask_domain,
         )
 
     def _check_geometry(self, name: str) -> None:
@@ -222,15 +247,14 @@ class ModelMetadata:
 
     def expected_inputs(self) -> dict[str, tuple[int | None, ...]]:
         """Graph input name -> shape (``None`` for the dynamic time axis)."""
-        shapes: dict[str, tuple[int | None, ...]] = {
-            FEATURES_INPUT: (1, None, self.n_feature_channels, self.n_bins)
-        }
+        shapes: dict[str, tuple[int | None, ...]] = {FEATURES_INPUT: (1, None, *self.frame_shape)}
         shapes.update({tensor.name: tensor.shape for tensor in self.state})
         return shapes
 
     def expected_outputs(self) -> dict[str, tuple[int | None, ...]]:
+        channels, bins, *pair = self.frame_shape
         shapes: dict[str, tuple[int | None, ...]] = {
-            MASKS_OUTPUT: (1, None, len(self.stems), self.n_feature_channels, self.n_bins)
+            MASKS_OUTPUT: (1, None, len(self.stems), channels, bins, *pair)
         }
         shapes.update({tensor.output_name: tensor.shape for tensor in self.state})
         return shapes
@@ -340,6 +364,14 @@ def check_against_graph(
 
 
 def golden_features(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The golden input: reproducible magnitudes, float32, from ``seed``."""
+    """The golden input: reproducible features in [0, 4) (magnitudes, or real and imaginary
+    parts), float32, from ``seed``."""
     rng = np.random.default_rng(seed)
     return (rng.random(shape, dtype=np.float32) * 4.0).astype(np.float32)
+
+
+def stem_sums(masks: np.ndarray) -> np.ndarray:
+    """The golden pair's check figures: masks [shape=(n_frames, n_stems, ...)] (real and imaginary
+    parts alike) summed per stem, in float64."""
+    axes = tuple(axis for axis in range(masks.ndim) if axis != 1)
+    return masks.sum(axis=axes, dtype=np.float64)

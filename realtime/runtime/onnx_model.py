@@ -6,7 +6,10 @@ offline), which calls ``step``/``run``/``reset``. It takes no lock. The audio ca
 calls it: onnxruntime may allocate and, on CUDA, synchronise with the device.
 
 The runner is the processor's ``HopModel``: complex spectra in, masks out, recurrent and
-convolution state kept between calls until ``reset()``. On CPU it runs with a small, fixed
+convolution state kept between calls until ``reset()``. A model with magnitude masks reads the
+spectra's magnitudes and gives float32 masks; one with complex masks (its metadata's
+``mask_domain``) reads the spectra as (real, imaginary) pairs and gives complex64 masks, both
+views of the graph's float32 arrays, not copies. On CPU it runs with a small, fixed
 thread count (one by default: a per-hop graph is too small to gain from a thread pool, and
 waking one costs latency). On CUDA it keeps the state on the device between hops with I/O
 binding, so only the frame's features and the masks cross the bus.
@@ -32,6 +35,7 @@ from .model_metadata import (
     ModelMetadata,
     check_against_graph,
     golden_features,
+    stem_sums,
 )
 
 CPU = "CPUExecutionProvider"
@@ -117,8 +121,10 @@ class OnnxHopModel:
         self._zero_state = {
             tensor.name: np.zeros(tensor.shape, dtype=np.float32) for tensor in self.metadata.state
         }
-        self._features = np.zeros(
-            (1, 1, self.metadata.n_feature_channels, self.metadata.n_bins), dtype=np.float32
+        self._features = np.zeros((1, 1, *self.metadata.frame_shape), dtype=np.float32)
+        # Complex masks: the features are the spectrum itself, written through this view.
+        self._spectrum_view = (
+            self._features.view(np.complex64)[..., 0] if self.metadata.complex_masks else None
         )
         self._binding: Any = None
         if self.provider == CUDA:
@@ -157,13 +163,16 @@ class OnnxHopModel:
     # -- running ----------------------------------------------------------------------------
 
     def run_features(self, features: np.ndarray) -> np.ndarray:
-        """Masks for a run of frames, continuing from the current state.
+        """The graph's masks for a run of frames, continuing from the current state.
 
         Args:
-            features: magnitudes [shape=(n_frames, n_feature_channels, n_bins), float32]
+            features: [shape=(n_frames, *metadata.frame_shape), float32]: magnitudes
+                [shape=(n_frames, n_feature_channels, n_bins)], or for complex masks real and
+                imaginary parts [shape=(n_frames, n_feature_channels, n_bins, 2)].
 
         Returns:
-            [shape=(n_frames, n_stems, n_feature_channels, n_bins), float32]
+            [shape=(n_frames, n_stems, n_feature_channels, n_bins), float32], with a trailing
+            axis of 2 (real, imaginary) for complex masks.
         """
         batch = features[None]
         if self._binding is None:
@@ -184,14 +193,26 @@ class OnnxHopModel:
 
     def step(self, spectrum: np.ndarray) -> np.ndarray:
         """The processor's hop: [shape=(n_feature_channels, n_bins)] complex ->
-        [shape=(n_stems, n_feature_channels, n_bins)]"""
-        np.abs(spectrum, out=self._features[0, 0])
-        return self.run_features(self._features[0])[0]
+        [shape=(n_stems, n_feature_channels, n_bins)], float32 or (complex masks) complex64"""
+        if self._spectrum_view is not None:
+            self._spectrum_view[0, 0] = spectrum
+        else:
+            np.abs(spectrum, out=self._features[0, 0])
+        return self._as_masks(self.run_features(self._features[0])[0])
 
     def run(self, spectra: np.ndarray) -> np.ndarray:
         """Whole sequences: [shape=(n_frames, n_feature_channels, n_bins)] complex ->
-        [shape=(n_frames, n_stems, n_feature_channels, n_bins)]"""
+        [shape=(n_frames, n_stems, n_feature_channels, n_bins)], float32 or complex64"""
+        if self._spectrum_view is not None:
+            pairs = np.ascontiguousarray(spectra, dtype=np.complex64).view(np.float32)
+            return self._as_masks(self.run_features(pairs.reshape(*spectra.shape, 2)))
         return self.run_features(np.abs(spectra).astype(np.float32))
+
+    def _as_masks(self, masks: np.ndarray) -> np.ndarray:
+        """Complex masks as complex64: the (real, imaginary) pairs viewed, not copied."""
+        if self._spectrum_view is None:
+            return masks
+        return np.ascontiguousarray(masks).view(np.complex64)[..., 0]
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -222,14 +243,13 @@ class OnnxHopModel:
                 the digest differs.
         """
         golden = self.metadata.golden
-        shape = (golden.n_frames, self.metadata.n_feature_channels, self.metadata.n_bins)
-        features = golden_features(golden.seed, shape)
+        features = golden_features(golden.seed, (golden.n_frames, *self.metadata.frame_shape))
         if hashlib.sha256(features.tobytes()).hexdigest() != golden.input_sha256:
             raise ModelFileError(f'Model "{self.path}": the golden input cannot be reproduced.')
         self.reset()
         masks = self.run_features(features)
         self.reset()
-        sums = masks.sum(axis=(0, 2, 3), dtype=np.float64)
+        sums = stem_sums(masks)
         expected = np.asarray(golden.output_sums)
         if not np.allclose(sums, expected, rtol=tolerance, atol=tolerance):
             raise ModelFileError(
