@@ -228,7 +228,11 @@ class StemMixer:
                     # Silent and steady: skipped, so a muted stem cannot leak NaN or inf.
                     continue
                 dest = out if first else self._scaled[:n_samples]
-                np.multiply(stems[s], self._gain32[s], out=dest)
+                # Channel by channel too: the engine's stems are strided views of its
+                # interleaved ring block, and a two-dimensional strided multiply by a scalar
+                # makes numpy allocate an iterator buffer (3.3 kB a block, measured).
+                for c in range(self._n_channels):
+                    np.multiply(stems[s, :, c], self._gain32[s], out=dest[:, c])
             else:
                 gains = self._ramp_gains(s, pos, n_samples)
                 dest = out if first else self._scaled[:n_samples]

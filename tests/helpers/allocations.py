@@ -10,8 +10,11 @@ import numpy as np
 NUMPY_DOMAIN = np.lib.tracemalloc_domain
 
 
-def measure_allocations(step: Callable[[], None], n_iterations: int) -> tuple[int, int, int]:
-    """Run ``step`` ``n_iterations`` times under tracemalloc, after a warm-up.
+def measure_allocations(
+    step: Callable[[], None], n_iterations: int, warm_up: int = 100
+) -> tuple[int, int, int]:
+    """Run ``step`` ``n_iterations`` times under tracemalloc, after ``warm_up`` calls untraced
+    and as many traced (first calls fill caches; 0 when the caller warmed up already).
 
     Returns:
         numpy data blocks allocated during the loop and still alive after it (a leak or a
@@ -20,13 +23,13 @@ def measure_allocations(step: Callable[[], None], n_iterations: int) -> tuple[in
         blocks that are still alive, so the peak is what catches a temporary array that is
         allocated and freed within one call (``block.copy()``, ``np.concatenate``).
     """
-    for _ in range(100):
+    for _ in range(warm_up):
         step()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     try:
-        for _ in range(100):
+        for _ in range(warm_up):
             step()
         tracemalloc.clear_traces()
         start, _ = tracemalloc.get_traced_memory()

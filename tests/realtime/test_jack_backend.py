@@ -306,13 +306,24 @@ def test_live_input_ports_feed_the_engine(jack_server) -> None:
     assert snapshot.underruns <= MOST_UNDERRUNS_PER_BLOCK * snapshot.samples_played / BLOCK
 
 
-def test_loopback_through_jack_measures_the_engine_latency(jack_server) -> None:
+class SilentModel(ChannelSplitModel):
+    """Masks of zero: stems that do not sum to the input (a model path that loses the impulse)."""
+
+    def step(self, spectrum: np.ndarray) -> np.ndarray:
+        return super().step(spectrum) * 0.0
+
+
+def test_loopback_goes_through_the_model_path_and_measures_the_engine_latency(
+    jack_server,
+) -> None:
+    # The stems (left, right) sum to the input, so the impulse comes back whole after exactly
+    # the engine's latency, through the processor, the masks, the synthesis and the mixer.
     engine = _split_engine(None)
     backend = JackPortsBackend(engine, connect_inputs=False)
     try:
         backend.start()
         assert measure_loopback_latency(backend) == engine.latency_samples
-        assert not engine.bypassed  # switched back
+        assert not engine.bypassed  # the model path was measured, and stays selected
         mix_l = backend.client.get_port_by_name(f"{backend.client.name}:mix_L")
         names = [port.name for port in backend.client.get_all_connections(mix_l)]
         assert names == ["system:playback_1"]  # the probe's connections are gone
@@ -325,22 +336,78 @@ def test_loopback_through_jack_measures_the_engine_latency(jack_server) -> None:
         backend.stop()
 
 
-def test_the_callback_allocates_no_array_memory(jack_server) -> None:
+def test_the_loopback_fails_when_the_model_path_loses_the_impulse(jack_server) -> None:
+    # The same engine with masks of zero: through the model nothing returns, while the dry
+    # line (bypass), pre-filled with the latency, still would. The measurement is the model
+    # path's, not the dry line's by construction.
+    preset = PRESETS["live"]
+    engine = Engine(
+        StreamProcessor(SilentModel(preset), preset), EngineSettings(SAMPLE_RATE, BLOCK)
+    )
+    backend = JackPortsBackend(engine, connect_inputs=False)
+    try:
+        backend.start()
+        with pytest.raises(DeviceError, match="did not come back"):
+            measure_loopback_latency(backend, timeout=0.5)
+        assert measure_loopback_latency(backend, path="bypass") == engine.latency_samples
+        assert not engine.bypassed
+    finally:
+        backend.stop()
+
+
+def _fill_stems(engine: Engine, backend: JackPortsBackend, n_blocks: int) -> None:
+    """The worker's work for the next ``n_blocks`` callbacks, done now on this thread: input
+    into the engine's ring, the processor's stems out (what the worker thread would do)."""
+    block = np.zeros((BLOCK, engine.n_channels), dtype=np.float32)
+    for _ in range(n_blocks):
+        engine._in_ring.write(block)
+    engine._running = True  # the worker's loop runs while the engine does
+    try:
+        engine._drain_input()
+    finally:
+        engine._running = False
+
+
+def test_the_callback_allocates_no_array_memory_on_the_normal_path(jack_server) -> None:
+    # The callback's normal path: the stems are there, mixed with ramped gains, copied to the
+    # mix and stem ports. The worker's work is done between measured stretches of callbacks
+    # (on this thread, so that only the callback is traced), and every measured callback must
+    # take the normal path: no under-run.
     for signal in (_noise(1.0, seed=3), None):  # from a file, and live
         engine = _split_engine(signal)
         backend = JackPortsBackend(engine, connect_outputs=False, connect_inputs=False)
         try:
-            # The copying and the engine's block, on stand-in port buffers (outside JACK's
-            # cycle, where JACK hands out none); the worker is not running, so every block
-            # takes the under-run path too.
+            # Stand-in port buffers (outside JACK's cycle, where JACK hands out none).
             backend._views = [np.zeros(BLOCK, dtype=np.float32) for _ in backend._views]
-            numpy_blocks, growth, transient = measure_allocations(backend._copy_and_process, 2000)
+
+            def callbacks(backend: JackPortsBackend = backend) -> None:
+                for _ in range(8):
+                    backend._copy_and_process()
+
+            for _ in range(5):  # warm-up: first calls fill caches
+                _fill_stems(engine, backend, 8)
+                callbacks()
+                _drop_input(engine)
+            engine.set_gain_db(0, -6.0)  # a ramp in progress during the first stretch
+            underruns = engine.telemetry.underruns
+            stretches = []
+            for _ in range(40):
+                _fill_stems(engine, backend, 8)
+                stretches.append(measure_allocations(callbacks, 1, warm_up=0))
+                _drop_input(engine)
         finally:
             backend.stop()
-        assert numpy_blocks == 0
-        assert abs(growth) <= 512, growth
+        # Every measured callback found its stems: the normal path, not the dry fallback.
+        assert engine.telemetry.underruns == underruns
+        assert all(numpy_blocks == 0 for numpy_blocks, _, _ in stretches), stretches
+        assert max(abs(growth) for _, growth, _ in stretches) <= 512, stretches
         # One temporary block (256 x 2 float32) would be 2 KiB.
-        assert transient <= 1536, transient
+        assert max(transient for _, _, transient in stretches) <= 1536, stretches
+
+
+def _drop_input(engine: Engine) -> None:
+    """What the measured callbacks wrote into the input ring is the next stretch's business."""
+    engine._in_ring.skip(engine._in_ring.fill())
 
 
 def test_sample_rate_other_than_the_servers_is_one_sentence(jack_server) -> None:
