@@ -68,6 +68,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> _Exported:
     return _Exported(tmp_path_factory.mktemp("band-split"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", PARAMS)
 def test_onnxruntime_frame_by_frame_matches_torch(config: SeparatorConfig, exported) -> None:
     separator, path = exported(config)
@@ -85,6 +86,7 @@ def test_onnxruntime_frame_by_frame_matches_torch(config: SeparatorConfig, expor
     np.testing.assert_allclose(model.run_features(features[0]), stepped, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", PARAMS)
 def test_the_processor_streams_the_offline_render_in_any_blocking(
     config: SeparatorConfig, exported
@@ -135,6 +137,7 @@ def test_a_complex_model_whose_metadata_lost_the_key_is_refused_in_one_sentence(
     assert str(target) in str(caught.value) and "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_bad_mask_domain_in_a_file_is_refused_in_one_sentence(exported, tmp_path: Path) -> None:
     _, path = exported(CONFIGS[0])
 

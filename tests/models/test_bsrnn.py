@@ -75,6 +75,7 @@ def test_causal_bit_for_bit_in_float64(config: SeparatorConfig) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=config_name)
 def test_streaming_equals_sequence_and_after_reset(config: SeparatorConfig) -> None:
     model = random_model(config)

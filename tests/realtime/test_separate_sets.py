@@ -207,12 +207,13 @@ def test_the_streamed_song_equals_the_whole_song_path(tmp_path: Path, rate: int)
 def test_memory_does_not_grow_with_the_song(tmp_path: Path) -> None:
     """Peak resident memory of a one-minute song against a five-second one: the whole-song
     path held the song and its stems at once (some 150 MB a minute)."""
-    from livestems.realtime.benchmarks.memory import peak_rss_mb, write_song
+    from livestems.realtime.benchmarks.memory import peak_rss_mb
+    from livestems.realtime.io.generated_song import write_generated_song
 
     peaks = []
     for minutes in (5 / 60, 1.0):
         song = tmp_path / f"{minutes:.2f}.wav"
-        write_song(song, minutes)
+        write_generated_song(song, 60.0 * minutes)
         command = [LIVESTEMS, "separate", str(song), "-o", str(tmp_path / "out")]
         rss, _, status = peak_rss_mb([*command, "--model", "lstm-ultra", "--threads", "1"])
         assert status == 0
