@@ -26,6 +26,7 @@ import onnxruntime
 import torch
 
 from ..models.families.separator import SeparatorNet
+from ..models.layers.streaming import split_outputs
 from ..realtime.commands.cli import version
 from ..realtime.errors import UserError
 from ..realtime.io.atomic_file import atomic_write
@@ -33,6 +34,7 @@ from ..realtime.runtime.model_metadata import (
     FEATURES_INPUT,
     MASKS_OUTPUT,
     METADATA_KEY,
+    WAVEFORM_OUTPUT,
     GoldenPair,
     ModelMetadata,
     StateTensor,
@@ -81,6 +83,8 @@ def _trace_to_onnx(separator: SeparatorNet) -> onnx.ModelProto:
     specs = net.state_spec()
     example = torch.from_numpy(random_features(separator, 3, seed=3))
     state = net.initial_state(1)
+    # A waveform branch (the hybrid family) gives its hops second.
+    waveform = [WAVEFORM_OUTPUT] if getattr(net, "waveform_output", False) else []
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The legacy exporter warns about LSTM batch sizes and its own deprecation; the parity
@@ -91,8 +95,12 @@ def _trace_to_onnx(separator: SeparatorNet) -> onnx.ModelProto:
             (example, *state),
             buffer,  # type: ignore[arg-type]  # the legacy exporter writes to any binary file
             input_names=[FEATURES_INPUT, *(spec.name for spec in specs)],
-            output_names=[MASKS_OUTPUT, *(f"{spec.name}_out" for spec in specs)],
-            dynamic_axes={FEATURES_INPUT: {1: "n_frames"}, MASKS_OUTPUT: {1: "n_frames"}},
+            output_names=[MASKS_OUTPUT, *waveform, *(f"{spec.name}_out" for spec in specs)],
+            dynamic_axes={
+                FEATURES_INPUT: {1: "n_frames"},
+                MASKS_OUTPUT: {1: "n_frames"},
+                **{name: {1: "n_frames"} for name in waveform},
+            },
             opset_version=OPSET,
             dynamo=False,
         )
@@ -129,8 +137,16 @@ def _to_float16_weights(model: onnx.ModelProto) -> onnx.ModelProto:
 def _run_sequence(
     session: onnxruntime.InferenceSession, features: np.ndarray, state: dict
 ) -> tuple:
+    """(masks, waveform hops or None, new state)."""
     masks, *new_state = session.run(None, {FEATURES_INPUT: features, **state})
-    return masks, dict(zip(state, new_state, strict=True))
+    hops = new_state.pop(0) if len(new_state) > len(state) else None
+    return masks, hops, dict(zip(state, new_state, strict=True))
+
+
+def _flat(masks: np.ndarray, hops: np.ndarray | None) -> np.ndarray:
+    """Masks and any waveform hops, per frame, side by side: [shape=(1, n_frames, ...)]."""
+    parts = [masks, *([] if hops is None else [hops])]
+    return np.concatenate([part.reshape(*part.shape[:2], -1) for part in parts], axis=2)
 
 
 def _check_parity(
@@ -140,13 +156,15 @@ def _check_parity(
     net = separator.net
     features = random_features(separator, PARITY_FRAMES, seed=7)
     with torch.no_grad():
-        expected = net(torch.from_numpy(features), *net.initial_state(1))[0].numpy()
+        masks, hops, _ = split_outputs(net, net(torch.from_numpy(features), *net.initial_state(1)))
+    expected = _flat(masks.numpy(), None if hops is None else hops.numpy())
     zero_state = {spec.name: np.zeros(spec.shape, np.float32) for spec in net.state_spec()}
-    whole, _ = _run_sequence(session, features, zero_state)
+    masks, hops, _ = _run_sequence(session, features, zero_state)
+    whole = _flat(masks, hops)
     state, stepped = zero_state, []
     for frame in range(PARITY_FRAMES):
-        masks, state = _run_sequence(session, features[:, frame : frame + 1], state)
-        stepped.append(masks)
+        masks, hops, state = _run_sequence(session, features[:, frame : frame + 1], state)
+        stepped.append(_flat(masks, hops))
     frame_by_frame = np.concatenate(stepped, axis=1)
     worst = max(
         float(np.abs(frame_by_frame - expected).max()),
@@ -203,7 +221,7 @@ def export_onnx(
     zero_state = {
         spec.name: np.zeros(spec.shape, np.float32) for spec in separator.net.state_spec()
     }
-    golden_output, _ = _run_sequence(session, golden_input[None], zero_state)
+    golden_output = _run_sequence(session, golden_input[None], zero_state)[0]
     subband = getattr(front_end, "n_bands", 0)
     metadata = ModelMetadata(
         family=config.family,
@@ -217,6 +235,7 @@ def export_onnx(
         stems=config.stems,
         mask=config.mask,
         mask_domain=config.mask_domain,
+        waveform_hop=bool(getattr(separator.net, "waveform_output", False)),
         state=tuple(StateTensor(spec.name, spec.shape) for spec in separator.net.state_spec()),
         latency_samples=measure_latency_samples(separator),
         parameters=sum(p.numel() for p in separator.parameters()),

@@ -13,6 +13,7 @@ to the hop's duration is the share of real time the network needs.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Iterator
 
@@ -21,7 +22,8 @@ import torch
 from torch import nn
 
 from ...realtime.dsp.presets import PRESETS
-from .config import SeparatorConfig
+from ..layers.streaming import split_outputs
+from .config import ConfigError, SeparatorConfig
 from .registry import available_families, get_family
 from .separator import SeparatorNet
 
@@ -44,12 +46,14 @@ def flops_per_hop(model: SeparatorNet) -> int:
                     output.numel() // module.out_features  # type: ignore[attr-defined]
                 )
             )
-        elif isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-            kernel = module.kernel_size[0] * module.kernel_size[1]
-            per_output = 2 * kernel * module.in_channels // module.groups
-            outputs = output.numel() if isinstance(module, nn.Conv2d) else inputs[0].numel()  # type: ignore[attr-defined]
-            channels = module.out_channels if isinstance(module, nn.ConvTranspose2d) else 1
-            total += per_output * outputs * channels
+        elif isinstance(module, nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d | nn.ConvTranspose2d):
+            kernel = math.prod(module.kernel_size)
+            if isinstance(module, nn.ConvTranspose1d | nn.ConvTranspose2d):
+                # each input value times the kernel, into every output channel of its group
+                per_input = 2 * kernel * module.out_channels // module.groups
+                total += per_input * inputs[0].numel()
+            else:
+                total += 2 * kernel * module.in_channels // module.groups * output.numel()  # type: ignore[attr-defined]
         elif isinstance(module, nn.LSTM):
             size_in, hidden = module.input_size, module.hidden_size
             # every (batch, time) vector of the input, in each direction
@@ -80,7 +84,7 @@ def time_per_hop(model: SeparatorNet, n_steps: int) -> np.ndarray:
     with torch.no_grad():
         for index in range(-20, n_steps):
             start = time.perf_counter()
-            _, *state = model.net(frame, *state)
+            state = split_outputs(model.net, model.net(frame, *state))[2]
             if index >= 0:
                 timings[index] = time.perf_counter() - start
     return timings
@@ -91,7 +95,10 @@ def configurations() -> Iterator[tuple[str, SeparatorConfig]]:
         family = get_family(family_name)
         for size in family.sizes:
             for preset in PRESETS:
-                yield size, family.config(size, preset=preset)
+                try:
+                    yield size, family.config(size, preset=preset)
+                except ConfigError:
+                    continue  # a family that refuses this preset (the hybrid: studio)
 
 
 def main(argv: list[str] | None = None) -> None:

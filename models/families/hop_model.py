@@ -23,6 +23,7 @@ from ...realtime.dsp.presets import SpectralPreset
 from ...realtime.runtime.model_metadata import COMPLEX
 from ..layers import front_end as torch_twin
 from ..layers.masks import mask_values, network_features
+from ..layers.streaming import split_outputs
 from .separator import SeparatorNet
 
 
@@ -60,6 +61,10 @@ class TorchHopModel:
         self.net = separator.net.eval()
         self.stems = separator.stems
         self.mask_domain = separator.config.mask_domain
+        # A waveform branch (the hybrid family): the last call's hops, [shape=(n_frames, hop,
+        # n_stems * n_channels)], which the processor adds after synthesis.
+        self.waveform_hop = bool(getattr(self.net, "waveform_output", False))
+        self.last_waveform: np.ndarray | None = None
         self.reset()
 
     @property
@@ -94,8 +99,9 @@ class TorchHopModel:
             features = network_features(pairs, self.mask_domain)
         else:
             features = torch.from_numpy(np.abs(spectra).astype(np.float32))[None]
-        masks, *state = self.net(features, *self._state)
-        self._state = tuple(state)
+        masks, hops, self._state = split_outputs(self.net, self.net(features, *self._state))
+        if hops is not None:
+            self.last_waveform = hops[0].flatten(2).numpy()
         return mask_values(masks[0], self.mask_domain).numpy()
 
     def step(self, spectrum: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..layers.front_end import FrontEnd
 from ..layers.masks import mask_values, network_features, wiener_postfilter
-from ..layers.streaming import MaskNet
+from ..layers.streaming import MaskNet, split_outputs
 from .config import SeparatorConfig
 from .registry import get_family
 
@@ -75,9 +75,25 @@ class SeparatorNet(nn.Module):
             as the stream would be.
         """
         spectra = self.front_end.analyze(waveform)
-        masks = self.masks(spectra)
+        state = self.net.initial_state(spectra.shape[0], spectra.real.dtype, spectra.device)
+        masks, hops, _ = split_outputs(self.net, self.net(self.features(spectra), *state))
+        masks = mask_values(masks, self.config.mask_domain)
         if postfilter:
             stem_spectra = wiener_postfilter(spectra, masks)
         else:
             stem_spectra = masks * spectra.unsqueeze(2)
-        return self.front_end.synthesize(stem_spectra, waveform.shape[-1])
+        stems = self.front_end.synthesize(stem_spectra, waveform.shape[-1])
+        if hops is None:
+            return stems
+        return stems + self.waveform_timeline(hops, waveform.shape[-1])
+
+    def waveform_timeline(self, hops: torch.Tensor, n_samples: int) -> torch.Tensor:
+        """A waveform branch's hops [shape=(batch, n_frames, hop, n_stems, n_channels)] on the
+        stream's timeline [shape=(batch, n_stems, n_channels, n_samples)]: frame t's hop leaves
+        with the hop its synthesis completes, from output sample t * hop + hop - 1 on (the
+        processor's output FIFO starts with hop - 1 zeros)."""
+        # (batch, n_frames, hop, stems, channels) -> (batch, stems, channels, n_frames * hop)
+        timeline = hops.flatten(1, 2).permute(0, 2, 3, 1)
+        timeline = torch.nn.functional.pad(timeline, (self.front_end.hop - 1, 0))
+        timeline = timeline[..., :n_samples]
+        return torch.nn.functional.pad(timeline, (0, n_samples - timeline.shape[-1]))

@@ -52,6 +52,16 @@ class MaskNet(nn.Module):
         return tuple(spec.zeros(batch, dtype, device) for spec in self.state_spec())
 
 
+def split_outputs(
+    net: nn.Module, outputs: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
+    """A network's outputs as (masks, waveform hops or ``None``, new state): a network with
+    ``waveform_output`` (the ``hybrid`` family) gives its waveform hops second."""
+    if getattr(net, "waveform_output", False):
+        return outputs[0], outputs[1], tuple(outputs[2:])
+    return outputs[0], None, tuple(outputs[1:])
+
+
 class CausalTimeConv2d(nn.Module):
     """A 2-D convolution over (time, frequency) that never looks ahead in time.
 

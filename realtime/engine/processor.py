@@ -14,7 +14,8 @@ max_block)``, ``reset()``, ``process(block) -> stems`` for any block length, ``l
 and ``stems``. Internally it re-blocks to the preset's hop and runs a spectral path
 (``front_end.py``), chosen at construction to match the model's front end: the full-band
 STFT (the default) or the PQMF subband bank with an STFT per band. Per hop: analysis, the
-model's masks, synthesis per stem. Its output is delayed by exactly ``latency_samples``: a hop
+model's masks, synthesis per stem (plus a waveform branch's hop of each stem, for a model that
+has one). Its output is delayed by exactly ``latency_samples``: a hop
 ends where the path's frame is complete, ``frame_lead`` samples before the full-band hop grid
 (so the first hop is short by that many pre-loaded zeros), and the output FIFO is pre-filled
 with ``hop - 1 - frame_lead`` zeros, the most a caller can be owed before the next frame is
@@ -58,6 +59,11 @@ class HopModel(Protocol):
     preset's bins for the STFT path, ``n_bands * n_channels`` (band-major) and the subband
     preset's bins for the subband path. Masks are real (float32) or, for a model with complex
     masks, complex64: the processor multiplies either into the spectra the same way.
+
+    Optional: a model with a waveform branch (the ``hybrid`` family) has ``waveform_hop`` true
+    and, after each ``step`` or ``run``, ``last_waveform`` [shape=(n_frames, hop, n_stems *
+    n_channels), float32]: per frame, a hop of every stem that the processor adds to the hop the
+    frame's synthesis completes. A model without the attribute has no such output.
     """
 
     @property
@@ -164,6 +170,10 @@ class StreamProcessor:
         self.n_channels = n_channels
         self.path = _path_for(preset, n_channels, path)
         self.stems: tuple[str, ...] = tuple(model.stems)
+        # A model with a waveform branch (metadata ``waveform_hop``, the hybrid family) also
+        # gives, per frame, a hop of every stem [shape=(hop, n_stems * n_channels)] in its
+        # ``last_waveform`` [shape=(n_frames, ...)], added to the hop the synthesis completes.
+        self._waveform_hop = bool(getattr(model, "waveform_hop", False))
         self.sample_rate = 0
         self.max_block = 0
 
@@ -321,12 +331,15 @@ class StreamProcessor:
         if n_frames:
             # 2. One model call for every frame.
             masks = self.model.run(spectra)
+            hops = self.model.last_waveform if self._waveform_hop else None  # type: ignore[attr-defined]
             # 3. Synthesis, hop by hop, straight into ``out``; the part of the last hops that
             # is due after this block goes to the FIFO (fewer than hop samples).
             for frame in range(n_frames):
                 self._apply_masks(spectra[frame], masks[frame])
                 # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels)
                 hop_out = self._synthesis.synthesize(self._stem_spectra).reshape(hop, -1)
+                if hops is not None:
+                    hop_out += hops[frame]
                 take = min(hop, n_samples - done)
                 out[done : done + take] = hop_out[:take]
                 if take < hop:
@@ -340,7 +353,10 @@ class StreamProcessor:
         self._apply_masks(spectrum, masks)
         hop_out = self._synthesis.synthesize(self._stem_spectra)
         # (hop, n_stems, n_channels) -> (hop, n_stems * n_channels): one FIFO for all stems
-        self._out_fifo.write(hop_out.reshape(self.preset.hop, -1))
+        flat = hop_out.reshape(self.preset.hop, -1)
+        if self._waveform_hop:
+            flat += self.model.last_waveform[0]  # type: ignore[attr-defined]
+        self._out_fifo.write(flat)
 
     def _apply_masks(self, spectrum: np.ndarray, masks: np.ndarray) -> None:
         if self.postfilter:
@@ -384,6 +400,12 @@ def render_offline(
         for frame in range(spectra.shape[0]):
             wiener_postfilter(spectra[frame], masks[frame], stem_spectra[frame])
     stems = path.synthesize(stem_spectra, signal.shape[0])
+    if getattr(model, "waveform_hop", False):
+        # Frame t's waveform hop leaves with the hop its synthesis completes.
+        hops = model.last_waveform  # type: ignore[attr-defined]
+        start = preset.hop - 1 - path.frame_lead
+        timeline = hops.reshape(-1, *stems.shape[1:])[: max(0, stems.shape[0] - start)]
+        stems[start : start + timeline.shape[0]] += timeline
     # (n_samples, n_stems, n_channels) -> (n_stems, n_samples, n_channels)
     return stems.transpose(1, 0, 2)
 

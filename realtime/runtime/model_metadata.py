@@ -38,6 +38,10 @@ MASKS_OUTPUT = "masks"
 #: so the runner views them as complex without a copy). A file without the key is ``magnitude``.
 MAGNITUDE, COMPLEX = "magnitude", "complex"
 MASK_DOMAINS = (MAGNITUDE, COMPLEX)
+#: A model with a waveform branch (the ``hybrid`` family; metadata ``waveform_hop``: true) has
+#: one more output, [shape=(1, n_frames, hop, n_stems, n_channels)]: per frame, a hop of every
+#: stem that the processor adds to the hop the frame's synthesis completes. Absent: no such output.
+WAVEFORM_OUTPUT = "waveform"
 
 
 class ModelFileError(UserError):
@@ -94,6 +98,7 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     mask_domain: str = MAGNITUDE
+    waveform_hop: bool = False
 
     @property
     def complex_masks(self) -> bool:
@@ -123,6 +128,8 @@ class ModelMetadata:
             "synthesis_length": self.preset.synthesis_length,
         }
         values["latency_ms"] = round(self.latency_ms, 3)
+        if not self.waveform_hop:
+            del values["waveform_hop"]  # files without a waveform branch stay as they were
         return json.dumps(values, indent=1, sort_keys=True)
 
     @classmethod
@@ -185,6 +192,9 @@ class ModelMetadata:
         mask_domain = values.get("mask_domain", MAGNITUDE)
         if mask_domain not in MASK_DOMAINS:
             raise _Invalid(f"gives mask_domain {mask_domain!r}, not {MAGNITUDE!r} or {COMPLEX!r}")
+        waveform_hop = values.get("waveform_hop", False)
+        if not isinstance(waveform_hop, bool):
+            raise _Invalid(f"gives waveform_hop {waveform_hop!r}, not true or false")
         return cls(
             family=_field(values, "family", str),
             config=_field(values, "config", dict),
@@ -213,6 +223,7 @@ class ModelMetadata:
             format_version=version,
             extra=_field(values, "extra", dict) if "extra" in values else {},
             mask_domain=mask_domain,
+            waveform_hop=waveform_hop,
         )
 
     def _check_geometry(self, name: str) -> None:
@@ -256,6 +267,9 @@ class ModelMetadata:
         shapes: dict[str, tuple[int | None, ...]] = {
             MASKS_OUTPUT: (1, None, len(self.stems), channels, bins, *pair)
         }
+        if self.waveform_hop:
+            hop = (1, None, self.preset.hop, len(self.stems), self.n_channels)
+            shapes[WAVEFORM_OUTPUT] = hop
         shapes.update({tensor.output_name: tensor.shape for tensor in self.state})
         return shapes
 

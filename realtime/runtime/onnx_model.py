@@ -31,6 +31,7 @@ from .model_metadata import (
     FEATURES_INPUT,
     MASKS_OUTPUT,
     METADATA_KEY,
+    WAVEFORM_OUTPUT,
     ModelFileError,
     ModelMetadata,
     check_against_graph,
@@ -126,6 +127,10 @@ class OnnxHopModel:
         self._spectrum_view = (
             self._features.view(np.complex64)[..., 0] if self.metadata.complex_masks else None
         )
+        # A waveform branch: the last call's hops [shape=(n_frames, hop, n_stems *
+        # n_channels)], which the processor adds after synthesis (metadata ``waveform_hop``).
+        self.waveform_hop = self.metadata.waveform_hop
+        self.last_waveform: np.ndarray | None = None
         self._binding: Any = None
         if self.provider == CUDA:
             self._prepare_device_state()
@@ -178,6 +183,9 @@ class OnnxHopModel:
         if self._binding is None:
             feed = {FEATURES_INPUT: batch, **self._state}
             masks, *new_state = self.session.run(None, feed)
+            if self.waveform_hop:
+                hops, *new_state = new_state
+                self.last_waveform = hops[0].reshape(*hops.shape[1:3], -1)
             self._state = dict(zip(self._state_names, new_state, strict=True))
             return masks[0]
         binding = self._binding
@@ -186,8 +194,14 @@ class OnnxHopModel:
             binding.bind_ortvalue_input(tensor.name, self._device_in[tensor.name])
             binding.bind_ortvalue_output(tensor.output_name, self._device_out[tensor.name])
         binding.bind_output(MASKS_OUTPUT, "cpu")
+        if self.waveform_hop:
+            binding.bind_output(WAVEFORM_OUTPUT, "cpu")
         self.session.run_with_iobinding(binding)
-        masks = binding.copy_outputs_to_cpu()[0]
+        outputs = binding.copy_outputs_to_cpu()
+        masks = outputs[0]
+        if self.waveform_hop:
+            hops = outputs[1]
+            self.last_waveform = hops[0].reshape(*hops.shape[1:3], -1)
         self._device_in, self._device_out = self._device_out, self._device_in
         return masks[0]
 
