@@ -190,12 +190,14 @@ class OnnxHopModel:
             return masks[0]
         binding = self._binding
         binding.bind_cpu_input(FEATURES_INPUT, np.ascontiguousarray(batch))
-        for tensor in self.metadata.state:
-            binding.bind_ortvalue_input(tensor.name, self._device_in[tensor.name])
-            binding.bind_ortvalue_output(tensor.output_name, self._device_out[tensor.name])
+        # copy_outputs_to_cpu() returns the outputs in the order they were first bound: the
+        # masks (and waveform hops) first, so that they come before the state.
         binding.bind_output(MASKS_OUTPUT, "cpu")
         if self.waveform_hop:
             binding.bind_output(WAVEFORM_OUTPUT, "cpu")
+        for tensor in self.metadata.state:
+            binding.bind_ortvalue_input(tensor.name, self._device_in[tensor.name])
+            binding.bind_ortvalue_output(tensor.output_name, self._device_out[tensor.name])
         self.session.run_with_iobinding(binding)
         outputs = binding.copy_outputs_to_cpu()
         masks = outputs[0]
