@@ -40,6 +40,8 @@ from ..errors import UserError
 __all__ = ["JackServer", "jackd_available"]
 
 _PR_SET_PDEATHSIG = 1
+#: The server's real-time priority when it may have one: above the engine's worker's.
+SERVER_PRIORITY = 80
 
 
 def jackd_available() -> bool:
@@ -83,6 +85,7 @@ class JackServer:
         self.set_environment = set_environment
         self.timeout_s = timeout_s
         self.client: Any = None
+        self.realtime = False  # whether the server runs with real-time scheduling
         self.process: subprocess.Popen[bytes] | None = None
         self._previous_env: dict[str, str | None] = {}
         self._log: IO[str] | None = None
@@ -105,18 +108,30 @@ class JackServer:
                 os.environ[key] = value
         self.log_path = Path(tempfile.gettempdir()) / f"{self.name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [jackd, "--no-realtime", "-n", self.name, "-d", "dummy",
-             "-r", str(self.sample_rate), "-p", str(self.block_size)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )  # fmt: skip
-        try:
-            self._wait()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        # Real-time at priority 80 where this user may (as a desktop's JACK runs): above the
+        # engine's worker (SCHED_FIFO 70), which would otherwise starve a non-real-time server
+        # of its core on a busy machine; where it may not, the worker may not either, and the
+        # server runs without (a refused -R makes jackd exit at once: then --no-realtime).
+        for realtime in (["-R", "-P", str(SERVER_PRIORITY)], ["--no-realtime"]):
+            self.process = subprocess.Popen(
+                [jackd, *realtime, "-n", self.name, "-d", "dummy",
+                 "-r", str(self.sample_rate), "-p", str(self.block_size)],
+                stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )  # fmt: skip
+            try:
+                self._wait()
+            except UserError:
+                if self.process.poll() is not None and realtime[0] == "-R":
+                    continue  # refused real-time: once more without
+                self.stop()
+                raise
+            except BaseException:
+                self.stop()
+                raise
+            self.realtime = realtime[0] == "-R"
+            return self
+        raise AssertionError("unreachable")
 
     def _wait(self) -> None:
         if self.wait_for == "nothing":
