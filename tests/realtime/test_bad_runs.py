@@ -21,6 +21,7 @@ import soundfile as sf
 from livestems.realtime.commands.cli import main
 from livestems.realtime.io.audio_file import AudioFileError, load_audio, save_audio_atomic
 from livestems.realtime.runtime.catalog import find_model_file
+from tests.helpers.shell import as_from_a_shell
 
 RATE = 44100
 LIVESTEMS = str(Path(sys.executable).parent / "livestems")
@@ -164,6 +165,7 @@ def test_ctrl_c_in_separate_prints_one_sentence_and_leaves_nothing(tmp_path: Pat
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_shell,
     )
     assert running.stderr is not None
     # Wait for the progress line: the model is loaded and the song is being separated.

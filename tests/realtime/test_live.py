@@ -19,6 +19,7 @@ import pytest
 from livestems.realtime.backends.jack import NO_SERVER
 from livestems.realtime.commands.cli import main
 from livestems.realtime.runtime import catalog as model_catalog
+from tests.helpers.shell import as_from_a_shell
 
 pytest.importorskip("torch")
 
@@ -97,7 +98,7 @@ def test_ctrl_c_ends_a_run_with_the_report(jack_server, model_path: Path) -> Non
     process = subprocess.Popen(
         [SCRIPT, "live", "--backend", "jack", "--model", str(model_path), "--provider", "cpu",
          *BUFFER],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_shell,
     )  # fmt: skip
     try:
         assert process.stdout is not None
