@@ -23,7 +23,6 @@ by the most they hold back, measured in ``prepare``, and ``latency_samples`` cou
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 import numpy as np
 import soxr
@@ -328,8 +327,3 @@ def _measure_holdback(
             produced += back.shape[0]
             worst = max(worst, given - produced)
     return worst + max_block
-
-
-def as_mapping(stems: np.ndarray, names: tuple[str, ...]) -> Mapping[str, np.ndarray]:
-    """``process``'s ``(n_stems, n_samples, n_channels)`` as ``{stem: (n_samples, n_channels)}``."""
-    return {name: stems[index] for index, name in enumerate(names)}

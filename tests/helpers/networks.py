@@ -57,3 +57,15 @@ def music_like_tensor(
     tones = sum(torch.sin(2 * torch.pi * f * t) / (i + 1) for i, f in enumerate((110, 440, 1320)))
     noise = 0.1 * torch.randn(2, n_samples, generator=generator, dtype=torch.float64)
     return (0.3 * tones + noise).to(dtype)[None]
+
+
+def assert_causal(model: torch.nn.Module, x: torch.Tensor, cut: int) -> None:
+    """A separator's output sample n depends on input samples up to n only, bit for bit, and a
+    change at ``cut`` does come through once the model's latency has passed."""
+    perturbed = x.clone()
+    perturbed[..., cut:] += torch.randn(perturbed[..., cut:].shape, dtype=x.dtype)
+    with torch.no_grad():
+        before, after = model(x), model(perturbed)
+    assert torch.equal(before[..., :cut], after[..., :cut])
+    latency = int(model.latency_samples)
+    assert not torch.allclose(before[..., cut + latency :], after[..., cut + latency :])
