@@ -75,6 +75,15 @@ class SeparatorNet(nn.Module):
             as the stream would be.
         """
         spectra = self.front_end.analyze(waveform)
+        return self.separate_spectra(spectra, waveform.shape[-1], postfilter)
+
+    def separate_spectra(
+        self, spectra: torch.Tensor, n_samples: int, postfilter: bool = False
+    ) -> torch.Tensor:
+        """The stems of analysed spectra [shape=(batch, n_frames, n_feature_channels, n_bins)]
+        as waveforms [shape=(batch, n_stems, n_channels, n_samples)] on the stream's timeline:
+        the masked spectra's synthesis, plus a waveform branch's hops where the network has
+        one."""
         state = self.net.initial_state(spectra.shape[0], spectra.real.dtype, spectra.device)
         masks, hops, _ = split_outputs(self.net, self.net(self.features(spectra), *state))
         masks = mask_values(masks, self.config.mask_domain)
@@ -82,10 +91,10 @@ class SeparatorNet(nn.Module):
             stem_spectra = wiener_postfilter(spectra, masks)
         else:
             stem_spectra = masks * spectra.unsqueeze(2)
-        stems = self.front_end.synthesize(stem_spectra, waveform.shape[-1])
+        stems = self.front_end.synthesize(stem_spectra, n_samples)
         if hops is None:
             return stems
-        return stems + self.waveform_timeline(hops, waveform.shape[-1])
+        return stems + self.waveform_timeline(hops, n_samples)
 
     def waveform_timeline(self, hops: torch.Tensor, n_samples: int) -> torch.Tensor:
         """A waveform branch's hops [shape=(batch, n_frames, hop, n_stems, n_channels)] on the

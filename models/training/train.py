@@ -385,6 +385,8 @@ def loss_value(
     """The training objective; with ``training=False`` only its magnitude part (validation
     compares runs whose extra terms differ)."""
     mixture_spectra, target_spectra = batch_spectra(model, batch)
+    if getattr(model.net, "waveform_output", False):
+        return _waveform_branch_loss(model, mixture_spectra, target_spectra, config, training)
     mixture = mixture_spectra.abs()
     masks = model.masks(mixture_spectra)
     # |m x| = |m| |x|: a complex mask's magnitude is what the magnitude loss can judge.
@@ -411,6 +413,42 @@ def loss_value(
             estimate = model.front_end.synthesize(estimate_spectra, n_samples)
             target = model.front_end.synthesize(target_spectra, n_samples)
             loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
+    return loss
+
+
+def _waveform_branch_loss(
+    model: SeparatorNet,
+    mixture_spectra: torch.Tensor,
+    target_spectra: torch.Tensor,
+    config: TrainConfig,
+    training: bool,
+) -> torch.Tensor:
+    """The objective of a network with a waveform branch (``hybrid``): its stems are the masked
+    spectra's synthesis plus the branch's hops, so the loss is taken on that sum, analysed again
+    (the masks alone would leave the branch untrained). The estimate and the targets pass
+    through the same synthesis and the same stream timeline, so their frames line up; the
+    magnitude L1 (or MSE) is then the same measure as every other family's, and validation
+    compares them fairly."""
+    front_end = model.front_end
+    n_samples = mixture_spectra.shape[1] * front_end.hop
+    # [shape=(batch, n_stems, n_channels, n_samples)] on the stream's timeline
+    estimate = model.separate_spectra(mixture_spectra, n_samples)
+    target = front_end.synthesize(target_spectra, n_samples)
+
+    def magnitudes(stems: torch.Tensor) -> torch.Tensor:
+        return front_end.analyze(stems.flatten(0, 1)).abs()
+
+    estimates, targets = magnitudes(estimate), magnitudes(target)
+    if config.loss == "mse":
+        loss = torch.mean((estimates - targets) ** 2)
+    else:
+        loss = torch.mean(torch.abs(estimates - targets))
+    if training and config.complex_weight:
+        estimate_spectra = front_end.analyze(estimate.flatten(0, 1))
+        target_again = front_end.analyze(target.flatten(0, 1))
+        loss = loss + config.complex_weight * torch.mean(torch.abs(estimate_spectra - target_again))
+    if training and config.mrstft_weight:
+        loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
     return loss
 
 

@@ -287,3 +287,28 @@ def test_every_preset_but_studio_builds() -> None:
         except ConfigError:
             pass
     assert built == ["live", "ultra"]
+
+
+def test_the_training_loss_judges_the_stems_with_the_waveform_branch_added() -> None:
+    """The masks alone would leave the waveform branch untrained: the loss is taken on the
+    stems the stream gives (synthesis plus the branch's hops), so the branch's weights get a
+    gradient, and a branch that reproduces the targets' residual lowers the loss."""
+    from livestems.models.data.spectral_data import SpectralBatch
+    from livestems.models.training.train import TrainConfig, loss_value
+
+    config = CONFIGS[0]
+    model = random_model(config, seed=3)
+    n_stems = len(config.stems)
+    sources = torch.stack([signal(config, 8192, seed=10 + s)[0] * 0.3 for s in range(n_stems)])
+    targets = model.front_end.analyze(sources)  # (stems, frames, channels, bins)
+    batch = SpectralBatch(targets.sum(dim=0, keepdim=True), targets.unsqueeze(0).transpose(1, 2))
+    loss = loss_value(model, batch, TrainConfig(family="hybrid", synthetic_songs=1))
+    loss.backward()
+    for branch in (model.net.encoder, model.net.decoder, model.net.lstm):
+        gradient = sum(float(p.grad.abs().sum()) for p in branch.parameters())
+        assert gradient > 0.0, branch
+    # the branch is part of what is judged: silencing it changes the loss
+    with torch.no_grad():
+        model.net.decoder.weight.zero_()
+        silenced = loss_value(model, batch, TrainConfig(family="hybrid", synthetic_songs=1))
+    assert abs(float(silenced) - float(loss.detach())) > 1e-6
