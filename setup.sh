@@ -65,7 +65,7 @@ if [ "$dev" -eq 1 ]; then
   # torch first and pinned: asked for by an open range, pip would fetch the newest CUDA build
   # (several GB). With 2.13.0 installed, the 'train' extra's range installs nothing more.
   "${pip[@]}" "torch==2.13.0"
-  "${pip[@]}" -e ".[train,dev]"
+  "${pip[@]}" -e ".[train,dev,practice]"
   # The benchmark's peers, the 'bench' extra of pyproject.toml, one by one: openunmix, demucs and
   # julius declare torch (openunmix torchaudio too, and no torchaudio build matches torch 2.13.0),
   # so they and the pure-Python modules their model code imports go in with --no-deps; matplotlib
@@ -74,7 +74,7 @@ if [ "$dev" -eq 1 ]; then
     "einops>=0.6" "tqdm>=4.60"
   "${pip[@]}" "matplotlib>=3.8"
 else
-  "${pip[@]}" -e .
+  "${pip[@]}" -e ".[practice]"
 fi
 if [ "$gpu" -eq 1 ]; then
   # The project depends on onnxruntime (CPU); swap it for the GPU build, which provides the same

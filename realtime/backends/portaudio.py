@@ -204,7 +204,7 @@ class OfflineBackend:
                 indata = None if input_audio is None else input_audio[start : start + frames]
                 # The worker has the previous block's input; wait until its output is there.
                 waited = 0.0
-                while engine.output_available() < frames:
+                while not engine.ready_for(frames):
                     if engine.worker_error is not None or waited > 10.0:
                         raise RuntimeError("the engine's worker stopped") from engine.worker_error
                     time.sleep(0.0002)

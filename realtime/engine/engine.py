@@ -13,7 +13,12 @@ Thread contract (DESIGN.md, "The data path"):
   there, runs the stream processor (STFT, model step, iSTFT per hop) and writes the stems to
   the out-ring; it records compute time, levels and spectra in ``telemetry``.
 - **Control threads** (GUI, terminal, MIDI): ``set_gain``, ``set_mute``, ``set_solo``,
-  ``set_master_gain``, ``set_bypass``: single stores that the callback ramps over ~10 ms.
+  ``set_master_gain``, ``set_bypass``: single stores that the callback ramps over ~10 ms;
+  ``set_tempo``, ``set_transpose``, ``set_count_in``: single stores on a practice source.
+- **Practice source** (``realtime/practice``, a file played at another tempo or key): the
+  callback copies its audio from a ring that the worker refills after each block (Rubber Band
+  runs there, never in the callback), and the count-in's clicks through a delay line of the
+  stems' latency.
 
 Latency. The out-ring starts with ``buffer_samples`` zeros (at least one device block): the
 worker processes block k while earlier output plays. So the engine adds exactly
@@ -33,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UserError
+from ..practice.practice_source import PracticeSource
 from .mixer import StemMixer
 from .priority import (
     DEFAULT_PRIORITY,
@@ -122,6 +129,15 @@ class Engine:
         self._input = np.zeros((capacity, n_channels), dtype=np.float32)
         self._stems = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
         self._wet_dry = np.zeros((2, capacity, n_channels), dtype=np.float32)
+        # A practice source (tempo, key, count-in: realtime/practice) gives its audio with the
+        # count-in's clicks and song time beside it; the clicks wait in a delay line of the
+        # stems' latency, so that the fourth click and the song's first beat keep their
+        # distance.
+        self._practice = source is not None and hasattr(source, "read_block_into")
+        n_columns = getattr(source, "n_columns", n_channels) if self._practice else n_channels
+        self._source_block = np.zeros((capacity, n_columns), dtype=np.float32)
+        self._count_in_line = AudioRingBuffer(self.latency_samples + capacity, 1)
+        self._count_in = np.zeros((capacity, 1), dtype=np.float32)
         self._late_samples = 0  # stems owed to under-runs, dropped when they arrive
         self._hops_pending = 0  # input samples the processor holds towards its next hop
         # Worker buffers.
@@ -146,14 +162,21 @@ class Engine:
         audio: np.ndarray | None,
         block_size: int,
         postfilter: bool = False,
+        practice: bool = False,
         **settings: float,
     ) -> Engine:
         """The engine that plays ``audio`` (at the model's rate; ``None``: the device's input)
         through a model file's hop model, at ``block_size`` samples per device block
-        (``postfilter``: with the Wiener post-filter)."""
+        (``postfilter``: with the Wiener post-filter; ``practice``: a file played through a
+        ``PracticeSource``, whose tempo, key and count-in can change)."""
         processor = StreamProcessor.for_model(model, postfilter)
         rate = processor.preset.sample_rate
-        source = None if audio is None else FileSource(audio, rate)
+        source: FileSource | None = None
+        if audio is not None and practice:
+            lead = EngineSettings(rate, block_size, **settings).buffer_samples + 2 * block_size  # type: ignore[arg-type]
+            source = PracticeSource(audio, rate, lead_samples=lead)
+        elif audio is not None:
+            source = FileSource(audio, rate)
         return cls(processor, EngineSettings(rate, block_size, **settings), source)  # type: ignore[arg-type]
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -171,6 +194,10 @@ class Engine:
         self._dry_line.write_zeros(self.latency_samples)
         self._late_samples = 0
         self._hops_pending = 0
+        self._count_in_line.reset()
+        self._count_in_line.write_zeros(self.latency_samples)
+        if self._practice:
+            self.source.restart()  # type: ignore[union-attr]
 
     def warm_up(self, n_hops: int = 16) -> None:
         """Run the processor on silence, then reset: onnxruntime's first runs are many times
@@ -233,6 +260,13 @@ class Engine:
         """Frames of stems ready for the callback (any thread; a lower bound)."""
         return self._out_ring.fill()
 
+    def ready_for(self, n_samples: int) -> bool:
+        """Whether the next block of ``n_samples`` is there: the stems, and a practice
+        source's audio (an offline render waits for both)."""
+        if self._out_ring.fill() < n_samples:
+            return False
+        return not self._practice or self.source.ready(n_samples)  # type: ignore[union-attr]
+
     # -- controls, any thread ---------------------------------------------------------------
 
     def set_gain(self, stem: int, gain: float) -> None:
@@ -258,6 +292,23 @@ class Engine:
     def bypassed(self) -> bool:
         return self._bypass.gain(1) > 0.0
 
+    def set_tempo(self, tempo: float) -> None:
+        """Play the song at ``tempo`` times its speed, pitch kept (0.5-1.5)."""
+        self._practice_source("Tempo").set_tempo(tempo)
+
+    def set_transpose(self, semitones: float) -> None:
+        """Play the song ``semitones`` higher, tempo kept (-12..+12, cents as hundredths)."""
+        self._practice_source("Transpose").set_transpose(semitones)
+
+    def set_count_in(self, enabled: bool) -> None:
+        """One bar of clicks before play and before each loop restart."""
+        self._practice_source("The count-in").set_count_in(enabled)
+
+    def _practice_source(self, what: str):  # noqa: ANN202 - a PracticeSource
+        if not self._practice:
+            raise UserError(f"{what} applies to a song played from a file, not to live input.")
+        return self.source
+
     # -- audio callback ---------------------------------------------------------------------
 
     def process_block(
@@ -272,7 +323,12 @@ class Engine:
         (zeros during an under-run), for back-ends with a port per stem."""
         n_samples = outdata.shape[0]
         block = self._input[:n_samples]
-        if self.source is not None:
+        if self._practice:
+            columns = self._source_block[:n_samples]
+            self.source.read_block_into(columns)  # type: ignore[union-attr]
+            block[:] = columns[:, : self.n_channels]
+            self._count_in_line.write(columns[:, self.n_channels : self.n_channels + 1])
+        elif self.source is not None:
             self.source.read_into(block)
         elif indata is not None:
             block[:] = indata
@@ -306,6 +362,10 @@ class Engine:
             if stems_out is not None:
                 stems_out.fill(0.0)
         self._bypass.mix_into(self._wet_dry[:, :n_samples], outdata)
+        if self._practice:
+            count_in = self._count_in[:n_samples]
+            self._count_in_line.read_into(count_in)
+            outdata += count_in  # every channel: the clicks are in the middle
         self.telemetry.record_block(n_samples, available)
 
     def _wake(self) -> None:
@@ -324,6 +384,8 @@ class Engine:
                 if ready:
                     os.read(self._wake_read, 4096)
                 self._drain_input()
+                if self._practice:
+                    self.source.refill()  # type: ignore[union-attr]
         except BaseException as error:  # kept for the owner to report; the callback goes on
             self.worker_error = error  # dry, so audio never stops on a worker failure
             self._running = False

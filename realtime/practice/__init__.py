@@ -1,0 +1,1 @@
+"""Practice: tempo and key changes, the beat grid, count-in and clicks."""

@@ -1,0 +1,328 @@
+"""A song to practise with: the file source, at another tempo or key, with a count-in.
+
+Thread contract (DESIGN.md, "The data path"; the engine calls each side from its own thread):
+
+- **Audio callback**: ``read_block_into`` only. It copies the next samples from a ring that
+  the worker keeps filled ahead, never allocating, locking or blocking; paused, it plays
+  silence and leaves the ring as it is; short, it plays what is there, then silence, and counts
+  ``underruns`` (the worker fell behind). It also publishes ``heard_seconds``, the song time
+  of the last sample it read (the ring carries song time beside the audio).
+- **Worker** (the engine's, after each block's separation; or an offline render's loop):
+  ``refill`` reads the song from ``position`` (loop and end as ``FileSource`` does), runs
+  Rubber Band (``TempoKeyStretcher``, which may allocate: it is never in the callback) while a
+  tempo or key differs from the song's, renders the count-in's clicks, and writes the ring up to
+  ``lead_samples`` ahead. It alone moves ``position`` (``FileSource.read_into`` from here on
+  is the worker's), and applies the control threads' requests (seek, tempo, key).
+- **Control threads**: ``play``, ``pause``, ``seek``, ``set_loop``, ``set_tempo``,
+  ``set_transpose``, ``set_count_in``, ``set_grid``: checked, then one attribute store each;
+  the worker sees them at its next refill, so a control acts within ``lead_samples``.
+- ``restart`` only while the engine is stopped.
+
+Song time. Seek, loop A-B and the transport's clock are in song time whatever the tempo: the
+worker reads the song in song time and writes each output sample's song time beside it.
+Stretched, output sample k after a (re)start at song sample p stands for p + sum of the tempo
+over the samples before it (Rubber Band is primed so that it adds no delay: ``tempo_key``).
+
+Click-free. A tempo or key change while stretching is Rubber Band's ratio change (smooth). The
+first change away from the song's own tempo and key starts the stretcher at the position, primed
+with the song before it, so its output continues the direct signal; back at 1.0 and 0 it goes on
+stretching at those ratios until the next discontinuity (a seek, a loop restart, a count-in),
+where it returns to the direct signal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.ring_buffer import AudioRingBuffer
+from ..engine.sources import FileSource
+from .tempo_key import TempoKeyStretcher, check_tempo, check_transpose, require_rubber_band
+
+#: Song samples read per step of the worker's refill.
+CHUNK = 1024
+#: Output samples over which the stretcher's first samples fade in from the direct signal
+#: (~12 ms at 44.1 kHz): the same song position, but its waveform's slope changes with the tempo.
+ENGAGE_FADE = 512
+#: Beats per count-in (one 4/4 bar).
+COUNT_IN_BEATS = 4
+#: The count-in's tempo when the song has no beat grid.
+DEFAULT_COUNT_IN_BPM = 120.0
+#: The count-in clicks' level in the output (about -10 dBFS peaks).
+COUNT_IN_GAIN = 0.3
+
+
+def click_sound(sample_rate: int, accent: bool) -> np.ndarray:
+    """A 25 ms decaying sine, [shape=(n,)] float32: 1.5 kHz for the bar's first beat, 1 kHz
+    for the others."""
+    n = int(0.025 * sample_rate)
+    t = np.arange(n) / sample_rate
+    frequency = 1500.0 if accent else 1000.0
+    return (np.sin(2 * np.pi * frequency * t) * np.exp(-t / 0.005)).astype(np.float32)
+
+
+class PracticeSource(FileSource):
+    """Args:
+    audio: [shape=(n_samples, n_channels), float32] at the engine's rate.
+    sample_rate: samples per second.
+    lead_samples: how far ahead of the callback the worker keeps the ring (the engine's
+        head start plus a block is enough: the worker refills after every block).
+    """
+
+    def __init__(self, audio: np.ndarray, sample_rate: int, lead_samples: int = 4096) -> None:
+        super().__init__(audio, sample_rate)
+        n_channels = self.audio.shape[1]
+        self.n_channels = n_channels
+        #: Columns of a block: the audio's channels, the count-in's clicks, song seconds.
+        self.n_columns = n_channels + 2
+        self.lead_samples = lead_samples
+        # A stretched chunk at tempo 0.5 is twice as long, and Rubber Band hands over its
+        # output in bursts of up to a few thousand samples: room for both beyond the lead.
+        self._ring = AudioRingBuffer(lead_samples + 8 * CHUNK + 16384, self.n_columns)
+        self._chunk_in = np.zeros((CHUNK, n_channels), dtype=np.float32)
+        self._heard = np.zeros((1, self.n_columns), dtype=np.float32)
+        self.tempo = 1.0
+        self.transpose = 0.0
+        self.count_in = False
+        self.beat_times: np.ndarray | None = None  # song seconds of the grid's beats
+        self.bpm: float | None = None
+        self.heard_seconds = 0.0
+        self.underruns = 0
+        self._stretcher: TempoKeyStretcher | None = None
+        self._stretching = False
+        self._song_time = 0.0  # song sample of the next stretched output sample
+        self._engaged_at = 0  # song sample where the stretcher started
+        self._fade_done = ENGAGE_FADE
+        self._seek_request: int | None = None
+        self._count_in_left = 0  # output samples of count-in still to write
+        self._count_in_done = 0
+        self._count_in_period = 0.0  # output samples between count-in clicks
+        self._count_in_pending = False
+        self._song_done = False
+        self._clicks = (click_sound(sample_rate, False), click_sound(sample_rate, True))
+
+    # -- controls, any thread ----------------------------------------------------------------
+
+    def set_tempo(self, tempo: float) -> None:
+        tempo = check_tempo(tempo)
+        if tempo != 1.0:
+            require_rubber_band()  # here, in one sentence, not later in the worker
+        self.tempo = tempo
+
+    def set_transpose(self, semitones: float) -> None:
+        semitones = check_transpose(semitones)
+        if semitones != 0.0:
+            require_rubber_band()
+        self.transpose = semitones
+
+    def set_count_in(self, enabled: bool) -> None:
+        self.count_in = bool(enabled)
+
+    def set_grid(self, beat_times: np.ndarray | None, bpm: float | None) -> None:
+        """The song's beats (seconds) and tempo, for the count-in; ``None``: no grid (the
+        count-in then clicks at 120 BPM)."""
+        self.beat_times = None if beat_times is None else np.asarray(beat_times, np.float64)
+        self.bpm = bpm
+
+    def seek(self, seconds: float) -> None:
+        self._seek_request = int(min(max(seconds * self.sample_rate, 0), self.n_samples))
+        self.finished = False
+        self._song_done = False
+
+    def play(self) -> None:
+        if not self.playing and self.count_in:
+            self._count_in_pending = True
+        self.playing = True
+
+    def toggle(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    @property
+    def seconds(self) -> float:
+        return self.heard_seconds
+
+    @property
+    def stretch_delay_samples(self) -> int:
+        """Rubber Band's hold-back (compensated: the report shows what priming hides)."""
+        return 0 if self._stretcher is None else self._stretcher.delay_samples
+
+    # -- lifetime, while stopped ---------------------------------------------------------------
+
+    def restart(self) -> None:
+        """Empty the ring and fill it again from ``position`` (the engine's ``reset``)."""
+        self._ring.reset()
+        self._stretching = False
+        self._song_done = self.position >= self.n_samples and not self.loop_end
+        self.finished = False
+        self._count_in_left = 0
+        self._count_in_pending = self.count_in
+        self.heard_seconds = self.position / self.sample_rate
+        self.refill()
+
+    # -- audio callback -------------------------------------------------------------------------
+
+    def read_block_into(self, out: np.ndarray) -> None:
+        """Fill ``out`` [shape=(n_samples, n_columns)]: the audio, the count-in's clicks and
+        each sample's song seconds."""
+        n_out = out.shape[0]
+        if not self.playing:
+            out.fill(0.0)
+            return
+        got = self._ring.read_into(out)
+        if got < n_out:
+            out[got:].fill(0.0)
+            if self._song_done:
+                self.finished = True
+            else:
+                self.underruns += 1
+        if got:
+            self.heard_seconds = float(out[got - 1, -1])
+
+    def ready(self, n_samples: int) -> bool:
+        """Whether the callback's next ``n_samples`` are in the ring (or the song is over)."""
+        return self._ring.fill() >= n_samples or self._song_done
+
+    # -- worker ---------------------------------------------------------------------------------
+
+    def refill(self) -> None:
+        """Write the ring ``lead_samples`` ahead of the callback."""
+        ring = self._ring
+        while self.playing and ring.fill() < self.lead_samples and not self._song_done:
+            if self._seek_request is not None:
+                self.position, self._seek_request = self._seek_request, None
+                self._stretching = False
+                if self.position >= self.n_samples and not self.loop_end:
+                    self._song_done = True
+                    break
+            if self._count_in_pending:
+                self._count_in_pending = False
+                self._start_count_in()
+            if self._count_in_left:
+                self._write_count_in()
+                continue
+            self._write_song()
+
+    def _song_end(self) -> int:
+        return self.loop_end if self.loop_end else self.n_samples
+
+    def _write_song(self) -> None:
+        """One chunk of the song from ``position``: direct, or through the stretcher."""
+        end = self._song_end()
+        if self.position >= end:
+            if self.loop_end:
+                # the loop's last samples are still in the stretcher: hear them, then jump
+                self._flush_stretcher()
+                self.position = self.loop_start
+                if self.count_in:
+                    self._start_count_in()
+                return
+            self._finish_song()
+            return
+        start = self.position
+        n_in = min(CHUNK, end - start)
+        chunk = self.audio[start : start + n_in]
+        tempo, semitones = self.tempo, self.transpose
+        if not self._stretching and (tempo != 1.0 or semitones != 0.0):
+            if self._stretcher is None:
+                self._stretcher = TempoKeyStretcher(self.sample_rate, self.n_channels)
+            self._stretcher.set(tempo, semitones)
+            self._stretcher.start(self.audio, start)
+            self._stretching = True
+            self._song_time = float(start)
+            self._engaged_at, self._fade_done = start, 0
+        self.position = start + n_in
+        if not self._stretching:
+            times = (start + np.arange(n_in)) / self.sample_rate
+            self._write(chunk, times)
+            return
+        stretcher = self._stretcher
+        assert stretcher is not None
+        stretcher.set(tempo, semitones)
+        stretched = stretcher.process(chunk)
+        if self._fade_done < ENGAGE_FADE and stretched.shape[0]:
+            self._fade_in(stretched)
+        # Song time of each output sample: the tempo is the song samples per output sample.
+        times = (self._song_time + tempo * np.arange(stretched.shape[0])) / self.sample_rate
+        self._song_time += tempo * stretched.shape[0]
+        self._write(stretched, times)
+
+    def _fade_in(self, stretched: np.ndarray) -> None:
+        """Blend the stretcher's first ``ENGAGE_FADE`` samples in from the direct signal (a
+        raised-cosine cross-fade, in place)."""
+        n = min(ENGAGE_FADE - self._fade_done, stretched.shape[0])
+        index = self._fade_done + np.arange(n)
+        weight = (0.5 - 0.5 * np.cos(np.pi * (index + 1) / ENGAGE_FADE))[:, None]
+        direct = self.audio[np.minimum(self._engaged_at + index, self.n_samples - 1)]
+        stretched[:n] = weight * stretched[:n] + (1.0 - weight) * direct
+        self._fade_done += n
+
+    def _flush_stretcher(self) -> None:
+        """Write what the stretcher still holds (the samples before the end or the loop's B)
+        and leave stretching: what follows is a jump, where the stretcher starts again."""
+        if self._stretching and self._stretcher is not None:
+            rest = self._stretcher.process(np.zeros((0, self.n_channels), np.float32), True)
+            # A final flush also gives the windows' tails past the input: keep what the song
+            # time left to B (or the end) lasts at this tempo.
+            end = self._song_end()
+            keep = max(0, int(round((end - self._song_time) / self.tempo)))
+            rest = rest[:keep]
+            times = (self._song_time + self.tempo * np.arange(rest.shape[0])) / self.sample_rate
+            self._write(rest, np.minimum(times, end / self.sample_rate))
+        self._stretching = False
+
+    def _finish_song(self) -> None:
+        self._flush_stretcher()
+        self._song_done = True
+
+    def _write(self, audio: np.ndarray, song_seconds: np.ndarray, clicks=None) -> None:  # noqa: ANN001
+        block = np.zeros((audio.shape[0], self.n_columns), dtype=np.float32)
+        block[:, : self.n_channels] = audio
+        if clicks is not None:
+            block[:, self.n_channels] = clicks
+        block[:, -1] = song_seconds
+        written = self._ring.write(block)
+        if written < block.shape[0]:  # never with the ring's margin; say so if it happens
+            raise RuntimeError("the practice ring overflowed")
+
+    # -- count-in -------------------------------------------------------------------------------
+
+    def count_in_geometry(self) -> tuple[float, float]:
+        """(output samples between clicks, output samples from the count-in's start to the
+        song's first sample), at the current tempo: the bar's fourth click is followed, one beat
+        later, by the first grid beat at or after ``position``."""
+        rate, tempo = self.sample_rate, self.tempo
+        bpm = self.bpm if self.bpm else DEFAULT_COUNT_IN_BPM
+        period = 60.0 / bpm * rate / tempo
+        start_s = self.position / rate
+        offset = 0.0
+        if self.beat_times is not None and len(self.beat_times):
+            later = self.beat_times[self.beat_times >= start_s - 1e-9]
+            if len(later):
+                # The song reaches its next beat this long after it starts again.
+                offset = (later[0] - start_s) * rate / tempo
+        offset = offset % period
+        return period, COUNT_IN_BEATS * period - offset
+
+    def _start_count_in(self) -> None:
+        period, length = self.count_in_geometry()
+        self._count_in_period = period
+        self._count_in_left = int(round(length))
+        self._count_in_done = 0
+
+    def _write_count_in(self) -> None:
+        n = min(CHUNK, self._count_in_left)
+        clicks = np.zeros(n, dtype=np.float32)
+        first = self._count_in_done
+        for beat in range(COUNT_IN_BEATS):
+            onset = int(round(beat * self._count_in_period))
+            sound = self._clicks[1 if beat == 0 else 0]
+            lo, hi = max(onset, first), min(onset + sound.shape[0], first + n)
+            if lo < hi:
+                clicks[lo - first : hi - first] += COUNT_IN_GAIN * sound[lo - onset : hi - onset]
+        silence = np.zeros((n, self.n_channels), dtype=np.float32)
+        times = np.full(n, self.position / self.sample_rate)
+        self._write(silence, times, clicks)
+        self._count_in_done += n
+        self._count_in_left -= n

@@ -1,0 +1,232 @@
+"""Practice playback: tempo with the pitch kept and transposition with the tempo kept (Rubber
+Band in the worker), click-free changes, song time, the count-in on the grid, through the
+source alone and through the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pylibrb")
+
+from livestems.realtime.backends.portaudio import OfflineBackend, Recorder  # noqa: E402
+from livestems.realtime.dsp.presets import PRESETS  # noqa: E402
+from livestems.realtime.engine.engine import Engine, EngineSettings  # noqa: E402
+from livestems.realtime.engine.processor import IdentityHopModel, StreamProcessor  # noqa: E402
+from livestems.realtime.engine.sources import FileSource  # noqa: E402
+from livestems.realtime.errors import UserError  # noqa: E402
+from livestems.realtime.practice.practice_source import (  # noqa: E402
+    COUNT_IN_BEATS,
+    PracticeSource,
+)
+
+RATE = 44100
+BLOCK = 256
+
+
+def tone(frequency: float, seconds: float, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = (level * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    return np.stack([x, x], axis=1)
+
+
+def click_track(bpm: float, seconds: float, frequency: float = 1000.0) -> np.ndarray:
+    """30 ms tone bursts on every beat, [shape=(n, 2)]."""
+    out = np.zeros((int(seconds * RATE), 2), np.float32)
+    burst = tone(frequency, 0.03, 0.5) * np.hanning(int(0.03 * RATE))[:, None].astype(np.float32)
+    for onset in np.arange(0.25, seconds - 0.1, 60.0 / bpm):
+        start = int(round(onset * RATE))
+        out[start : start + burst.shape[0]] += burst
+    return out
+
+
+def play(source: PracticeSource, seconds: float, block: int = BLOCK, during=None) -> np.ndarray:
+    """What the callback reads, block by block, the worker refilling after each (as in the
+    engine): [shape=(n, n_columns)]."""
+    source.restart()
+    blocks = []
+    buffer = np.zeros((block, source.n_columns), np.float32)
+    for index in range(int(seconds * RATE) // block):
+        if during is not None:
+            during(source, index * block)
+        source.read_block_into(buffer)
+        blocks.append(buffer.copy())
+        source.refill()
+    return np.concatenate(blocks)
+
+
+def peak_frequency(x: np.ndarray) -> float:
+    """The strongest frequency, interpolated between bins (parabola on the log magnitude)."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.shape[0])))
+    k = int(np.argmax(spectrum))
+    a, b, c = np.log(spectrum[k - 1 : k + 2])
+    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * RATE / x.shape[0]
+
+
+def onsets(x: np.ndarray, threshold: float) -> np.ndarray:
+    """Sample indices where |x| first rises above ``threshold`` after 100 ms below it."""
+    above = np.flatnonzero(np.abs(x) > threshold)
+    if above.size == 0:
+        return above
+    keep = np.concatenate([[True], np.diff(above) > int(0.1 * RATE)])
+    return above[keep]
+
+
+def test_at_the_songs_own_tempo_and_key_the_source_plays_the_song_sample_for_sample() -> None:
+    song = tone(440.0, 3.0)
+    out = play(PracticeSource(song, RATE), 2.5)
+    np.testing.assert_array_equal(out[:, :2], song[: out.shape[0]])
+    np.testing.assert_allclose(out[:, -1], np.arange(out.shape[0]) / RATE, atol=1e-6)
+
+
+def test_a_tone_transposed_an_octave_up_comes_out_an_octave_higher_at_its_tempo() -> None:
+    source = PracticeSource(tone(440.0, 4.0), RATE)
+    source.set_transpose(12)
+    out = play(source, 3.5)
+    assert peak_frequency(out[RATE : 3 * RATE, 0]) == pytest.approx(880.0, rel=0.01)
+    # the tempo is kept: 3.5 s played is 3.5 s of song
+    assert out[-1, -1] == pytest.approx(3.5, abs=0.01)
+
+
+def test_at_half_tempo_clicks_come_twice_as_far_apart_at_their_own_pitch() -> None:
+    song = click_track(120.0, 6.0)
+    source = PracticeSource(song, RATE)
+    source.set_tempo(0.5)
+    out = play(source, 10.0)[:, 0]
+    found = onsets(out, 0.1)
+    assert len(found) >= 8
+    gaps = np.diff(found[1:]) / RATE  # the first may straddle the start
+    np.testing.assert_allclose(gaps, 1.0, rtol=0.01)
+    pitches = [peak_frequency(out[start : start + int(0.05 * RATE)]) for start in found[1:-1]]
+    np.testing.assert_allclose(pitches, 1000.0, rtol=0.01)
+    # the transport stays in song time: 10 s heard at half tempo is 5 s of song
+    assert out.shape[0] / RATE == pytest.approx(10.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [((1.0, 0.0), (0.8, 0.0)), ((0.8, 0.0), (1.25, 3.0)), ((1.0, 0.0), (1.0, -12.0))],
+)
+def test_a_tempo_or_key_change_mid_song_leaves_no_step_larger_than_the_signals_own(
+    before: tuple[float, float], after: tuple[float, float]
+) -> None:
+    song = tone(440.0, 6.0)
+    source = PracticeSource(song, RATE)
+    source.set_tempo(before[0])
+    source.set_transpose(before[1])
+
+    def change(source: PracticeSource, sample: int) -> None:
+        if sample == 2 * RATE // BLOCK * BLOCK:
+            source.set_tempo(after[0])
+            source.set_transpose(after[1])
+
+    out = play(source, 4.0, during=change)[:, 0]
+    # the largest step a 0.3 sine makes, at the higher of the two pitches
+    highest = 440.0 * 2 ** (max(before[1], after[1], 0.0) / 12)
+    own = 0.3 * 2 * np.pi * highest / RATE
+    # Rubber Band's amplitude ripple is ~0.1 %; a click would be many times the sine's step
+    assert np.abs(np.diff(out)).max() <= own * 1.01
+
+
+def test_seeking_and_looping_stay_in_song_time_at_another_tempo() -> None:
+    song = tone(440.0, 8.0)
+    source = PracticeSource(song, RATE)
+    source.set_tempo(0.8)
+    source.set_loop(2.0, 3.0)
+    source.seek(2.0)
+    out = play(source, 4.0)
+    times = out[:, -1]
+    # every sample heard is inside the loop (song time), and the loop came round: at 0.8 a
+    # second of song lasts 1.25 s, so 4 s hold three passes
+    assert times.min() >= 2.0 - 1e-3 and times.max() <= 3.0 + 1e-3
+    wraps = np.flatnonzero(np.diff(times) < -0.5)
+    assert len(wraps) == 3
+    assert wraps[0] / RATE == pytest.approx(1.25, abs=0.02)
+    # the clock moves at 0.8 song seconds per second heard
+    first = times[: wraps[0]]
+    slope = np.polyfit(np.arange(first.shape[0]) / RATE, first, 1)[0]
+    assert slope == pytest.approx(0.8, rel=0.005)
+    assert source.seconds == pytest.approx(float(times[-1]))
+
+
+def test_with_count_in_the_loops_first_beat_falls_on_the_grid() -> None:
+    bpm = 120.0
+    song = click_track(bpm, 12.0)
+    beats = np.arange(0.25, 11.9, 60.0 / bpm)
+    for tempo in (1.0, 0.8):
+        source = PracticeSource(song, RATE)
+        source.set_grid(beats, bpm)
+        source.set_tempo(tempo)
+        source.set_count_in(True)
+        # a loop that starts a little before a beat: the count-in lines its bar up with it
+        source.set_loop(4.1, 6.2)
+        source.seek(4.1)
+        out = play(source, 5.0)
+        period = 60.0 / bpm / tempo * RATE
+        clicks = onsets(out[:, 2], 0.05)
+        assert len(clicks) >= COUNT_IN_BEATS
+        song_beats = onsets(out[:, 0], 0.1)
+        # the song's first beat after the count-in is where a fifth click would be
+        first = song_beats[song_beats > clicks[COUNT_IN_BEATS - 1]][0]
+        expected = clicks[COUNT_IN_BEATS - 1] + period
+        assert abs(first - expected) / RATE <= 0.010, (tempo, (first - expected) / RATE)
+        np.testing.assert_allclose(np.diff(clicks[:COUNT_IN_BEATS]), period, atol=2)
+
+
+@pytest.mark.parametrize(
+    ("call", "value", "words"),
+    [
+        ("set_tempo", 0.0, "Tempo must be between 0.5 and 1.5"),
+        ("set_tempo", 3.0, "Tempo must be between 0.5 and 1.5"),
+        ("set_tempo", float("nan"), "Tempo must be between"),
+        ("set_transpose", 30.0, "Transpose must be between -12 and \\+12"),
+    ],
+)
+def test_bad_tempo_and_transpose_values_end_in_one_sentence(
+    call: str, value: float, words: str
+) -> None:
+    source = PracticeSource(tone(440.0, 1.0), RATE)
+    with pytest.raises(UserError, match=words) as caught:
+        getattr(source, call)(value)
+    message = str(caught.value)
+    assert message.endswith(".") and "\n" not in message
+
+
+def identity_engine(song: np.ndarray, practice: bool) -> Engine:
+    preset = PRESETS["live"]
+    source = PracticeSource(song, RATE, lead_samples=4 * BLOCK) if practice else None
+    return Engine(
+        StreamProcessor(IdentityHopModel(preset), preset),
+        EngineSettings(RATE, BLOCK),
+        source if practice else FileSource(song, RATE),
+    )
+
+
+def test_the_engine_plays_a_practice_source_like_a_file_and_stretches_in_the_worker() -> None:
+    song = tone(440.0, 3.0) + click_track(100.0, 3.0)
+    plain, practice = identity_engine(song, False), identity_engine(song, True)
+    n = 2 * RATE
+    recorded = []
+    for engine in (plain, practice):
+        recorder = Recorder(n, 2)
+        OfflineBackend(engine, recorder).render(n)
+        recorded.append(recorder.recorded)
+    # at the song's tempo and key the practice path is the plain one, sample for sample
+    np.testing.assert_array_equal(recorded[0], recorded[1])
+    # transposed, through the engine: the tone an octave higher, in the stems' latency
+    engine = identity_engine(tone(440.0, 4.0), True)
+    engine.set_transpose(12.0)
+    engine.reset()
+    recorder = Recorder(3 * RATE, 2)
+    OfflineBackend(engine, recorder).render(3 * RATE)
+    assert peak_frequency(recorder.recorded[RATE:, 0]) == pytest.approx(880.0, rel=0.01)
+    assert engine.telemetry.snapshot().underruns == 0 and engine.source.underruns == 0
+
+
+def test_live_input_has_no_tempo() -> None:
+    preset = PRESETS["live"]
+    engine = Engine(
+        StreamProcessor(IdentityHopModel(preset), preset), EngineSettings(RATE, BLOCK), None
+    )
+    with pytest.raises(UserError, match="not to live input"):
+        engine.set_tempo(0.8)
