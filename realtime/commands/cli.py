@@ -47,6 +47,7 @@ PLANNED_COMMANDS: dict[str, str] = {
     "play": "play a file through the separator, with keyboard control in the terminal",
     "live": "separate an input device live, to an output device",
     "separate": "write one file per stem for each song given",
+    "practice": "render a practice track: stems muted or soloed, at another tempo or key",
     "bench": "measure latency and compute of models, presets, providers; --list: all benchmarks",
     "train": "train a model (needs the 'train' extra)",
     "export": "export a trained checkpoint to an ONNX model file (needs the 'train' extra)",

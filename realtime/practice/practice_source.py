@@ -163,13 +163,14 @@ class PracticeSource(FileSource):
 
     # -- audio callback -------------------------------------------------------------------------
 
-    def read_block_into(self, out: np.ndarray) -> None:
+    def read_block_into(self, out: np.ndarray) -> int:
         """Fill ``out`` [shape=(n_samples, n_columns)]: the audio, the count-in's clicks and
-        each sample's song seconds."""
+        each sample's song seconds; returns how many came from the song (the rest is
+        silence)."""
         n_out = out.shape[0]
         if not self.playing:
             out.fill(0.0)
-            return
+            return 0
         got = self._ring.read_into(out)
         if got < n_out:
             out[got:].fill(0.0)
@@ -179,6 +180,7 @@ class PracticeSource(FileSource):
                 self.underruns += 1
         if got:
             self.heard_seconds = float(out[got - 1, -1])
+        return got
 
     def ready(self, n_samples: int) -> bool:
         """Whether the callback's next ``n_samples`` are in the ring (or the song is over)."""
