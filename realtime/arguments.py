@@ -153,3 +153,17 @@ def add_provider_option(
         help=f"onnxruntime execution provider: {choices} (default: {default}"
         f"{', CUDA when there is one' if default == 'auto' else ''})",
     )
+
+
+def add_practice_options(parser: argparse.ArgumentParser) -> None:
+    """``--tempo``, ``--transpose``, ``--count-in``: file playback as a practice tool
+    (``realtime/practice``); the values are checked when applied, in one sentence."""
+    parser.add_argument(
+        "--tempo", type=float, default=1.0, help="0.5-1.5 of the song's, pitch kept"
+    )
+    parser.add_argument(
+        "--transpose", type=float, default=0.0, help="semitones, -12..+12 (cents: 0.01), tempo kept"
+    )
+    parser.add_argument(
+        "--count-in", action="store_true", help="a bar of clicks before play and each loop"
+    )

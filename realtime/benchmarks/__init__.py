@@ -36,6 +36,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "jackd",
     ),
     Benchmark(
+        "python -m livestems.realtime.benchmarks.practice",
+        "under-runs and worker time per block at tempo 0.8 and transpose -2 next to plain "
+        "playback",
+        "jackd, practice extra",
+    ),
+    Benchmark(
         "python -m livestems.realtime.benchmarks.memory",
         "peak memory of `livestems separate` for 1, 10 and 60-minute songs",
         "",

@@ -5,8 +5,9 @@ a second) and calls the engine's and the source's controls; the engine runs its 
 and PortAudio its callback thread. Nothing here touches the audio path directly.
 
 Keys: 1-4 mute a stem, Shift+1-4 (! @ # $) solo it, space pause, left/right seek 5 s, b bypass,
-q quit. ``--headless --duration S`` plays without a terminal UI and prints a report; so does any
-run whose standard input is not a terminal.
+[ ] tempo -/+5 %, - = transpose -/+1 semitone, q quit. ``--headless --duration S`` plays
+without a terminal UI and prints a report; so does any run whose standard input is not a
+terminal.
 """
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ import sys
 import termios
 import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .. import arguments
 from ..backends.portaudio import SoundDeviceBackend
 from ..engine.engine import Engine
 from ..engine.report import format_report
 from ..engine.sources import FileSource
+from ..errors import UserError
 from ..io.audio_file import load_audio
 from ..runtime.catalog import resolve_model
 from .command import Command
 
 SOLO_KEYS = tuple("!@#$%^&*(")  # a tuple: membership is exact ("" is in every str)
 SEEK_SECONDS = 5.0
+TEMPO_KEYS = {"[": -0.05, "]": 0.05}
+TRANSPOSE_KEYS = {"-": -1.0, "=": 1.0}
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +54,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mute", action="append", default=[], metavar="STEM", help="mute a stem")
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem")
+    arguments.add_practice_options(parser)
 
 
 def _stem_index(engine: Engine, name: str) -> int:
@@ -63,9 +68,16 @@ def _stem_index(engine: Engine, name: str) -> int:
 def build_player(args: argparse.Namespace) -> tuple[Engine, SoundDeviceBackend, str]:
     model = resolve_model(args.model, args.provider)
     engine = Engine.for_model(
-        model, load_audio(args.file, model.metadata.sample_rate), args.block_size, args.wiener
+        model,
+        load_audio(args.file, model.metadata.sample_rate),
+        args.block_size,
+        args.wiener,
+        practice=True,
     )
     assert engine.source is not None
+    engine.set_tempo(args.tempo)
+    engine.set_transpose(args.transpose)
+    engine.set_count_in(args.count_in)
     engine.source.seek(args.start)
     for name in args.mute:
         engine.set_mute(_stem_index(engine, name), True)
@@ -132,7 +144,19 @@ def handle_key(engine: Engine, source: FileSource, key: str) -> bool:
         source.seek_by(-SEEK_SECONDS)
     elif key in ("b", "B"):
         engine.set_bypass(not engine.bypassed)
+    elif key in TEMPO_KEYS:
+        nudge(engine.set_tempo, getattr(source, "tempo", 1.0) + TEMPO_KEYS[key])
+    elif key in TRANSPOSE_KEYS:
+        nudge(engine.set_transpose, getattr(source, "transpose", 0.0) + TRANSPOSE_KEYS[key])
     return True
+
+
+def nudge(setter: Callable[[float], None], value: float) -> None:
+    """A key's step, ignored at the end of the range (a key held down must not end the run)."""
+    try:
+        setter(round(value, 4))
+    except UserError:
+        pass
 
 
 def status_line(engine: Engine, source: FileSource) -> str:
@@ -144,9 +168,13 @@ def status_line(engine: Engine, source: FileSource) -> str:
         for i, name in enumerate(engine.stems)
     )
     state = "bypass" if engine.bypassed else ("playing" if source.playing else "paused")
+    practice = ""
+    tempo, transpose = getattr(source, "tempo", 1.0), getattr(source, "transpose", 0.0)
+    if tempo != 1.0 or transpose != 0.0:
+        practice = f" tempo {100 * tempo:.0f}% key {transpose:+.2f}"
     latency_ms = 1000.0 * engine.latency_samples / engine.settings.sample_rate
     return (
-        f"{source.seconds:6.1f}/{source.duration:.0f}s {state:<7} {stems} | latency "
+        f"{source.seconds:6.1f}/{source.duration:.0f}s {state:<7}{practice} {stems} | latency "
         f"{latency_ms:.1f} ms | hop p50 {p50:.2f} p99 {p99:.2f} ms | under-runs "
         f"{snapshot.underruns}"
     )
@@ -162,7 +190,10 @@ def _run(args: argparse.Namespace) -> int:
     backend.start()
     try:
         if interactive:
-            print("keys: 1-4 mute, Shift+1-4 solo, space pause, arrows seek, b bypass, q quit")
+            print(
+                "keys: 1-4 mute, Shift+1-4 solo, space pause, arrows seek, b bypass, "
+                "[ ] tempo, - = transpose, q quit"
+            )
             with _raw_terminal():
                 deadline = time.monotonic() + duration if args.duration else None
                 while not source.finished and backend.alive():

@@ -138,6 +138,10 @@ class Engine:
         self._source_block = np.zeros((capacity, n_columns), dtype=np.float32)
         self._count_in_line = AudioRingBuffer(self.latency_samples + capacity, 1)
         self._count_in = np.zeros((capacity, 1), dtype=np.float32)
+        # The worker's refill times of the practice source, seconds per call (a ring of the
+        # last calls; the worker is its only writer): what stretching costs next to the model.
+        self.refill_seconds = np.zeros(1 << 16, dtype=np.float64)
+        self.refill_calls = 0
         self._late_samples = 0  # stems owed to under-runs, dropped when they arrive
         self._hops_pending = 0  # input samples the processor holds towards its next hop
         # Worker buffers.
@@ -385,7 +389,11 @@ class Engine:
                     os.read(self._wake_read, 4096)
                 self._drain_input()
                 if self._practice:
+                    started = time.perf_counter()
                     self.source.refill()  # type: ignore[union-attr]
+                    slot = self.refill_calls % self.refill_seconds.shape[0]
+                    self.refill_seconds[slot] = time.perf_counter() - started
+                    self.refill_calls += 1
         except BaseException as error:  # kept for the owner to report; the callback goes on
             self.worker_error = error  # dry, so audio never stops on a worker failure
             self._running = False

@@ -70,4 +70,21 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
         ("device xruns", str(snapshot.device_xruns)),
         ("real-time", f"worker {engine.scheduling}; memory {engine.memory}"),
     ]
+    source = engine.source
+    if source is not None and hasattr(source, "stretch_delay_samples"):
+        rows.insert(6, ("tempo and key", _practice(source, sample_rate)))
     return "\n".join(f"{label + ':':<{LABEL_WIDTH}} {value}" for label, value in rows)
+
+
+def _practice(source, sample_rate: int) -> str:  # noqa: ANN001 - a PracticeSource
+    """The practice source's part: its settings, Rubber Band's hold-back (primed away, so it
+    delays no sample of the song, only how soon a change is heard) and its read-ahead."""
+    settings = f"tempo {100 * source.tempo:.0f}%, transpose {source.transpose:+.2f} semitones"
+    delay = source.stretch_delay_samples
+    stretch = (
+        f"Rubber Band holds {_samples_ms(delay, sample_rate)}, primed away (song time kept)"
+        if delay
+        else "Rubber Band not engaged (the song as recorded)"
+    )
+    ahead = _samples_ms(source.lead_samples, sample_rate)
+    return f"{settings}; {stretch}; read ahead {ahead}; source under-runs {source.underruns}"

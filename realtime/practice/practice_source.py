@@ -39,7 +39,7 @@ from ..engine.sources import FileSource
 from .tempo_key import TempoKeyStretcher, check_tempo, check_transpose, require_rubber_band
 
 #: Song samples read per step of the worker's refill.
-CHUNK = 1024
+CHUNK = 256
 #: Output samples over which the stretcher's first samples fade in from the direct signal
 #: (~12 ms at 44.1 kHz): the same song position, but its waveform's slope changes with the tempo.
 ENGAGE_FADE = 512

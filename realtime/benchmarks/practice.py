@@ -1,0 +1,114 @@
+"""Practice benchmark: what tempo and key changes cost the real-time path.
+
+    python -m livestems.realtime.benchmarks.practice [--model M.onnx] [--seconds 20]
+                                                   [--block-size 256] [--tempo 0.8]
+                                                   [--transpose -2]
+
+Starts a JACK dummy server of its own and plays the bundled demo song (else a generated one)
+through the engine twice in one run, at the same block size: as recorded, then at the given
+tempo and transposition (Rubber Band in the worker). For each it prints under-runs (engine and
+practice source), device xruns, the model's compute per hop (p50, p99) and the worker's
+refill time per call (p50, p99: reading the song, stretching, the ring), and the stretched
+run's worker time against the plain run's. Figures, not a pass/fail.
+
+Thread contract: the main thread runs this script and reads telemetry after each run; the
+engine has its worker thread and PortAudio its callback thread, as in ``livestems play``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from .. import arguments
+from ..backends.jack_server import JackServer
+from ..backends.portaudio import SoundDeviceBackend
+from ..engine.engine import Engine
+from ..io.audio_file import load_audio
+from ..io.generated_song import generated_song
+from ..runtime.catalog import bundled_demo_song, resolve_model
+
+
+def _play(model, audio, block_size: int, seconds: float, tempo: float, transpose: float) -> dict:  # noqa: ANN001
+    engine = Engine.for_model(model, audio, block_size, practice=True)
+    assert engine.source is not None
+    engine.source.set_loop(0.0, engine.source.duration)
+    engine.set_tempo(tempo)
+    engine.set_transpose(transpose)
+    engine.reset()
+    backend = SoundDeviceBackend(engine)
+    backend.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        backend.stop()
+        engine.close()
+    snapshot = engine.telemetry.snapshot()
+    p50, p99, _ = snapshot.hop_percentiles_ms()
+    calls = min(engine.refill_calls, engine.refill_seconds.shape[0])
+    refills = 1000.0 * engine.refill_seconds[:calls]
+    return {
+        "underruns": snapshot.underruns,
+        "source_underruns": engine.source.underruns,  # type: ignore[attr-defined]
+        "xruns": snapshot.device_xruns,
+        "hop_p50": p50,
+        "hop_p99": p99,
+        "refill_p50": float(np.percentile(refills, 50)) if calls else float("nan"),
+        "refill_p99": float(np.percentile(refills, 99)) if calls else float("nan"),
+        "hop_ms": 1000.0 * engine.processor.preset.hop / engine.settings.sample_rate,
+        "block_ms": 1000.0 * block_size / engine.settings.sample_rate,
+        "played_s": snapshot.samples_played / engine.settings.sample_rate,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Tempo and key's cost on the real-time path.")
+    parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
+    parser.add_argument("--seconds", type=arguments.seconds(), default=20.0)
+    parser.add_argument("--block-size", type=arguments.block_size, default=256)
+    parser.add_argument("--tempo", type=float, default=0.8)
+    parser.add_argument("--transpose", type=float, default=-2.0)
+    args = parser.parse_args(argv)
+    model = resolve_model(args.model, "cpu")
+    rate = model.metadata.sample_rate
+    demo = bundled_demo_song()
+    audio = load_audio(demo, rate) if demo is not None else generated_song(30.0, rate)
+    server = JackServer("practice", rate, args.block_size, wait_for="portaudio").start()
+    try:
+        runs = [
+            ("as recorded", _play(model, audio, args.block_size, args.seconds, 1.0, 0.0)),
+            (
+                f"tempo {args.tempo:g}, transpose {args.transpose:+g}",
+                _play(model, audio, args.block_size, args.seconds, args.tempo, args.transpose),
+            ),
+        ]
+    finally:
+        server.stop()
+    print(
+        f"model {model.path.name}, blocks of {args.block_size} samples "
+        f"({runs[0][1]['block_ms']:.2f} ms), {args.seconds:g} s each, JACK dummy server"
+    )
+    print(
+        "| playback | under-runs | source under-runs | xruns | model per hop p50 / p99 (ms) "
+        "| refill per block p50 / p99 (ms) | worker per block p99 (% of block) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, run in runs:
+        worker = 100.0 * (run["hop_p99"] * run["block_ms"] / run["hop_ms"] + run["refill_p99"])
+        print(
+            f"| {name} | {run['underruns']} | {run['source_underruns']} | {run['xruns']} "
+            f"| {run['hop_p50']:.3f} / {run['hop_p99']:.3f} "
+            f"| {run['refill_p50']:.3f} / {run['refill_p99']:.3f} "
+            f"| {worker / run['block_ms']:.1f} |"
+        )
+    plain, stretched = runs[0][1], runs[1][1]
+    ratio = (stretched["hop_p50"] + stretched["refill_p50"]) / (
+        plain["hop_p50"] + plain["refill_p50"]
+    )
+    print(f"worker time per block, stretched / as recorded (p50): {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
