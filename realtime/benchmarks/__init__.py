@@ -37,8 +37,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark(
         "python -m livestems.realtime.benchmarks.practice",
-        "under-runs and worker time per block at tempo 0.8 and transpose -2 next to plain "
-        "playback",
+        "under-runs and worker time per block at tempo 0.8 and transpose -2 next to plain playback",
         "jackd, practice extra",
     ),
     Benchmark(
