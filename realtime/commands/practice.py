@@ -3,7 +3,8 @@
 Thread contract: main thread only; everything blocks (``realtime/practice/render.py``).
 
     livestems practice SONG -o track.wav [--mute STEM] [--solo STEM] [--gain STEM=DB]
-                        [--tempo 0.8] [--transpose -2] [--count-in] [--loop A-B [--passes N]]
+                        [--pan STEM=P] [--gate STEM=DB] [--tempo 0.8] [--transpose -2] [--count-in]
+                        [--loop A-B [--passes N]]
 
 The mix of the stems at those faders, mutes and solos, at that tempo and key, with a bar of
 count-in clicks before the start and each loop restart; the stems' latency is cut, so the track
@@ -27,13 +28,21 @@ from ..runtime.catalog import resolve_model
 from .command import Command
 
 
-def _gain(text: str) -> tuple[str, float]:
-    name, _, db = text.partition("=")
+def _stem_value(text: str) -> tuple[str, float]:
+    """``STEM=NUMBER`` (ranges are checked where the value is applied, in one sentence)."""
+    name, _, number = text.partition("=")
     try:
-        value = float(db)
+        value = float(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"give a stem's gain as STEM=DB, got {text!r}") from None
-    if not name or not math.isfinite(value) or value > 24.0:
+        raise argparse.ArgumentTypeError(f"give STEM=NUMBER, got {text!r}") from None
+    if not name or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"give STEM=NUMBER, got {text!r}")
+    return name, value
+
+
+def _gain(text: str) -> tuple[str, float]:
+    name, value = _stem_value(text)
+    if value > 24.0:
         raise argparse.ArgumentTypeError(f"give a stem's gain as STEM=DB up to +24, got {text!r}")
     return name, value
 
@@ -47,6 +56,17 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem")
     parser.add_argument(
         "--gain", action="append", default=[], type=_gain, metavar="STEM=DB", help="a fader"
+    )
+    parser.add_argument(
+        "--pan", action="append", default=[], type=_stem_value, metavar="STEM=P", help="-1..1"
+    )
+    parser.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        type=_stem_value,
+        metavar="STEM=DB",
+        help="the bleed gate: silence a stem's bins DB below its peak (e.g. drums=-40)",
     )
     parser.add_argument("--tempo", type=float, default=1.0, help="0.5-1.5, pitch kept")
     parser.add_argument("--transpose", type=float, default=0.0, help="semitones, -12..+12")
@@ -75,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
         gains_db=dict(args.gain),
         mute=tuple(args.mute),
         solo=tuple(args.solo),
+        pans=dict(args.pan),
+        bleed_gates_db=dict(args.gate),
     )
     model = resolve_model(args.model, args.provider)
     rate = model.metadata.sample_rate

@@ -13,7 +13,8 @@ Thread contract (DESIGN.md, "The data path"):
   there, runs the stream processor (STFT, model step, iSTFT per hop) and writes the stems to
   the out-ring; it records compute time, levels and spectra in ``telemetry``.
 - **Control threads** (GUI, terminal, MIDI): ``set_gain``, ``set_mute``, ``set_solo``,
-  ``set_master_gain``, ``set_bypass``: single stores that the callback ramps over ~10 ms;
+  ``set_master_gain``, ``set_bypass``, ``set_pan``: single stores that the callback ramps
+  over ~10 ms; ``set_bleed_gate``: a single store the worker reads per hop;
   ``set_tempo``, ``set_transpose``, ``set_count_in``: single stores on a practice source.
 - **Practice source** (``realtime/practice``, a file played at another tempo or key): the
   callback copies its audio from a ring that the worker refills after each block (Rubber Band
@@ -284,6 +285,15 @@ class Engine:
 
     def set_solo(self, stem: int, soloed: bool) -> None:
         self.mixer.set_solo(stem, soloed)
+
+    def set_pan(self, stem: int, pan: float) -> None:
+        """-1 (left) to +1 (right): the mixer's balance law."""
+        self.mixer.set_pan(stem, pan)
+
+    def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
+        """Silence the stem's bins ``threshold_db`` below its peak (``None``: off); the worker
+        applies it from its next hop."""
+        self.processor.set_bleed_gate(stem, threshold_db)
 
     def set_master_gain(self, gain: float) -> None:
         self.mixer.set_master_gain(gain)

@@ -8,7 +8,7 @@ Thread contract:
   allocates array memory. A control change therefore takes effect at the next block
   boundary and then ramps over ``ramp_samples``.
 - **Control threads** (GUI, MIDI, scripts; any number, any thread) call the setters
-  (``set_gain``, ``set_gain_db``, ``set_mute``, ``set_solo``, ``set_master_gain``,
+  (``set_gain``, ``set_gain_db``, ``set_mute``, ``set_solo``, ``set_pan``, ``set_master_gain``,
   ``set_master_gain_db``) and the read-back of the *target* state (``gain``, ``gain_db``,
   ``is_muted``, ``is_soloed``, ``master_gain``, ``effective_targets``). A setter validates its
   argument and stores one Python float or bool into a preallocated list slot: one atomic
@@ -92,20 +92,24 @@ class StemMixer:
         self._fader = [1.0] * self._n_stems
         self._mute = [False] * self._n_stems
         self._solo = [False] * self._n_stems
+        self._pan = [0.0] * self._n_stems
         self._master = 1.0
 
-        # Ramp state, owned by the callback. A stem is steady when its ramp position has
-        # reached ramp_samples; it then plays exactly _ramp_target.
-        targets = self._targets()
+        # Ramp state, owned by the callback, per *unit*: one channel of one stem (unit
+        # s * n_channels + c), since a pan gives a stem's channels different gains. A unit is
+        # steady when its ramp position has reached ramp_samples; it then plays exactly
+        # _ramp_target.
+        self._n_units = self._n_stems * self._n_channels
+        targets = self._unit_targets()
         self._ramp_target = list(targets)
         self._current = list(targets)
         self._ramp_start = list(targets)
-        self._ramp_step = [0.0] * self._n_stems
-        self._ramp_pos = [self._ramp_samples] * self._n_stems
+        self._ramp_step = [0.0] * self._n_units
+        self._ramp_pos = [self._ramp_samples] * self._n_units
         # The targets one block reads, refilled in place.
         self._block_targets = list(targets)
 
-        # 0-d arrays carry the per-stem scalars into ufuncs: a Python float there would be
+        # 0-d arrays carry the per-unit scalars into ufuncs: a Python float there would be
         # converted to a fresh 0-d array on every call, and a 1-element array would make numpy
         # build a broadcasting iterator; a 0-d array of the operand's dtype does neither.
         self._gain32 = [np.array(t, dtype=SAMPLE_DTYPE) for t in targets]
@@ -115,7 +119,7 @@ class StemMixer:
         # Ramp positions k = 0 .. ramp_samples as float64, so that k * step is the same
         # product whichever block a sample falls in. [shape=(ramp_samples + 1,)]
         self._k = np.arange(self._ramp_samples + 1, dtype=np.float64)
-        # Scratch for one stem's per-sample ramp, in float64 and as played. [shape=(max_block,)]
+        # Scratch for one unit's per-sample ramp, in float64 and as played. [shape=(max_block,)]
         self._ramp64 = np.zeros(self._max_block, dtype=np.float64)
         self._ramp32 = np.zeros(self._max_block, dtype=SAMPLE_DTYPE)
         # One stem times its gain, before it is added. [shape=(max_block, n_channels)]
@@ -160,6 +164,19 @@ class StemMixer:
     def set_solo(self, stem: int, soloed: bool) -> None:
         self._solo[self._check_stem(stem)] = bool(soloed)
 
+    def set_pan(self, stem: int, pan: float) -> None:
+        """Set a stem's pan, -1 (left) to +1 (right), 0 in the middle. A balance law: the
+        side it moves towards keeps its level, the other falls with a cosine taper to nothing
+        at the end, so a centred stem plays as recorded and no pan ever boosts (a stereo stem
+        keeps its image until it is pushed to one side). Mono output: no effect."""
+        pan = float(pan)
+        if not (math.isfinite(pan) and -1.0 <= pan <= 1.0):
+            raise ValueError(f"pan must be between -1 and 1, got {pan}")
+        self._pan[self._check_stem(stem)] = pan
+
+    def pan(self, stem: int) -> float:
+        return self._pan[self._check_stem(stem)]
+
     def set_master_gain(self, gain: float) -> None:
         """Set the master gain, linear (finite, not negative)."""
         self._master = _check_gain(gain)
@@ -187,18 +204,20 @@ class StemMixer:
         return gain_to_db(self._master)
 
     def effective_targets(self) -> np.ndarray:
-        """The gain each stem is heading for under the current controls.
+        """The gain each stem is heading for under the current controls (before its pan).
 
         Returns: float64 gains. [shape=(n_stems,)]
         """
         return np.array(self._targets(), dtype=np.float64)
 
     def current_gains(self) -> np.ndarray:
-        """The gain each stem played on the last sample mixed (a snapshot, see the contract).
+        """The gain each stem played on the last sample mixed (a snapshot, see the contract):
+        the loudest of its channels', so a panned stem reads its fader.
 
         Returns: float64 gains. [shape=(n_stems,)]
         """
-        return np.array(self._current, dtype=np.float64)
+        units = np.array(self._current, dtype=np.float64)
+        return units.reshape(self._n_stems, self._n_channels).max(axis=1)
 
     # -- callback -------------------------------------------------------------------------
 
@@ -215,30 +234,35 @@ class StemMixer:
         if n_samples == 0:
             return
         targets = self._block_targets
-        self._targets_into(targets)
+        self._unit_targets_into(targets)
         ramp_samples = self._ramp_samples
+        n_channels = self._n_channels
         first = True  # the first stem that sounds writes out; the others add to it
         for s in range(self._n_stems):
-            target = targets[s]
-            if target != self._ramp_target[s]:
-                self._start_ramp(s, target)
-            pos = self._ramp_pos[s]
-            if pos >= ramp_samples:
-                if target == 0.0:
-                    # Silent and steady: skipped, so a muted stem cannot leak NaN or inf.
-                    continue
-                dest = out if first else self._scaled[:n_samples]
-                # Channel by channel too: the engine's stems are strided views of its
-                # interleaved ring block, and a two-dimensional strided multiply by a scalar
-                # makes numpy allocate an iterator buffer (3.3 kB a block, measured).
-                for c in range(self._n_channels):
-                    np.multiply(stems[s, :, c], self._gain32[s], out=dest[:, c])
-            else:
-                gains = self._ramp_gains(s, pos, n_samples)
-                dest = out if first else self._scaled[:n_samples]
-                # Channel by channel: one-dimensional ufuncs need no broadcasting iterator
-                # (broadcasting gains[:, None] makes numpy allocate buffers).
-                for c in range(self._n_channels):
+            silent = True
+            for c in range(n_channels):
+                u = s * n_channels + c
+                if targets[u] != self._ramp_target[u]:
+                    self._start_ramp(u, targets[u])
+                if self._ramp_pos[u] < ramp_samples or targets[u] != 0.0:
+                    silent = False
+            if silent:
+                # Silent and steady: skipped, so a muted stem cannot leak NaN or inf.
+                continue
+            dest = out if first else self._scaled[:n_samples]
+            for c in range(n_channels):
+                u = s * n_channels + c
+                pos = self._ramp_pos[u]
+                # Channel by channel: the engine's stems are strided views of its interleaved
+                # ring block, and a two-dimensional strided multiply (or broadcasting gains[:,
+                # None]) makes numpy allocate an iterator buffer (3.3 kB a block, measured).
+                if pos >= ramp_samples:
+                    if targets[u] == 0.0:
+                        dest[:, c].fill(0.0)  # a channel panned away: no NaN leaks either
+                    else:
+                        np.multiply(stems[s, :, c], self._gain32[u], out=dest[:, c])
+                else:
+                    gains = self._ramp_gains(u, pos, n_samples)
                     np.multiply(stems[s, :, c], gains, out=dest[:, c])
             if first:
                 first = False
@@ -252,13 +276,13 @@ class StemMixer:
     def reset(self) -> None:
         """Jump every stem to its effective target, no ramp. Only while the callback is not
         running."""
-        for s, target in enumerate(self._targets()):
-            self._ramp_target[s] = target
-            self._current[s] = target
-            self._ramp_start[s] = target
-            self._ramp_step[s] = 0.0
-            self._ramp_pos[s] = self._ramp_samples
-            self._gain32[s].fill(target)
+        for u, target in enumerate(self._unit_targets()):
+            self._ramp_target[u] = target
+            self._current[u] = target
+            self._ramp_start[u] = target
+            self._ramp_step[u] = 0.0
+            self._ramp_pos[u] = self._ramp_samples
+            self._gain32[u].fill(target)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -276,6 +300,32 @@ class StemMixer:
             sounds = not self._mute[s] and (self._solo[s] or not any_solo)
             targets[s] = self._fader[s] * master if sounds else 0.0
 
+    def _unit_targets(self) -> list[float]:
+        targets = [0.0] * self._n_units
+        self._unit_targets_into(targets)
+        return targets
+
+    def _unit_targets_into(self, targets: list[float]) -> None:
+        """Per unit: the stem's effective target times its channel's pan gain."""
+        master = self._master
+        any_solo = any(self._solo)
+        n_channels = self._n_channels
+        for s in range(self._n_stems):
+            sounds = not self._mute[s] and (self._solo[s] or not any_solo)
+            base = self._fader[s] * master if sounds else 0.0
+            pan = self._pan[s]
+            for c in range(n_channels):
+                gain = base
+                if n_channels == 2 and pan != 0.0 and base != 0.0:
+                    # the channel on the far side of the pan tapers: left falls as pan > 0
+                    away = pan if c == 0 else -pan
+                    if away >= 1.0:
+                        gain = 0.0
+                    elif away > 0.0:
+                        gain = base * math.cos(0.5 * math.pi * away)
+                targets[s * n_channels + c] = gain
+
+    # (the ramp helpers take a unit: one channel of one stem)
     def _start_ramp(self, s: int, target: float) -> None:
         # Restart from the gain last played, so that a retargeted ramp never jumps.
         start = self._current[s]

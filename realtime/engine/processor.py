@@ -35,6 +35,12 @@ drives the very same processor"):
   onnxruntime, which on CPU has given identical samples). The two may be mixed from block to
   block.
 
+The **bleed gate** (a seed thesis's post-process, off by default): per stem, per frame, the
+bins whose magnitude is more than a threshold below that frame's peak bin of the stem are
+silenced: what leaks of other instruments into a stem is mostly quiet bins. ``set_bleed_gate``
+may be called from a control thread (one list-slot store; the worker reads it per hop), and
+both ways of running a block apply it alike.
+
 ``render_offline`` drives the model's whole-sequence path through the offline transforms of the
 spectral path and gives the very same samples, so what is rendered is what was heard.
 """
@@ -174,6 +180,8 @@ class StreamProcessor:
         # gives, per frame, a hop of every stem [shape=(hop, n_stems * n_channels)] in its
         # ``last_waveform`` [shape=(n_frames, ...)], added to the hop the synthesis completes.
         self._waveform_hop = bool(getattr(model, "waveform_hop", False))
+        # Per stem: the bleed gate's threshold as a magnitude ratio to the frame's peak (0: off).
+        self._gate = [0.0] * len(self.stems)
         self.sample_rate = 0
         self.max_block = 0
 
@@ -187,6 +195,25 @@ class StreamProcessor:
     @property
     def latency_samples(self) -> int:
         return self.path.latency_samples
+
+    def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
+        """Silence the stem's bins more than ``threshold_db`` (negative, e.g. -40) below its
+        loudest bin in each frame; ``None`` turns the gate off."""
+        if not 0 <= stem < len(self.stems):
+            raise ValueError(f"stem index must be in [0, {len(self.stems)}), got {stem}")
+        if threshold_db is None:
+            self._gate[stem] = 0.0
+            return
+        if not (np.isfinite(threshold_db) and -120.0 <= threshold_db < 0.0):
+            raise ValueError(
+                f"The bleed gate's threshold is a level below the stem's peak, -120 to 0 dB, "
+                f"got {threshold_db}."
+            )
+        self._gate[stem] = float(10.0 ** (threshold_db / 20.0))
+
+    def bleed_gate_db(self, stem: int) -> float | None:
+        ratio = self._gate[stem]
+        return None if ratio == 0.0 else float(20.0 * np.log10(ratio))
 
     def prepare(self, sample_rate: int, max_block: int) -> None:
         """Allocate every buffer for blocks of up to ``max_block`` samples, then ``reset()``."""
@@ -208,6 +235,8 @@ class StreamProcessor:
             (n_stems, path.n_feature_channels, path.n_bins), dtype=SPECTRUM_DTYPE
         )
         self._hop_in = np.zeros((hop, n_channels), dtype=SAMPLE_DTYPE)
+        self._gate_magnitude = np.zeros((path.n_feature_channels, path.n_bins), np.float32)
+        self._gate_keep = np.zeros((path.n_feature_channels, path.n_bins), bool)
         # Output is read right after each input chunk, so the FIFO never holds more than the
         # pre-fill plus one hop.
         self._out_fifo = AudioRingBuffer(2 * hop, n_stems * n_channels)
@@ -365,6 +394,15 @@ class StreamProcessor:
             # Real masks scale each bin; complex ones (complex64, into the complex64 stem
             # spectra) also turn its phase. Neither allocates a result array.
             np.multiply(spectrum, masks, out=self._stem_spectra)
+        gate = self._gate
+        for stem in range(len(gate)):
+            ratio = gate[stem]
+            if ratio:
+                stem_spectrum = self._stem_spectra[stem]
+                magnitude, keep = self._gate_magnitude, self._gate_keep
+                np.abs(stem_spectrum, out=magnitude)
+                np.greater_equal(magnitude, magnitude.max() * ratio, out=keep)
+                np.multiply(stem_spectrum, keep, out=stem_spectrum)
 
     def _require_prepared(self) -> None:
         if not self.max_block:

@@ -41,6 +41,8 @@ class PracticeSettings:
         start: song seconds to start from (A when looping).
         gains_db: per stem name, its fader in dB.
         mute, solo: stem names.
+        pans: per stem name, -1 (left) to +1 (right).
+        bleed_gates_db: per stem name, the bleed gate's threshold below the stem's peak.
     """
 
     tempo: float = 1.0
@@ -52,6 +54,8 @@ class PracticeSettings:
     gains_db: Mapping[str, float] = field(default_factory=dict)
     mute: Sequence[str] = ()
     solo: Sequence[str] = ()
+    pans: Mapping[str, float] = field(default_factory=dict)
+    bleed_gates_db: Mapping[str, float] = field(default_factory=dict)
 
 
 def parse_loop(text: str) -> tuple[float, float]:
@@ -93,11 +97,25 @@ def configure_source(
     source.seek(start)
 
 
-def configure_mixer(mixer: StemMixer, stems: Sequence[str], settings: PracticeSettings) -> None:
-    """Faders, mutes and solos by stem name; an unknown name is one sentence."""
-    for name in [*settings.gains_db, *settings.mute, *settings.solo]:
+def configure_mixer(
+    mixer: StemMixer,
+    processor: StreamProcessor,
+    settings: PracticeSettings,
+) -> None:
+    """Faders, mutes, solos and pans by stem name, and the processor's bleed gates; an unknown
+    name, a pan or a threshold out of range is one sentence."""
+    stems = processor.stems
+    names = [*settings.gains_db, *settings.mute, *settings.solo, *settings.pans]
+    for name in [*names, *settings.bleed_gates_db]:
         if name not in stems:
             raise UserError(f"No stem called {name!r}: this model has {', '.join(stems)}.")
+    try:
+        for name, pan in settings.pans.items():
+            mixer.set_pan(stems.index(name), pan)
+        for name, db in settings.bleed_gates_db.items():
+            processor.set_bleed_gate(stems.index(name), db)
+    except ValueError as error:
+        raise UserError(str(error)[:1].upper() + str(error)[1:].rstrip(".") + ".") from None
     for name, db in settings.gains_db.items():
         mixer.set_gain(stems.index(name), db_to_gain(db))
     for name in settings.mute:
@@ -150,14 +168,14 @@ def render_practice(
     stretched = stretched_song(source, settings)
     n_out = stretched.shape[0]
     processor.prepare(rate, READ)
+    mixer = StemMixer(len(processor.stems), n_channels, rate, READ)
+    configure_mixer(mixer, processor, settings)
     stems_flat = render_stream(processor, np.ascontiguousarray(stretched[:, :n_channels]), READ)
     latency = processor.latency_samples
     # (n, n_stems * n_channels) -> (n_stems, n, n_channels), the latency cut
     n_stems = len(processor.stems)
     by_stem = stems_flat[latency : latency + n_out].reshape(n_out, n_stems, n_channels)
     by_stem = np.ascontiguousarray(by_stem.transpose(1, 0, 2))
-    mixer = StemMixer(n_stems, n_channels, rate, READ)
-    configure_mixer(mixer, processor.stems, settings)
     out = np.zeros((n_out, n_channels), np.float32)
     for start in range(0, n_out, READ):
         stop = min(start + READ, n_out)

@@ -238,9 +238,12 @@ def test_zero_ramp_jumps() -> None:
 
 def _random_event(rng: random.Random, n_stems: int) -> Callable[[StemMixer], None]:
     stem = rng.randrange(n_stems)
-    kind = rng.choice(["gain", "gain", "mute", "solo", "master"])
+    kind = rng.choice(["gain", "gain", "mute", "solo", "master", "pan"])
     value = rng.choice([0.0, 1.0, rng.uniform(0.0, 2.0)])
     flag = rng.random() < 0.5
+    if kind == "pan":
+        pan = rng.choice([-1.0, 0.0, 1.0, rng.uniform(-1.0, 1.0)])
+        return lambda mixer: mixer.set_pan(stem, pan)
     if kind == "gain":
         return lambda mixer: mixer.set_gain(stem, value)
     if kind == "mute":
@@ -437,6 +440,7 @@ def test_mix_allocates_nothing() -> None:
             # Keeps ramps running (and retargeted mid-way), and one stem steady at zero.
             mixer.set_gain(i % 3, gains[i % 4])
             mixer.set_solo(1, i % 20 == 0)
+            mixer.set_pan(2, (-1.0, 0.3, 0.0, 1.0)[i % 4])
         n_samples = sizes[i % len(sizes)]
         mixer.mix_into(stems[:, :n_samples], out[:n_samples])
 
@@ -446,3 +450,56 @@ def test_mix_allocates_nothing() -> None:
         assert abs(growth) <= 512, growth
         # One temporary of a block (1024 x 2 float32) would be 8 KiB.
         assert transient <= 2048, transient
+
+
+# -- pan --------------------------------------------------------------------------------
+
+
+def test_pan_is_a_balance_that_never_boosts_and_keeps_the_middle_as_recorded() -> None:
+    """Stem 0 is DC 1.0 on both channels: the output is each channel's gain."""
+    mixer = StemMixer(1, 2, SAMPLE_RATE, 256)
+    stems = np.ones((1, 256, 2), dtype=np.float32)
+    out = np.zeros((256, 2), dtype=np.float32)
+    for pan, (left, right) in [
+        (0.0, (1.0, 1.0)),
+        (1.0, (0.0, 1.0)),
+        (-1.0, (1.0, 0.0)),
+        (0.5, (np.cos(np.pi / 4), 1.0)),
+        (-0.25, (1.0, np.cos(np.pi / 8))),
+    ]:
+        mixer.set_pan(0, pan)
+        mixer.reset()
+        mixer.mix_into(stems, out)
+        np.testing.assert_allclose(out[-1], [left, right], atol=GAIN_TOLERANCE)
+        assert mixer.pan(0) == pan
+    # the meters read the fader, whatever the pan
+    assert mixer.current_gains().tolist() == [1.0]
+
+
+def test_a_pan_change_ramps_like_a_fader() -> None:
+    mixer = StemMixer(1, 2, SAMPLE_RATE, 64)
+    ramp = mixer.ramp_samples
+    stems = np.ones((1, 64, 2), dtype=np.float32)
+    n_blocks = ramp // 64 + 4
+    out = np.zeros((n_blocks * 64, 2), dtype=np.float32)
+    mixer.set_pan(0, 1.0)  # left falls from 1 to 0 over the ramp
+    for b in range(n_blocks):
+        mixer.mix_into(stems, out[b * 64 : (b + 1) * 64])
+    left = out[:, 0].astype(np.float64)
+    assert np.abs(np.diff(np.concatenate([[1.0], left]))).max() <= 1.0 / ramp + GAIN_TOLERANCE
+    assert left[ramp - 1] == 0.0 and np.all(out[:, 1] == 1.0)
+
+
+@pytest.mark.parametrize("pan", [1.5, -2.0, float("nan"), float("inf")])
+def test_a_pan_outside_the_range_raises(pan: float) -> None:
+    with pytest.raises(ValueError, match="pan must be between -1 and 1"):
+        StemMixer(2, 2, SAMPLE_RATE, 64).set_pan(0, pan)
+
+
+def test_pan_does_nothing_to_a_mono_mix() -> None:
+    mixer = StemMixer(2, 1, SAMPLE_RATE, 64)
+    mixer.set_pan(0, 1.0)
+    mixer.reset()
+    out = np.zeros((64, 1), dtype=np.float32)
+    mixer.mix_into(np.ones((2, 64, 1), dtype=np.float32), out)
+    np.testing.assert_array_equal(out, 2.0)

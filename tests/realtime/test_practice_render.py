@@ -38,7 +38,7 @@ def engine_render(song: np.ndarray, settings: PracticeSettings, n_samples: int) 
     processor = StreamProcessor.for_model(OnnxHopModel(MODEL))
     engine = Engine(processor, EngineSettings(RATE, BLOCK), PracticeSource(song, RATE, 4 * BLOCK))
     configure_source(engine.source, settings)
-    configure_mixer(engine.mixer, engine.stems, settings)
+    configure_mixer(engine.mixer, engine.processor, settings)
     engine.reset()
     latency = engine.latency_samples
     recorder = Recorder(n_samples + latency, 2)
@@ -59,6 +59,8 @@ def engine_render(song: np.ndarray, settings: PracticeSettings, n_samples: int) 
             loop_passes=2,
             gains_db={"drums": -6.0},
             mute=("vocals",),
+            pans={"bass": -0.5, "other": 1.0},
+            bleed_gates_db={"drums": -30.0},
         ),
         PracticeSettings(tempo=1.25, transpose=0.5, solo=("bass",), start=0.5),
     ],
@@ -110,6 +112,8 @@ def test_the_command_writes_a_track_and_refuses_bad_values_in_one_sentence(
         (("--transpose", "30"), "Transpose must be between -12 and +12"),
         (("--loop", "2-1"), "The loop's end B must come after its start A"),
         (("--mute", "kazoo"), "No stem called 'kazoo'"),
+        (("--pan", "bass=2"), "Pan must be between -1 and 1"),
+        (("--gate", "drums=10"), "The bleed gate's threshold is a level below"),
     ]:
         done = practice(*extra)
         assert done.returncode == 1, extra
