@@ -99,6 +99,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--solo", action="append", default=[], metavar="STEM", help="solo a stem (repeatable)"
     )
+    parser.add_argument(
+        "--transpose",
+        type=float,
+        default=None,
+        metavar="SEMITONES",
+        help="transpose the input, -12..+12 (Rubber Band in the worker: adds ~50-70 ms)",
+    )
 
 
 def _open_backend(
@@ -120,7 +127,7 @@ def _open_backend(
                     f"'-p {args.block_size}'."
                 )
             settings = EngineSettings(sample_rate, client.blocksize, min_buffer_ms=args.buffer_ms)
-            engine = Engine(processor, settings)
+            engine = Engine(processor, settings, live_transpose=args.transpose is not None)
         except BaseException:
             client.close()
             raise
@@ -133,7 +140,9 @@ def _open_backend(
     if block_size < 1:
         raise UserError(f"--block-size {block_size}: give a positive number of frames.")
     engine = Engine(
-        processor, EngineSettings(sample_rate, block_size, min_buffer_ms=args.buffer_ms)
+        processor,
+        EngineSettings(sample_rate, block_size, min_buffer_ms=args.buffer_ms),
+        live_transpose=args.transpose is not None,
     )
     backend = SoundDeviceBackend(
         engine,
@@ -155,6 +164,9 @@ def _run(args: argparse.Namespace) -> int:
     solos = _stem_indices(args.solo, meta.stems, "--solo")
     processor = StreamProcessor.for_model(model, args.wiener)
     engine, backend = _open_backend(args, processor, meta.sample_rate)
+    if args.transpose is not None:
+        engine.set_transpose(args.transpose)
+        engine.reset()
     for stem in mutes:
         engine.set_mute(stem, True)
     for stem in solos:

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..practice.practice_source import PracticeSource
+from ..practice.tempo_key import LiveTransposer
 from .mixer import StemMixer
 from .priority import (
     DEFAULT_PRIORITY,
@@ -98,6 +99,9 @@ class Engine:
     processor: the stream processor (a model and its spectral path); prepared here.
     settings: the run's device geometry.
     source: a file to play; ``None`` takes the input of the device (live).
+    live_transpose: live input may be transposed (``set_transpose``): Rubber Band in the
+        worker, before the separation, adds its ``latency_samples`` to the engine's for the
+        whole run (``LiveTransposer``).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Engine:
         processor: StreamProcessor,
         settings: EngineSettings,
         source: FileSource | None = None,
+        live_transpose: bool = False,
     ) -> None:
         self.processor = processor
         self.settings = settings
@@ -114,7 +119,13 @@ class Engine:
         self.n_channels = n_channels
         block = settings.block_size
         self.buffer_samples = settings.buffer_samples
-        self.latency_samples = processor.latency_samples + self.buffer_samples
+        self.transposer: LiveTransposer | None = None
+        if live_transpose and source is None:
+            self.transposer = LiveTransposer(settings.sample_rate, n_channels, block)
+        self.transpose_samples = 0 if self.transposer is None else self.transposer.latency_samples
+        self.latency_samples = (
+            processor.latency_samples + self.buffer_samples + self.transpose_samples
+        )
         capacity = settings.ring_blocks * block + self.buffer_samples
         processor.prepare(settings.sample_rate, capacity)
         self._in_ring = AudioRingBuffer(capacity, n_channels)
@@ -148,6 +159,7 @@ class Engine:
         # Worker buffers.
         self._work_in = np.zeros((capacity, n_channels), dtype=np.float32)
         self._work_out = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
+        self._work_shifted = np.zeros((capacity, n_channels), dtype=np.float32)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._running = False
@@ -191,10 +203,13 @@ class Engine:
         if self._running:
             raise RuntimeError("reset() while the engine runs")
         self.processor.reset()
+        if self.transposer is not None:
+            self.transposer.reset()
         for ring in (self._in_ring, self._out_ring, self._dry_line):
             ring.reset()
-        # Pre-filled with exactly the latency each adds: the worker's head start, and the dry
-        # path's delay, equal to the stems' total delay so that bypass and fallback line up.
+        # Pre-filled with exactly the latency each adds: the worker's head start (a live
+        # transposer's FIFO holds its own part), and the dry path's delay, equal to the stems'
+        # total delay so that bypass and fallback line up.
         self._out_ring.write_zeros(self.buffer_samples)
         self._dry_line.write_zeros(self.latency_samples)
         self._late_samples = 0
@@ -311,8 +326,24 @@ class Engine:
         self._practice_source("Tempo").set_tempo(tempo)
 
     def set_transpose(self, semitones: float) -> None:
-        """Play the song ``semitones`` higher, tempo kept (-12..+12, cents as hundredths)."""
+        """Play the song (or the live input, with ``live_transpose``) ``semitones`` higher,
+        tempo kept (-12..+12, cents as hundredths)."""
+        if self.transposer is not None:
+            self.transposer.set_transpose(semitones)
+            return
+        if self.source is None:
+            raise UserError(
+                "Live input is transposed only when the run starts with --transpose "
+                "(Rubber Band adds its latency for the whole run)."
+            )
         self._practice_source("Transpose").set_transpose(semitones)
+
+    @property
+    def transpose(self) -> float:
+        """The transposition asked for, in semitones (file or live)."""
+        if self.transposer is not None:
+            return self.transposer.semitones
+        return float(getattr(self.source, "transpose", 0.0))
 
     def set_count_in(self, enabled: bool) -> None:
         """One bar of clicks before play and before each loop restart."""
@@ -416,8 +447,13 @@ class Engine:
             if n_samples == 0:
                 return
             pending_before = self._hops_pending
+            block = self._work_in[:n_samples]
+            if self.transposer is not None:
+                # before the separation: the stems are of what is heard
+                self.transposer.process_into(block, self._work_shifted[:n_samples])
+                block = self._work_shifted[:n_samples]
             started = time.perf_counter()
-            processor.process_into(self._work_in[:n_samples], self._work_out[:n_samples])
+            processor.process_into(block, self._work_out[:n_samples])
             elapsed = time.perf_counter() - started
             total = pending_before + n_samples
             n_hops, self._hops_pending = divmod(total, hop)

@@ -6,7 +6,8 @@ through ``snapshot()`` (a copy, no lock) and touches nothing the audio callback 
 
 Each latency is given apart, in samples and milliseconds: the processor's algorithmic latency
 (what the model's frame geometry adds, measured with an impulse), the engine's buffer (the
-worker's head start), the device's own buffers (what the back-end reports), and their sum.
+worker's head start), a live transposition's FIFO (Rubber Band, when asked for), the device's
+own buffers (what the back-end reports), and their sum.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
     snapshot = engine.telemetry.snapshot()
     algorithmic = engine.processor.latency_samples
     buffer = engine.buffer_samples
-    total = algorithmic + buffer + device_latency_samples
+    transpose = engine.transpose_samples
+    total = algorithmic + buffer + transpose + device_latency_samples
     hop_ms = 1000.0 * preset.hop / sample_rate
     p50, p99, worst = snapshot.hop_percentiles_ms()
     if math.isnan(p50):
@@ -55,6 +57,17 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
         ),
         ("algorithmic latency", _samples_ms(algorithmic, sample_rate)),
         ("engine buffer", _samples_ms(buffer, sample_rate)),
+        *(
+            [
+                (
+                    "live transpose",
+                    f"{_samples_ms(transpose, sample_rate)} (Rubber Band, "
+                    f"{engine.transpose:+.2f} semitones)",
+                )
+            ]
+            if engine.transposer is not None
+            else []
+        ),
         ("device latency", _samples_ms(device_latency_samples, sample_rate)),
         ("total latency", _samples_ms(total, sample_rate)),
         ("compute per hop", compute),
@@ -72,7 +85,10 @@ def format_report(engine: Engine, device_latency_samples: int, model_name: str) 
     ]
     source = engine.source
     if source is not None and hasattr(source, "stretch_delay_samples"):
-        rows.insert(6, ("tempo and key", _practice(source, sample_rate)))
+        rows.insert(
+            rows.index(("total latency", _samples_ms(total, sample_rate))) + 1,
+            ("tempo and key", _practice(source, sample_rate)),
+        )
     return "\n".join(f"{label + ':':<{LABEL_WIDTH}} {value}" for label, value in rows)
 
 

@@ -230,3 +230,48 @@ def test_live_input_has_no_tempo() -> None:
     )
     with pytest.raises(UserError, match="not to live input"):
         engine.set_tempo(0.8)
+
+
+def live_engine(block: int = BLOCK) -> Engine:
+    preset = PRESETS["live"]
+    return Engine(
+        StreamProcessor(IdentityHopModel(preset), preset),
+        EngineSettings(RATE, block),
+        None,
+        live_transpose=True,
+    )
+
+
+@pytest.mark.parametrize("block", [64, 256, 1024])
+def test_live_input_transposed_an_octave_up_comes_out_an_octave_higher_in_the_reported_latency(
+    block: int,
+) -> None:
+    engine = live_engine(block)
+    assert engine.transpose_samples > 0
+    assert engine.latency_samples == (
+        engine.processor.latency_samples + engine.buffer_samples + engine.transpose_samples
+    )
+    engine.set_transpose(12.0)
+    engine.reset()
+    signal = tone(440.0, 3.0)
+    # silence first, then the tone: where it starts tells the latency
+    signal[: RATE // 2] = 0.0
+    recorder = Recorder(signal.shape[0], 2)
+    OfflineBackend(engine, recorder).render(signal.shape[0], signal)
+    out = recorder.recorded[:, 0]
+    assert peak_frequency(out[RATE:]) == pytest.approx(880.0, rel=0.01)
+    assert engine.transposer.short_samples == 0
+    # the tone starts no later than the latency the engine reports (a shifter's attack
+    # can begin a little early: its window reaches ahead of its centre)
+    onset = onsets(out, 0.05)[0]
+    assert onset <= RATE // 2 + engine.latency_samples
+    assert onset >= RATE // 2 + engine.latency_samples - engine.transpose_samples
+
+
+def test_live_input_without_live_transpose_says_how_to_get_it() -> None:
+    preset = PRESETS["live"]
+    engine = Engine(
+        StreamProcessor(IdentityHopModel(preset), preset), EngineSettings(RATE, BLOCK), None
+    )
+    with pytest.raises(UserError, match="Live input is transposed only when the run starts"):
+        engine.set_transpose(2.0)
