@@ -8,11 +8,12 @@ Starts a JACK dummy server of its own, plays the bundled demo (else a generated 
 through the model (default: the bundled one, else the identity), with the window shown and its
 timer painting, and prints: under-runs, audio callbacks, device xruns, compute per hop, and the
 GUI timer's achieved frame rate (frames per second, and the median, p1 and p99 of the intervals
-between frames). ``--engine-process`` puts the engine in a process of its own (shared-memory
-telemetry, controls on a pipe: ``engine_process.py``). ``--no-window`` runs the same stream with
-no Qt at all: the baseline that tells what the window costs from what the machine costs. Qt's
-platform comes from the environment (``QT_QPA_PLATFORM=offscreen``, or a display such as
-Xvfb's).
+between frames), and the CPU share of the window's process and of the engine's (CPU seconds over
+wall seconds from the end of the warm-up to the end, in % of one core). ``--engine-process``
+puts the engine in a process of its own (shared-memory telemetry, controls on a pipe:
+``engine_process.py``). ``--no-window`` runs the same stream with no Qt at all: the baseline
+that tells what the window costs from what the machine costs. Qt's platform comes from the
+environment (``QT_QPA_PLATFORM=offscreen``, or a display such as Xvfb's).
 
 Thread contract: the main thread runs Qt's event loop (the window's timer), as in the app; the
 engine's worker and PortAudio's callback run as they always do.
@@ -90,6 +91,34 @@ def memory_report(before: dict[str, float], after: dict[str, float]) -> str:
     return "memory growth after the first 10 s: " + "; ".join(parts)
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User plus system CPU time of a process (default: this one, from ``os.times``; another
+    from ``/proc/<pid>/stat``, NaN where that is missing)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_report(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> str:
+    """Each process's CPU share between two (wall seconds, CPU seconds) marks, in % of a core."""
+    parts = []
+    for name in before:
+        wall = after[name][0] - before[name][0]
+        cpu = after[name][1] - before[name][1]
+        share = 100.0 * cpu / wall if wall > 0 else float("nan")
+        parts.append(f"{name} {share:.1f} % of a core ({cpu:.1f} CPU s in {wall:.1f} s)")
+    return "CPU after the warm-up: " + "; ".join(parts)
+
+
 def frame_rate_report(intervals: np.ndarray, elapsed: float) -> str:
     if intervals.size == 0:
         return "GUI: no frames"
@@ -130,9 +159,22 @@ def run_window(
             found["engine process"] = rss_mb(engine_pid)
         return found
 
-    # memory is compared from the end of a warm-up (caches, the first spectrogram columns)
+    def cpu_marks() -> dict[str, tuple[float, float]]:
+        now = time.monotonic()
+        found = {"window process": (now, cpu_seconds())}
+        if engine_pid is not None:
+            found["engine process"] = (now, cpu_seconds(engine_pid))
+        return found
+
+    def end_of_warm_up() -> None:
+        before.update(resident())
+        cpu_before.update(cpu_marks())
+
+    # memory and CPU are measured from the end of a warm-up (caches, the first spectrogram
+    # columns)
     before: dict[str, float] = {}
-    QTimer.singleShot(min(10_000, round(seconds * 500)), lambda: before.update(resident()))
+    cpu_before: dict[str, tuple[float, float]] = {}
+    QTimer.singleShot(min(10_000, round(seconds * 500)), end_of_warm_up)
     started = time.monotonic()
     # Not app.quit(): in Qt 6 it closes the window first, which ends the stream before it is
     # measured.
@@ -141,6 +183,7 @@ def run_window(
     loop.exec()
     elapsed = time.monotonic() - started
     after = resident()
+    cpu_after = cpu_marks()
     snapshot = engine.telemetry.snapshot() if engine is not None else window.session.snapshot()
     message = window.message.text()
     window.shutdown()
@@ -151,6 +194,7 @@ def run_window(
     label = f"window open, {where}"
     print(report(label, snapshot, settings.block_size, status.hop, elapsed))
     print(frame_rate_report(window.frame_intervals(), elapsed))
+    print(cpu_report(cpu_before or cpu_after, cpu_after))
     print(memory_report(before or after, after))
 
 
@@ -164,17 +208,21 @@ def run_headless(path: Path, settings: SessionSettings, seconds: float) -> None:
     source.set_loop(0.0, source.duration)
     started = time.monotonic()
     before: dict[str, float] = {}
+    cpu_before: dict[str, tuple[float, float]] = {}
     while time.monotonic() - started < seconds:
         time.sleep(0.1)
         if not before and time.monotonic() - started >= min(10.0, seconds / 2):
             before = {"process": rss_mb()}
+            cpu_before = {"process": (time.monotonic(), cpu_seconds())}
     elapsed = time.monotonic() - started
     after = {"process": rss_mb()}
+    cpu_after = {"process": (time.monotonic(), cpu_seconds())}
     snapshot = engine.telemetry.snapshot()
     hop = engine.processor.preset.hop
     session.stop()
     print(f"model: {session.model_name}")
     print(report("no window", snapshot, settings.block_size, hop, elapsed))
+    print(cpu_report(cpu_before or cpu_after, cpu_after))
     print(memory_report(before or after, after))
 
 
