@@ -71,6 +71,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tempo", type=float, default=1.0, help="0.5-1.5, pitch kept")
     parser.add_argument("--transpose", type=float, default=0.0, help="semitones, -12..+12")
     parser.add_argument("--count-in", action="store_true", help="a bar of clicks first")
+    parser.add_argument(
+        "--click", action="store_true", help="the click stem: a click on every beat of the grid"
+    )
     parser.add_argument("--loop", help="A-B in song seconds, e.g. 12.5-20")
     parser.add_argument(
         "--passes",
@@ -97,12 +100,17 @@ def _run(args: argparse.Namespace) -> int:
         solo=tuple(args.solo),
         pans=dict(args.pan),
         bleed_gates_db=dict(args.gate),
+        click=args.click,
     )
     model = resolve_model(args.model, args.provider)
     rate = model.metadata.sample_rate
     audio = load_audio(args.song, rate)
-    beats, bpm = _grid(Path(args.song), audio, rate) if args.count_in else (None, None)
-    track = render_practice(StreamProcessor.for_model(model), audio, settings, beats, bpm)
+    beats, bpm, downbeats = (
+        _grid(Path(args.song), audio, rate) if args.count_in or args.click else (None, None, None)
+    )
+    track = render_practice(
+        StreamProcessor.for_model(model), audio, settings, beats, bpm, downbeats
+    )
     import soundfile
 
     with atomic_write(output) as handle:
@@ -111,19 +119,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grid(path: Path, audio, rate: int):  # noqa: ANN001, ANN202 - (beats, bpm) or (None, None)
-    """The song's beats for the count-in, from the cached beat grid; none found: 120 BPM."""
-    try:
-        from ..practice.beat_grid import grid_for_file
-    except ImportError:
-        return None, None
+def _grid(path: Path, audio, rate: int):  # noqa: ANN001, ANN202 - beats, bpm, downbeats
+    """The song's beat grid (cached per file); none found: no click stem, a count-in at 120
+    BPM, said in one line."""
+    from ..practice.beat_grid import grid_for_file
+
     grid = grid_for_file(path, audio, rate)
     if not grid.available:
-        print(f"livestems: {grid.reason} The count-in clicks at 120 BPM.", file=sys.stderr)
-        return None, None
+        print(
+            f"livestems: {grid.reason} The count-in clicks at 120 BPM; the click stem is silent.",
+            file=sys.stderr,
+        )
+        return None, None, None
     import numpy as np
 
-    return np.asarray(grid.beats), grid.bpm
+    return np.asarray(grid.beats), grid.bpm, np.asarray(grid.downbeats)
 
 
 COMMAND = Command(

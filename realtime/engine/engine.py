@@ -131,7 +131,18 @@ class Engine:
         self._in_ring = AudioRingBuffer(capacity, n_channels)
         self._out_ring = AudioRingBuffer(capacity + self.buffer_samples, n_stems * n_channels)
         self._dry_line = AudioRingBuffer(self.latency_samples + capacity, n_channels)
-        self.mixer = StemMixer(n_stems, n_channels, settings.sample_rate, capacity)
+        # A practice source (tempo, key, count-in: realtime/practice) gives its audio with the
+        # count-in's clicks, the grid's clicks and song time beside it; both clicks wait in a
+        # delay line of the stems' latency, so that they stay on the beats they mark.
+        self._practice = source is not None and hasattr(source, "read_block_into")
+        #: What the mixer mixes: the model's stems, and with a practice source the click track
+        #: on the song's beat grid (its own fader, mute and solo; muted at the start).
+        self.mix_stems: tuple[str, ...] = (*self.stems, "click") if self._practice else self.stems
+        self.mixer = StemMixer(len(self.mix_stems), n_channels, settings.sample_rate, capacity)
+        if self._practice:
+            self.mixer.set_mute(n_stems, True)
+            self.mixer.reset()
+        self._mix_in = np.zeros((len(self.mix_stems), capacity, n_channels), dtype=np.float32)
         # Wet (the stems' mix) and dry (the input, delayed alike), cross-faded for bypass.
         self._bypass = StemMixer(2, n_channels, settings.sample_rate, capacity)
         self._bypass.set_gain(1, 0.0)
@@ -141,15 +152,11 @@ class Engine:
         self._input = np.zeros((capacity, n_channels), dtype=np.float32)
         self._stems = np.zeros((capacity, n_stems * n_channels), dtype=np.float32)
         self._wet_dry = np.zeros((2, capacity, n_channels), dtype=np.float32)
-        # A practice source (tempo, key, count-in: realtime/practice) gives its audio with the
-        # count-in's clicks and song time beside it; the clicks wait in a delay line of the
-        # stems' latency, so that the fourth click and the song's first beat keep their
-        # distance.
-        self._practice = source is not None and hasattr(source, "read_block_into")
         n_columns = getattr(source, "n_columns", n_channels) if self._practice else n_channels
         self._source_block = np.zeros((capacity, n_columns), dtype=np.float32)
-        self._count_in_line = AudioRingBuffer(self.latency_samples + capacity, 1)
-        self._count_in = np.zeros((capacity, 1), dtype=np.float32)
+        # [count-in, click stem] per sample
+        self._click_line = AudioRingBuffer(self.latency_samples + capacity, 2)
+        self._clicks = np.zeros((capacity, 2), dtype=np.float32)
         # The worker's refill times of the practice source, seconds per call (a ring of the
         # last calls; the worker is its only writer): what stretching costs next to the model.
         self.refill_seconds = np.zeros(1 << 16, dtype=np.float64)
@@ -214,8 +221,8 @@ class Engine:
         self._dry_line.write_zeros(self.latency_samples)
         self._late_samples = 0
         self._hops_pending = 0
-        self._count_in_line.reset()
-        self._count_in_line.write_zeros(self.latency_samples)
+        self._click_line.reset()
+        self._click_line.write_zeros(self.latency_samples)
         if self._practice:
             self.source.restart()  # type: ignore[union-attr]
 
@@ -372,7 +379,7 @@ class Engine:
             columns = self._source_block[:n_samples]
             self.source.read_block_into(columns)  # type: ignore[union-attr]
             block[:] = columns[:, : self.n_channels]
-            self._count_in_line.write(columns[:, self.n_channels : self.n_channels + 1])
+            self._click_line.write(columns[:, self.n_channels : self.n_channels + 2])
         elif self.source is not None:
             self.source.read_into(block)
         elif indata is not None:
@@ -397,7 +404,10 @@ class Engine:
             out_ring.read_into(stems)
             # (n_samples, n_stems * n_channels) -> (n_stems, n_samples, n_channels)
             by_stem = stems.reshape(n_samples, -1, self.n_channels).transpose(1, 0, 2)
-            self.mixer.mix_into(by_stem, wet)
+            if self._practice:
+                self._mix_with_clicks(by_stem, wet)
+            else:
+                self.mixer.mix_into(by_stem, wet)
             if stems_out is not None:
                 stems_out[:] = by_stem
         else:
@@ -406,12 +416,27 @@ class Engine:
             wet[:] = dry
             if stems_out is not None:
                 stems_out.fill(0.0)
+            if self._practice:
+                self._click_line.read_into(self._clicks[:n_samples])  # keep the clicks in step
         self._bypass.mix_into(self._wet_dry[:, :n_samples], outdata)
         if self._practice:
-            count_in = self._count_in[:n_samples]
-            self._count_in_line.read_into(count_in)
+            count_in = self._clicks[:n_samples, 0:1]
             outdata += count_in  # every channel: the clicks are in the middle
         self.telemetry.record_block(n_samples, available)
+
+    def _mix_with_clicks(self, by_stem: np.ndarray, wet: np.ndarray) -> None:
+        """Mix the stems and the click stem (callback; copies into preallocated buffers,
+        channel by channel, as the mixer does, so numpy builds no broadcasting iterator)."""
+        n_samples, n_stems = wet.shape[0], len(self.stems)
+        clicks = self._clicks[:n_samples]
+        self._click_line.read_into(clicks)
+        mix_in = self._mix_in[:, :n_samples]
+        for s in range(n_stems):
+            for c in range(self.n_channels):
+                np.copyto(mix_in[s, :, c], by_stem[s, :, c])
+        for c in range(self.n_channels):
+            np.copyto(mix_in[n_stems, :, c], clicks[:, 1])
+        self.mixer.mix_into(mix_in, wet)
 
     def _wake(self) -> None:
         try:

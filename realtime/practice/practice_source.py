@@ -72,8 +72,9 @@ class PracticeSource(FileSource):
         super().__init__(audio, sample_rate)
         n_channels = self.audio.shape[1]
         self.n_channels = n_channels
-        #: Columns of a block: the audio's channels, the count-in's clicks, song seconds.
-        self.n_columns = n_channels + 2
+        #: Columns of a block: the audio's channels, the count-in's clicks, the grid's clicks
+        #: (the click stem), song seconds.
+        self.n_columns = n_channels + 3
         self.lead_samples = lead_samples
         # A stretched chunk at tempo 0.5 is twice as long, and Rubber Band hands over its
         # output in bursts of up to a few thousand samples: room for both beyond the lead.
@@ -84,6 +85,7 @@ class PracticeSource(FileSource):
         self.transpose = 0.0
         self.count_in = False
         self.beat_times: np.ndarray | None = None  # song seconds of the grid's beats
+        self.downbeat_times: np.ndarray | None = None
         self.bpm: float | None = None
         self.heard_seconds = 0.0
         self.underruns = 0
@@ -94,11 +96,12 @@ class PracticeSource(FileSource):
         self._fade_done = ENGAGE_FADE
         self._seek_request: int | None = None
         self._count_in_left = 0  # output samples of count-in still to write
-        self._count_in_done = 0
-        self._count_in_period = 0.0  # output samples between count-in clicks
         self._count_in_pending = False
         self._song_done = False
         self._clicks = (click_sound(sample_rate, False), click_sound(sample_rate, True))
+        self._written = 0  # output samples written since the restart
+        # Clicks still sounding or due: [absolute output sample, accent, column]
+        self._sounding: list[tuple[int, bool, int]] = []
 
     # -- controls, any thread ----------------------------------------------------------------
 
@@ -117,10 +120,19 @@ class PracticeSource(FileSource):
     def set_count_in(self, enabled: bool) -> None:
         self.count_in = bool(enabled)
 
-    def set_grid(self, beat_times: np.ndarray | None, bpm: float | None) -> None:
-        """The song's beats (seconds) and tempo, for the count-in; ``None``: no grid (the
-        count-in then clicks at 120 BPM)."""
+    def set_grid(
+        self,
+        beat_times: np.ndarray | None,
+        bpm: float | None,
+        downbeat_times: np.ndarray | None = None,
+    ) -> None:
+        """The song's beats and downbeats (seconds) and tempo, for the count-in and the click
+        stem; ``None``: no grid (the count-in then clicks at 120 BPM, the click stem is
+        silent)."""
         self.beat_times = None if beat_times is None else np.asarray(beat_times, np.float64)
+        self.downbeat_times = (
+            None if downbeat_times is None else np.asarray(downbeat_times, np.float64)
+        )
         self.bpm = bpm
 
     def seek(self, seconds: float) -> None:
@@ -153,6 +165,8 @@ class PracticeSource(FileSource):
     def restart(self) -> None:
         """Empty the ring and fill it again from ``position`` (the engine's ``reset``)."""
         self._ring.reset()
+        self._written = 0
+        self._sounding = []
         self._stretching = False
         self._song_done = self.position >= self.n_samples and not self.loop_end
         self.finished = False
@@ -278,15 +292,50 @@ class PracticeSource(FileSource):
         self._flush_stretcher()
         self._song_done = True
 
-    def _write(self, audio: np.ndarray, song_seconds: np.ndarray, clicks=None) -> None:  # noqa: ANN001
-        block = np.zeros((audio.shape[0], self.n_columns), dtype=np.float32)
+    def _write(self, audio: np.ndarray, song_seconds: np.ndarray, in_song: bool = True) -> None:
+        """Write ``audio`` with its song times to the ring, and the clicks that fall in it:
+        the grid's beats in its song-time range (``in_song``), and any click still sounding."""
+        n = audio.shape[0]
+        if n == 0:
+            return
+        block = np.zeros((n, self.n_columns), dtype=np.float32)
         block[:, : self.n_channels] = audio
-        if clicks is not None:
-            block[:, self.n_channels] = clicks
         block[:, -1] = song_seconds
+        if in_song and self.beat_times is not None:
+            self._schedule_grid_clicks(song_seconds)
+        self._render_clicks(block)
         written = self._ring.write(block)
-        if written < block.shape[0]:  # never with the ring's margin; say so if it happens
+        if written < n:  # never with the ring's margin; say so if it happens
             raise RuntimeError("the practice ring overflowed")
+        self._written += n
+
+    def _schedule_grid_clicks(self, song_seconds: np.ndarray) -> None:
+        """The grid's beats within this run of song time, at the output sample that plays
+        them (song time rises through a block: searchsorted finds it, stretched or not)."""
+        beats = self.beat_times
+        assert beats is not None
+        step = song_seconds[1] - song_seconds[0] if song_seconds.shape[0] > 1 else 0.0
+        lo, hi = song_seconds[0], song_seconds[-1] + step
+        for beat in beats[(beats >= lo) & (beats < hi)]:
+            offset = int(np.searchsorted(song_seconds, beat))
+            accent = self.downbeat_times is not None and bool(
+                np.any(np.abs(self.downbeat_times - beat) < 1e-6)
+            )
+            self._sounding.append((self._written + offset, accent, self.n_channels + 1))
+
+    def _render_clicks(self, block: np.ndarray) -> None:
+        """Add every scheduled click's part that falls in ``block`` (its tail carries on)."""
+        first, n = self._written, block.shape[0]
+        keep = []
+        for onset, accent, column in self._sounding:
+            sound = self._clicks[1 if accent else 0]
+            lo, hi = max(onset, first), min(onset + sound.shape[0], first + n)
+            if lo < hi:
+                gain = COUNT_IN_GAIN if column == self.n_channels else 1.0
+                block[lo - first : hi - first, column] += gain * sound[lo - onset : hi - onset]
+            if onset + sound.shape[0] > first + n:
+                keep.append((onset, accent, column))
+        self._sounding = keep
 
     # -- count-in -------------------------------------------------------------------------------
 
@@ -309,22 +358,14 @@ class PracticeSource(FileSource):
 
     def _start_count_in(self) -> None:
         period, length = self.count_in_geometry()
-        self._count_in_period = period
         self._count_in_left = int(round(length))
-        self._count_in_done = 0
+        for beat in range(COUNT_IN_BEATS):
+            onset = self._written + int(round(beat * period))
+            self._sounding.append((onset, beat == 0, self.n_channels))
 
     def _write_count_in(self) -> None:
         n = min(CHUNK, self._count_in_left)
-        clicks = np.zeros(n, dtype=np.float32)
-        first = self._count_in_done
-        for beat in range(COUNT_IN_BEATS):
-            onset = int(round(beat * self._count_in_period))
-            sound = self._clicks[1 if beat == 0 else 0]
-            lo, hi = max(onset, first), min(onset + sound.shape[0], first + n)
-            if lo < hi:
-                clicks[lo - first : hi - first] += COUNT_IN_GAIN * sound[lo - onset : hi - onset]
         silence = np.zeros((n, self.n_channels), dtype=np.float32)
         times = np.full(n, self.position / self.sample_rate)
-        self._write(silence, times, clicks)
-        self._count_in_done += n
+        self._write(silence, times, in_song=False)
         self._count_in_left -= n

@@ -42,6 +42,8 @@ class PracticeSettings:
         gains_db: per stem name, its fader in dB.
         mute, solo: stem names.
         pans: per stem name, -1 (left) to +1 (right).
+        click: the click stem (the beat grid's clicks) sounds; a fader, solo or pan may name
+            it ``click`` too.
         bleed_gates_db: per stem name, the bleed gate's threshold below the stem's peak.
     """
 
@@ -56,6 +58,7 @@ class PracticeSettings:
     solo: Sequence[str] = ()
     pans: Mapping[str, float] = field(default_factory=dict)
     bleed_gates_db: Mapping[str, float] = field(default_factory=dict)
+    click: bool = False
 
 
 def parse_loop(text: str) -> tuple[float, float]:
@@ -79,12 +82,13 @@ def configure_source(
     settings: PracticeSettings,
     beats: np.ndarray | None = None,
     bpm: float | None = None,
+    downbeats: np.ndarray | None = None,
 ) -> None:
     """Apply ``settings``' transport to a practice source (the engine's or the render's)."""
     source.set_tempo(settings.tempo)
     source.set_transpose(settings.transpose)
     source.set_count_in(settings.count_in)
-    source.set_grid(beats, bpm)
+    source.set_grid(beats, bpm, downbeats)
     start = settings.start
     if settings.loop is not None:
         a, b = settings.loop
@@ -102,13 +106,19 @@ def configure_mixer(
     processor: StreamProcessor,
     settings: PracticeSettings,
 ) -> None:
-    """Faders, mutes, solos and pans by stem name, and the processor's bleed gates; an unknown
-    name, a pan or a threshold out of range is one sentence."""
-    stems = processor.stems
+    """Faders, mutes, solos and pans by stem name (the model's stems, then ``click``), and the
+    processor's bleed gates; an unknown name, a pan or a threshold out of range is one
+    sentence."""
+    stems = (*processor.stems, "click")
     names = [*settings.gains_db, *settings.mute, *settings.solo, *settings.pans]
     for name in [*names, *settings.bleed_gates_db]:
-        if name not in stems:
-            raise UserError(f"No stem called {name!r}: this model has {', '.join(stems)}.")
+        known = stems if name in names and name not in settings.bleed_gates_db else stems[:-1]
+        if name not in known:
+            raise UserError(
+                f"No stem called {name!r}: this model has {', '.join(processor.stems)} "
+                "(and the click)."
+            )
+    mixer.set_mute(len(stems) - 1, not settings.click)
     try:
         for name, pan in settings.pans.items():
             mixer.set_pan(stems.index(name), pan)
@@ -158,24 +168,29 @@ def render_practice(
     settings: PracticeSettings,
     beats: np.ndarray | None = None,
     bpm: float | None = None,
+    downbeats: np.ndarray | None = None,
 ) -> np.ndarray:
     """The practice track for ``audio`` [shape=(n_samples, n_channels)] at the processor's
     rate: [shape=(n_out, n_channels)] float32, the stems' latency cut."""
     rate = processor.preset.sample_rate
     n_channels = processor.n_channels
     source = PracticeSource(audio, rate)
-    configure_source(source, settings, beats, bpm)
+    configure_source(source, settings, beats, bpm, downbeats)
     stretched = stretched_song(source, settings)
     n_out = stretched.shape[0]
     processor.prepare(rate, READ)
-    mixer = StemMixer(len(processor.stems), n_channels, rate, READ)
+    mixer = StemMixer(len(processor.stems) + 1, n_channels, rate, READ)
     configure_mixer(mixer, processor, settings)
     stems_flat = render_stream(processor, np.ascontiguousarray(stretched[:, :n_channels]), READ)
     latency = processor.latency_samples
-    # (n, n_stems * n_channels) -> (n_stems, n, n_channels), the latency cut
+    # (n, n_stems * n_channels) -> (n_stems + 1, n, n_channels), the latency cut, and the
+    # click stem after the model's
     n_stems = len(processor.stems)
-    by_stem = stems_flat[latency : latency + n_out].reshape(n_out, n_stems, n_channels)
-    by_stem = np.ascontiguousarray(by_stem.transpose(1, 0, 2))
+    by_stem = np.zeros((n_stems + 1, n_out, n_channels), np.float32)
+    by_stem[:n_stems] = (
+        stems_flat[latency : latency + n_out].reshape(n_out, n_stems, n_channels).transpose(1, 0, 2)
+    )
+    by_stem[n_stems] = stretched[:, n_channels + 1 : n_channels + 2]
     out = np.zeros((n_out, n_channels), np.float32)
     for start in range(0, n_out, READ):
         stop = min(start + READ, n_out)

@@ -33,11 +33,16 @@ RATE = 44100
 BLOCK = 256
 
 
+#: A beat grid at 100 BPM for the generated song, downbeats every fourth beat.
+BEATS = np.arange(0.1, 4.0, 0.6)
+DOWNBEATS = BEATS[::4]
+
+
 def engine_render(song: np.ndarray, settings: PracticeSettings, n_samples: int) -> np.ndarray:
     """What the engine plays offline: [shape=(n_samples, 2)], its latency cut."""
     processor = StreamProcessor.for_model(OnnxHopModel(MODEL))
     engine = Engine(processor, EngineSettings(RATE, BLOCK), PracticeSource(song, RATE, 4 * BLOCK))
-    configure_source(engine.source, settings)
+    configure_source(engine.source, settings, BEATS, 100.0, DOWNBEATS)
     configure_mixer(engine.mixer, engine.processor, settings)
     engine.reset()
     latency = engine.latency_samples
@@ -63,12 +68,17 @@ def engine_render(song: np.ndarray, settings: PracticeSettings, n_samples: int) 
             bleed_gates_db={"drums": -30.0},
         ),
         PracticeSettings(tempo=1.25, transpose=0.5, solo=("bass",), start=0.5),
+        PracticeSettings(
+            tempo=0.9, click=True, gains_db={"click": -3.0}, pans={"click": 0.5}, count_in=True
+        ),
     ],
-    ids=["as-recorded", "slow-lower-count-in-loop", "fast-solo"],
+    ids=["as-recorded", "slow-lower-count-in-loop", "fast-solo", "click-stem"],
 )
 def test_the_practice_render_is_the_engines_offline_render(settings: PracticeSettings) -> None:
     song = generated_song(4.0)
-    track = render_practice(StreamProcessor.for_model(OnnxHopModel(MODEL)), song, settings)
+    track = render_practice(
+        StreamProcessor.for_model(OnnxHopModel(MODEL)), song, settings, BEATS, 100.0, DOWNBEATS
+    )
     n = track.shape[0] - 2 * BLOCK  # the engine's last block may hold the song's end
     played = engine_render(song, settings, n)
     assert np.abs(played).max() > 0.01
@@ -112,6 +122,7 @@ def test_the_command_writes_a_track_and_refuses_bad_values_in_one_sentence(
         (("--transpose", "30"), "Transpose must be between -12 and +12"),
         (("--loop", "2-1"), "The loop's end B must come after its start A"),
         (("--mute", "kazoo"), "No stem called 'kazoo'"),
+        (("--gate", "click=-40"), "No stem called 'click'"),
         (("--pan", "bass=2"), "Pan must be between -1 and 1"),
         (("--gate", "drums=10"), "The bleed gate's threshold is a level below"),
     ]:
@@ -119,3 +130,18 @@ def test_the_command_writes_a_track_and_refuses_bad_values_in_one_sentence(
         assert done.returncode == 1, extra
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0], (extra, done.stderr)
+
+
+def test_the_click_stem_clicks_on_the_grid_at_any_tempo_and_is_off_by_default() -> None:
+    song = np.zeros((4 * RATE, 2), np.float32)  # silence: only the clicks are heard
+    processor = StreamProcessor.for_model(OnnxHopModel(MODEL))
+    silent = render_practice(processor, song, PracticeSettings(), BEATS, 100.0, DOWNBEATS)
+    assert np.abs(silent).max() < 1e-4
+    for tempo in (1.0, 0.8):
+        settings = PracticeSettings(tempo=tempo, click=True)
+        track = render_practice(processor, song, settings, BEATS, 100.0, DOWNBEATS)
+        loud = np.flatnonzero(np.abs(track[:, 0]) > 0.2)
+        onsets = loud[np.concatenate([[True], np.diff(loud) > RATE // 10])]
+        expected = np.round(BEATS / tempo * RATE)
+        assert len(onsets) == len(BEATS)
+        np.testing.assert_allclose(onsets, expected, atol=0.002 * RATE)
