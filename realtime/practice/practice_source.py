@@ -36,6 +36,7 @@ import numpy as np
 
 from ..engine.ring_buffer import AudioRingBuffer
 from ..engine.sources import FileSource
+from .click import click_sound
 from .tempo_key import TempoKeyStretcher, check_tempo, check_transpose, require_rubber_band
 
 #: Song samples read per step of the worker's refill.
@@ -49,15 +50,6 @@ COUNT_IN_BEATS = 4
 DEFAULT_COUNT_IN_BPM = 120.0
 #: The count-in clicks' level in the output (about -10 dBFS peaks).
 COUNT_IN_GAIN = 0.3
-
-
-def click_sound(sample_rate: int, accent: bool) -> np.ndarray:
-    """A 25 ms decaying sine, [shape=(n,)] float32: 1.5 kHz for the bar's first beat, 1 kHz
-    for the others."""
-    n = int(0.025 * sample_rate)
-    t = np.arange(n) / sample_rate
-    frequency = 1500.0 if accent else 1000.0
-    return (np.sin(2 * np.pi * frequency * t) * np.exp(-t / 0.005)).astype(np.float32)
 
 
 class PracticeSource(FileSource):
