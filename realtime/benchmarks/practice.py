@@ -2,14 +2,15 @@
 
     python -m livestems.realtime.benchmarks.practice [--model M.onnx] [--seconds 20]
                                                    [--block-size 256] [--tempo 0.8]
-                                                   [--transpose -2]
+                                                   [--transpose -2] [--readme README.md]
 
 Starts a JACK dummy server of its own and plays the bundled demo song (else a generated one)
 through the engine twice in one run, at the same block size: as recorded, then at the given
 tempo and transposition (Rubber Band in the worker). For each it prints under-runs (engine and
 practice source), device xruns, the model's compute per hop (p50, p99) and the worker's
 refill time per call (p50, p99: reading the song, stretching, the ring), and the stretched
-run's worker time against the plain run's. Figures, not a pass/fail.
+run's worker time against the plain run's. Figures, not a pass/fail. ``--readme`` also puts the
+table between the README's ``<!-- practice-benchmark:begin -->`` and ``:end -->`` lines.
 
 Thread contract: the main thread runs this script and reads telemetry after each run; the
 engine has its worker thread and PortAudio its callback thread, as in ``livestems play``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -70,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-size", type=arguments.block_size, default=256)
     parser.add_argument("--tempo", type=float, default=0.8)
     parser.add_argument("--transpose", type=float, default=-2.0)
+    parser.add_argument("--readme", help="replace this README's practice-benchmark block")
     args = parser.parse_args(argv)
     model = resolve_model(args.model, "cpu")
     rate = model.metadata.sample_rate
@@ -86,18 +89,17 @@ def main(argv: list[str] | None = None) -> None:
         ]
     finally:
         server.stop()
-    print(
+    lines = [
         f"model {model.path.name}, blocks of {args.block_size} samples "
-        f"({runs[0][1]['block_ms']:.2f} ms), {args.seconds:g} s each, JACK dummy server"
-    )
-    print(
+        f"({runs[0][1]['block_ms']:.2f} ms), {args.seconds:g} s each, JACK dummy server",
+        "",
         "| playback | under-runs | source under-runs | xruns | model per hop p50 / p99 (ms) "
-        "| refill per block p50 / p99 (ms) | worker per block p99 (% of block) |"
-    )
-    print("|---|---|---|---|---|---|---|")
+        "| refill per block p50 / p99 (ms) | worker per block p99 (% of block) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, run in runs:
         worker = 100.0 * (run["hop_p99"] * run["block_ms"] / run["hop_ms"] + run["refill_p99"])
-        print(
+        lines.append(
             f"| {name} | {run['underruns']} | {run['source_underruns']} | {run['xruns']} "
             f"| {run['hop_p50']:.3f} / {run['hop_p99']:.3f} "
             f"| {run['refill_p50']:.3f} / {run['refill_p99']:.3f} "
@@ -107,7 +109,21 @@ def main(argv: list[str] | None = None) -> None:
     ratio = (stretched["hop_p50"] + stretched["refill_p50"]) / (
         plain["hop_p50"] + plain["refill_p50"]
     )
-    print(f"worker time per block, stretched / as recorded (p50): {ratio:.2f}x")
+    lines += ["", f"Worker time per block, stretched / as recorded (p50): {ratio:.2f}x."]
+    text = "\n".join(lines)
+    print(text)
+    if args.readme:
+        _replace_block(Path(args.readme), text)
+
+
+def _replace_block(readme: Path, text: str) -> None:
+    begin, end = "<!-- practice-benchmark:begin -->\n", "\n<!-- practice-benchmark:end -->"
+    content = readme.read_text()
+    if begin not in content or end not in content:
+        raise SystemExit(f"{readme} has no practice-benchmark block to replace.")
+    head, rest = content.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(head + begin + text + end + tail)
 
 
 if __name__ == "__main__":
