@@ -56,6 +56,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "train extra",
     ),
     Benchmark(
+        "python -m livestems.export.family_table [--readme README.md]",
+        "parameters, MFLOPs and onnxruntime p50/p99 per hop of bsrnn and hybrid sizes next to "
+        "lstm (README's table)",
+        "train extra",
+    ),
+    Benchmark(
         "python -m livestems.export.separate_benchmark",
         "`livestems separate`'s sequence path against the live path, per family",
         "train extra",
