@@ -1,7 +1,8 @@
 """A vertical peak and RMS meter, painted with QPainter (no layout work per frame).
 
 Thread contract: GUI thread only. ``set_levels`` stores two numbers that the window's timer
-copied out of the engine's telemetry; the widget repaints when they change.
+copied out of the engine's telemetry; the widget repaints only when what it draws changes (the
+bar's top, the peak line or the colour moves by a pixel), not on every new number.
 
 The bar is the RMS level; the line above it is the peak, held for ``PEAK_HOLD_S`` and then
 falling at ``PEAK_FALL_DB_PER_S``, as on a mixing desk, so that a short transient stays
@@ -34,6 +35,10 @@ class LevelMeter(QWidget):
         self.peak_db = FLOOR_DB
         self.held_peak_db = FLOOR_DB
         self._held_at = 0.0
+        self._drawn: tuple[int, int, bool] | None = None  # what the last paint showed
+        # It paints every pixel of itself: Qt need not paint the strip and the window under it
+        # first (which it otherwise does on each of the meter's repaints).
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(80)
 
@@ -47,11 +52,19 @@ class LevelMeter(QWidget):
         elif now - self._held_at > PEAK_HOLD_S:
             fallen = self.held_peak_db - PEAK_FALL_DB_PER_S * (now - self._held_at - PEAK_HOLD_S)
             self.held_peak_db = max(fallen, peak_db)
-        if (rms_db, peak_db) != (self.rms_db, self.peak_db):
-            self.rms_db, self.peak_db = rms_db, peak_db
+        self.rms_db, self.peak_db = rms_db, peak_db
+        if self._drawing() != self._drawn:
             self.update()
 
+    def _drawing(self) -> tuple[int, int, bool]:
+        """What a paint would show, to the pixel: the bar's top, the peak line, red or not."""
+        height = self.height()
+        rms_top = round(height * (1.0 - level_fraction(self.rms_db)))
+        peak_y = int(height * (1.0 - level_fraction(self.held_peak_db)))
+        return rms_top, peak_y, self.peak_db > 0.0
+
     def paintEvent(self, event: QPaintEvent) -> None:
+        self._drawn = self._drawing()
         painter = QPainter(self)
         width, height = self.width(), self.height()
         painter.fillRect(0, 0, width, height, QColor("#181820"))

@@ -52,6 +52,10 @@ class TransportBar(QWidget):
                        self.b_button, self.loop_button, self.loop_label, self.bypass_button,
                        self.master, self.master_label):  # fmt: skip
             layout.addWidget(widget, stretch=1 if widget is self.seek_bar else 0)
+        # The two that change while playing fill their own background (the window's colour),
+        # so that their repaints do not repaint the bar and the window under them.
+        for widget in (self.seek_bar, self.time_label):
+            widget.setAutoFillBackground(True)
 
         self.play_button.clicked.connect(self.play_clicked)
         self.seek_bar.sliderReleased.connect(
@@ -78,8 +82,13 @@ class TransportBar(QWidget):
     def show_position(self, seconds: float, duration: float, playing: bool) -> None:
         if self.seek_bar.maximum() != round(duration * MS):
             self.seek_bar.setRange(0, round(duration * MS))
-        if not self.seek_bar.isSliderDown():  # the user is dragging it: leave it alone
-            self.seek_bar.setValue(round(seconds * MS))
+        bar = self.seek_bar
+        if not bar.isSliderDown():  # the user is dragging it: leave it alone
+            # Moved only when its handle moves by a pixel: each move repaints the bar.
+            value = round(seconds * MS)
+            step = max(1, (bar.maximum() - bar.minimum()) // max(bar.width(), 1))
+            if abs(value - bar.value()) >= step or value in (bar.minimum(), bar.maximum()):
+                bar.setValue(value)
         self.time_label.setText(f"{format_time(seconds)} / {format_time(duration)}")
         self.play_button.setText("Pause" if playing else "Play")
 
