@@ -39,6 +39,8 @@ system_packages+=(libegl1 libgl1 libfontconfig1 fonts-dejavu-core libdbus-1-3 li
   libasound2)
 # Tests and the screenshot script: a virtual X display.
 [ "$dev" -eq 0 ] || system_packages+=(xvfb)
+# The web page's tests and screenshots (livestems serve): Debian's browser and its WebDriver.
+[ "$dev" -eq 0 ] || system_packages+=(chromium chromium-driver)
 if command -v dpkg-query >/dev/null; then
   missing=()
   for package in "${system_packages[@]}"; do
@@ -65,7 +67,7 @@ if [ "$dev" -eq 1 ]; then
   # torch first and pinned: asked for by an open range, pip would fetch the newest CUDA build
   # (several GB). With 2.13.0 installed, the 'train' extra's range installs nothing more.
   "${pip[@]}" "torch==2.13.0"
-  "${pip[@]}" -e ".[train,dev,practice]"
+  "${pip[@]}" -e ".[train,dev,practice,serve]"
   # The benchmark's peers, the 'bench' extra of pyproject.toml, one by one: openunmix, demucs and
   # julius declare torch (openunmix torchaudio too, and no torchaudio build matches torch 2.13.0),
   # so they and the pure-Python modules their model code imports go in with --no-deps; matplotlib
@@ -74,7 +76,7 @@ if [ "$dev" -eq 1 ]; then
     "einops>=0.6" "tqdm>=4.60"
   "${pip[@]}" "matplotlib>=3.8"
 else
-  "${pip[@]}" -e ".[practice]"
+  "${pip[@]}" -e ".[practice,serve]"
 fi
 if [ "$gpu" -eq 1 ]; then
   # The project depends on onnxruntime (CPU); swap it for the GPU build, which provides the same

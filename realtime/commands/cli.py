@@ -54,6 +54,7 @@ PLANNED_COMMANDS: dict[str, str] = {
     "eval": "score a model on MUSDB18 through the streaming path (needs the 'train' extra)",
     "devices": "list audio devices and onnxruntime execution providers",
     "models": "list the bundled and user models, or show one model's card",
+    "serve": "serve the separation API and a web page with a player for the stems",
 }
 
 
