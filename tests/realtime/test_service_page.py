@@ -1,0 +1,88 @@
+"""The service's page in a real headless browser (Debian's chromium through selenium): upload
+the demo song, wait for its stems, press play, mute a stem, and read the player's own state
+(``window.livestemsPlayer``): the three others play at their gains, the muted one at zero."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed")
+from livestems.realtime.service.app import ServiceConfig  # noqa: E402
+from livestems.realtime.service.screenshot import (  # noqa: E402
+    background_server,
+    chromium,
+    chromium_missing,
+    demo_file,
+    play_a_song,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _state(driver) -> dict:  # type: ignore[no-untyped-def]
+    return driver.execute_script("return JSON.parse(JSON.stringify(window.livestemsPlayer))")
+
+
+def test_play_the_demo_and_mute_a_stem(tmp_path: Path) -> None:
+    missing = chromium_missing()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    config = ServiceConfig(data=tmp_path / "serve", port=0, workers=1)
+    with background_server(config) as url:
+        driver = chromium(390, 844)  # a phone's width
+        try:
+            play_a_song(driver, url, demo_file(tmp_path))
+            state = _state(driver)
+            assert state["playing"] and state["contextState"] == "running", state
+            assert [stem["name"] for stem in state["stems"]] == ["vocals", "drums", "bass", "other"]
+            # a fader moved, then the drums muted with the button a user presses
+            fader = driver.find_elements(By.CSS_SELECTOR, ".strip .fader")[2]
+            driver.execute_script(
+                "arguments[0].value = 0.5; arguments[0].dispatchEvent(new Event('input'))", fader
+            )
+            driver.find_elements(By.CSS_SELECTOR, ".strip .mute")[1].click()
+            expected = {"vocals": 1.0, "drums": 0.0, "bass": 0.5, "other": 1.0}
+
+            def settled(d) -> bool:  # type: ignore[no-untyped-def]
+                stems = _state(d)["stems"]
+                return all(abs(s["effectiveGain"] - expected[s["name"]]) < 1e-3 for s in stems)
+
+            WebDriverWait(driver, 5, 0.05).until(settled)
+            state = _state(driver)
+            muted = [stem for stem in state["stems"] if stem["muted"]]
+            assert [stem["name"] for stem in muted] == ["drums"]
+            assert all(stem["playing"] for stem in state["stems"])
+            position = state["position"]
+            WebDriverWait(driver, 5, 0.1).until(lambda d: _state(d)["position"] > position + 0.3)
+            # the window's keys: 1 mutes vocals, Shift+1 solos it (others go to zero)
+            body = driver.find_element(By.TAG_NAME, "body")
+            body.send_keys("1")
+            WebDriverWait(driver, 5, 0.05).until(
+                lambda d: _state(d)["stems"][0]["effectiveGain"] < 1e-3
+            )
+            body.send_keys("1")
+            body.send_keys(Keys.SHIFT, "4")
+            expected = {"vocals": 0.0, "drums": 0.0, "bass": 0.0, "other": 1.0}
+            WebDriverWait(driver, 5, 0.05).until(settled)
+            body.send_keys(Keys.SPACE)
+            WebDriverWait(driver, 5, 0.05).until(lambda d: not _state(d)["playing"])
+            # the page shows a bad upload's sentence
+            bad = tmp_path / "notes.txt"
+            bad.write_text("not a song")
+            chooser = driver.find_element(By.ID, "file")
+            driver.execute_script("arguments[0].hidden = false;", chooser)
+            chooser.send_keys(str(bad))
+            WebDriverWait(driver, 10, 0.1).until(
+                lambda d: "is not a file livestems reads" in d.find_element(By.ID, "error").text
+            )
+        finally:
+            driver.quit()
