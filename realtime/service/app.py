@@ -156,7 +156,8 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
     )
 
     def store() -> JobStore:
-        return state["store"]  # type: ignore[no-any-return]
+        found: JobStore = state["store"]
+        return found
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -246,7 +247,7 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
     @app.get("/api/separations")
     def list_separations() -> dict[str, Any]:
         """Every separation, newest first."""
-        return {"separations": [job.public() for job in store().list()]}
+        return {"separations": [job.public() for job in store().all_jobs()]}
 
     @app.get("/api/separations/{job_id}")
     def get_separation(job_id: str) -> dict[str, Any]:
@@ -316,7 +317,7 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
             if await request.is_disconnected():
                 return
             if job_id is None:
-                payload = json.dumps({"separations": [job.public() for job in store().list()]})
+                payload = json.dumps({"separations": [job.public() for job in store().all_jobs()]})
                 finished = False
             else:
                 job = store().get(job_id)

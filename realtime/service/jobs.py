@@ -136,7 +136,7 @@ class JobStore:
         rows = self._execute(f"SELECT {self._COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return self._job(rows[0]) if rows else None
 
-    def list(self) -> list[Job]:
+    def all_jobs(self) -> list[Job]:
         """Every job, newest first."""
         rows = self._execute(f"SELECT {self._COLUMNS} FROM jobs ORDER BY created DESC, id")
         return [self._job(row) for row in rows]

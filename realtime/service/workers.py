@@ -1,6 +1,6 @@
 """The worker pool: separations in processes of their own, started with ``spawn``.
 
-Thread and process contract:
+Thread contract (threads and processes):
 
 - **Worker processes** (``_worker_main``, one per ``--workers``): each loads the bundled model
   once, then takes job ids from the task queue and runs ``separate_file`` (the stream processor

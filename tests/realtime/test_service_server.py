@@ -4,6 +4,8 @@ the peak memory of the server and its workers is printed)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,3 +97,30 @@ def test_twenty_uploads_at_once_all_finish(tmp_path: Path) -> None:
             f"{', '.join(f'{kb / 1024:.0f}' for kb in peak_kb.values())} MB, "
             f"sum {(server_kb + sum(peak_kb.values())) / 1024:.0f} MB"
         )
+
+
+def test_a_worker_killed_mid_job_fails_that_job_and_is_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "serve"
+    with running_server(data, workers=1) as server:
+        assert server.process is not None
+        client = httpx.Client(base_url=server.url, timeout=10)
+        job = _post(server.url, "long.wav", song_bytes(120, seed=2))
+        deadline = time.monotonic() + 120
+        while client.get(f"/api/separations/{job['id']}").json()["progress"] < 0.05:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = [
+            pid for pid in descendants(server.process.pid)[1:]
+            if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()
+        ]  # fmt: skip
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        failed = wait_for_jobs(client, [job["id"]], 30)[job["id"]]
+        assert failed["state"] == "failed"
+        assert failed["error"] == (
+            "The worker separating it was killed by signal 9 (out of memory?); upload it again."
+        )
+        assert not (data / "jobs" / job["id"] / "out" / "stems").exists()
+        # a fresh worker takes the next song
+        after = _post(server.url, "short.wav", song_bytes(2))
+        assert wait_for_jobs(client, [after["id"]], 120)[after["id"]]["state"] == "done"
