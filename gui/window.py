@@ -24,7 +24,8 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import (
-    QApplication,
+    QAbstractButton,
+    QAbstractSlider,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -118,7 +119,7 @@ class LivestemsWindow(QMainWindow):
         self.midi.event_received.connect(self.on_midi_event)
         if open_midi:
             self.midi_label.setText(self.midi.open())
-        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
+        self._watch_keys()
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -182,6 +183,7 @@ class LivestemsWindow(QMainWindow):
             strip.touched.connect(self._on_control_touched)
             self.strip_row.addWidget(strip)
             self.strips.append(strip)
+        self._watch_keys()
 
     def _after_restart(self) -> None:
         """A new engine has the session's kept controls already; the loop and the pictures
@@ -345,10 +347,21 @@ class LivestemsWindow(QMainWindow):
 
     # -- keys -------------------------------------------------------------------------------
 
+    def _watch_keys(self) -> None:
+        """Watch the keys of the window and of each of its widgets that could take one (has or
+        may take the focus, or eats keys: sliders and buttons), so that keys go to the window
+        whichever of its widgets has the focus; dialogs keep theirs. Not the whole
+        application's events: while playing, some thousand events a second (paints, timers,
+        the scenes' updates) would each pass through Python."""
+        for widget in (self, *self.findChildren(QWidget)):
+            takes_keys = widget.focusPolicy() != Qt.FocusPolicy.NoFocus or isinstance(
+                widget, QAbstractSlider | QAbstractButton
+            )
+            if widget is self or takes_keys:
+                widget.installEventFilter(self)  # (again: no second copy, Qt keeps one)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        # Keys go to the window whichever of its widgets has focus; dialogs keep theirs.
-        # (Every event of the application passes here: the isinstance comes first, as it is
-        # much cheaper than building event.type()'s enum.)
+        # (The isinstance comes first: much cheaper than building event.type()'s enum.)
         if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
             target = watched.window() if isinstance(watched, QWidget) else None
             if target is self and self.handle_key(event):
@@ -541,8 +554,7 @@ class LivestemsWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the timer, the stream and MIDI (idempotent)."""
         self.timer.stop()
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
+        for widget in (self, *self.findChildren(QWidget)):
+            widget.removeEventFilter(self)
         self.midi.close()
         self.session.close()

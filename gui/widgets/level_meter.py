@@ -21,6 +21,10 @@ FLOOR_DB = -60.0
 CEILING_DB = 6.0
 PEAK_HOLD_S = 1.0
 PEAK_FALL_DB_PER_S = 20.0
+BACKGROUND = QColor("#181820")
+BAR = QColor("#40c070")
+BAR_OVER = QColor("#e04040")  # a peak above 0 dB
+PEAK_LINE = QColor("#f0f0a0")
 
 
 def level_fraction(db: float) -> float:
@@ -67,12 +71,12 @@ class LevelMeter(QWidget):
         self._drawn = self._drawing()
         painter = QPainter(self)
         width, height = self.width(), self.height()
-        painter.fillRect(0, 0, width, height, QColor("#181820"))
+        painter.fillRect(0, 0, width, height, BACKGROUND)
         rms_top = height * (1.0 - level_fraction(self.rms_db))
-        colour = QColor("#e04040") if self.peak_db > 0.0 else QColor("#40c070")
+        colour = BAR_OVER if self.peak_db > 0.0 else BAR
         painter.fillRect(QRectF(2, rms_top, width - 4, height - rms_top), colour)
         peak_y = height * (1.0 - level_fraction(self.held_peak_db))
-        painter.setPen(QColor("#f0f0a0"))
+        painter.setPen(PEAK_LINE)
         painter.drawLine(1, int(peak_y), width - 2, int(peak_y))
         zero_y = int(height * (1.0 - level_fraction(0.0)))
         painter.setPen(Qt.PenStyle.DotLine)

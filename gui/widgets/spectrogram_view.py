@@ -56,7 +56,7 @@ def lookup_table() -> np.ndarray:
     return table
 
 
-def colour_indices(db: np.ndarray, n_colours: int = 256) -> np.ndarray:
+def colour_indices(db: np.ndarray | float, n_colours: int = 256) -> np.ndarray:
     """Each level's entry in the lookup table, as pyqtgraph's ImageItem picks it for float data
     with ``LEVELS_DB`` and a table of ``n_colours``: ``(db - low) * n_colours / (high - low)``
     in float32, clipped to the table and truncated. [shape=db.shape, uint8]"""
@@ -103,19 +103,21 @@ class RingImageItem(pg.GraphicsObject):
     def __init__(self, ring: np.ndarray) -> None:
         super().__init__()
         self._ring = ring.reshape(-1)  # a view: the same memory
-        self._image = self._window(0)
+        # One header per place the window can start, made once.
+        self._windows = [self._window(start) for start in range(N_COLUMNS)]
+        self._image = self._windows[0]
 
     def _window(self, start: int) -> QImage:
         # A QImage header over columns start .. start + N_COLUMNS of every row: it begins at
         # column start of row 0 and steps a whole ring row (2 * N_COLUMNS pixels) per row.
         return QImage(
-            memoryview(self._ring[start:]), N_COLUMNS, N_ROWS, 2 * N_COLUMNS * 4,
+            self._ring[start:].data, N_COLUMNS, N_ROWS, 2 * N_COLUMNS * 4,
             QImage.Format.Format_RGB32,
         )  # fmt: skip
 
     def show_from(self, start: int) -> None:
         """Show the ring's columns ``start`` to ``start + N_COLUMNS`` and repaint."""
-        self._image = self._window(start)
+        self._image = self._windows[start]
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -194,7 +196,7 @@ class SpectrogramView(pg.PlotWidget):
 
     def clear_columns(self) -> None:
         self._levels.fill(LEVELS_DB[0])
-        self._pixels.fill(self._colours[colour_indices(np.float32(LEVELS_DB[0]))])
+        self._pixels.fill(self._colours[colour_indices(LEVELS_DB[0])])
         self._dirty = True
 
     def paint_image(self) -> None:
