@@ -8,7 +8,9 @@ thread only, where the window applies an event exactly as if the user had moved 
 so MIDI never touches the engine from another thread.
 
 A machine with no MIDI hardware (or no ALSA sequencer at all, as in a container) is normal:
-``open`` then reports "no MIDI input" and the window goes on without it.
+``open`` then reports "no MIDI input" and the window goes on without it. What the status line
+shows stays that short; rtmidi's own words go into ``detail``, which the window shows as the
+status line's tooltip.
 """
 
 from __future__ import annotations
@@ -104,9 +106,11 @@ class MidiInput(QObject):
         super().__init__()
         self._ports: list[Any] = []
         self.port_names: list[str] = []
+        self.detail = ""  # what ``open`` found, in sentences (the status line's tooltip)
 
     def open(self) -> str:
-        """(Re)open every input port; a one-line description of what is connected."""
+        """(Re)open every input port. Returns a few words for the status line: "no MIDI input",
+        or "MIDI: " and the ports; ``detail`` then says more (and why there is none)."""
         self.close()
         try:
             import mido
@@ -117,9 +121,19 @@ class MidiInput(QObject):
                 self.port_names.append(name)
         except Exception as error:  # no ALSA sequencer, no rtmidi, a port that went away
             self.close()
-            return f"no MIDI input ({str(error).splitlines()[0] if str(error) else 'none'})"
-        if not self.port_names:
+            reason = " ".join(str(error).split()).rstrip(".") or type(error).__name__
+            self.detail = (
+                f"No MIDI input: the MIDI ports could not be opened ({reason}). Connect a MIDI "
+                "device and choose MIDI > Rescan ports."
+            )
             return "no MIDI input"
+        if not self.port_names:
+            self.detail = (
+                "No MIDI input port is connected. Connect a MIDI device and choose MIDI > "
+                "Rescan ports."
+            )
+            return "no MIDI input"
+        self.detail = "MIDI input from: " + "; ".join(self.port_names) + "."
         return "MIDI: " + ", ".join(self.port_names)
 
     def _on_message(self, message: Any) -> None:

@@ -10,7 +10,9 @@ starts a new one (blocking for the model's warm-up, a fraction of a second), nev
 timer. MIDI arrives from rtmidi's thread as a queued Qt signal (``midi.py``).
 
 Every error a user can cause (a song that will not load, a model refused, a device missing or
-lost) is shown in the window's message line as one sentence; the window stays usable.
+lost) is shown in the window's message line as one sentence; the window stays usable. The
+status line fits the window: what does not fit ends in "…", and the whole of it (or the reason
+there is no MIDI input) is the tooltip.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -40,6 +43,7 @@ from .engine_process import ProcessSession
 from .midi import MidiEvent, MidiInput, MidiMapping, control_target
 from .session import AudioSession, SessionSettings
 from .settings_store import MIDI_MAPPING_KEY, load_session_settings, save_session_settings
+from .widgets.elided_label import ElidedLabel
 from .widgets.settings_dialog import SettingsDialog
 from .widgets.stem_strip import StemStrip
 from .widgets.transport_bar import TransportBar
@@ -102,14 +106,16 @@ class LivestemsWindow(QMainWindow):
         self.message.hide()
         self.strip_row = QHBoxLayout()
         self.transport = TransportBar()
-        self.status_label = QLabel("")
-        self.midi_label = QLabel("")
+        self.status_label = ElidedLabel("")
+        self.midi_label = ElidedLabel("")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.message)
         layout.addLayout(self.strip_row, stretch=1)
         layout.addWidget(self.transport)
         self.setCentralWidget(central)
+        # The status gives way first (ignoring its width); the MIDI label keeps its few words.
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.midi_label)
         self._build_menus()
@@ -118,7 +124,7 @@ class LivestemsWindow(QMainWindow):
         self.midi = MidiInput()
         self.midi.event_received.connect(self.on_midi_event)
         if open_midi:
-            self.midi_label.setText(self.midi.open())
+            self.rescan_midi()
         self._watch_keys()
 
         self.timer = QTimer(self)
@@ -449,7 +455,9 @@ class LivestemsWindow(QMainWindow):
             button.toggle()
 
     def rescan_midi(self) -> None:
+        """(Re)open the MIDI ports: a few words in the status line, the detail as its tooltip."""
         self.midi_label.setText(self.midi.open())
+        self.midi_label.set_tooltip(self.midi.detail)
 
     def forget_midi_mapping(self) -> None:
         self.midi_mapping = MidiMapping()
