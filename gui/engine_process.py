@@ -48,7 +48,8 @@ REQUEST_TIMEOUT_S = 60.0
  N_HEADER) = range(17)  # fmt: skip
 RMS = N_HEADER
 PEAK = RMS + MAX_STEMS
-SPECTRA = PEAK + MAX_STEMS
+GAINS = PEAK + MAX_STEMS  # the mixer's current gain per stem (the post-fader meters)
+SPECTRA = GAINS + MAX_STEMS
 HOP_SECONDS = SPECTRA + MAX_STEMS * N_BINS
 N_SLOTS = HOP_SECONDS + COMPUTE_HISTORY
 
@@ -93,6 +94,7 @@ def _publish(session: AudioSession, shared: SharedTelemetry, stop: threading.Eve
             slots[OUT_RING_FILL] = snapshot.out_ring_fill
             slots[RMS : RMS + n_stems] = snapshot.stem_rms_db
             slots[PEAK : PEAK + n_stems] = snapshot.stem_peak_db
+            slots[GAINS : GAINS + n_stems] = engine.mixer.current_gains()[:n_stems]
             spectra = slots[SPECTRA : SPECTRA + n_stems * N_BINS].reshape(n_stems, N_BINS)
             spectra[:] = snapshot.stem_spectra_db
             n_hops = snapshot.hop_seconds.size
@@ -439,6 +441,13 @@ class ProcessSession:
 
     def status(self) -> SessionStatus | None:
         return self._status if self._running else None
+
+    def stem_gains(self) -> np.ndarray | None:
+        """As ``AudioSession.stem_gains``: the engine's mixer's current gains, as its publisher
+        last copied them (at most 1 / ``PUBLISH_HZ`` old). [shape=(n_stems,)], linear"""
+        if not self._running:
+            return None
+        return self.shared.slots[GAINS : GAINS + len(self.stems)].copy()
 
     def cpu_seconds(self) -> float:
         """CPU time the engine's process has used (Linux ``/proc``; 0 elsewhere), so that the

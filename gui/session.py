@@ -295,6 +295,14 @@ class AudioSession:
     def snapshot(self) -> TelemetrySnapshot | None:
         return self.engine.telemetry.snapshot() if self.engine is not None else None
 
+    def stem_gains(self) -> np.ndarray | None:
+        """The gain the mixer applied to each stem on the last sample it mixed (fader, mute, solo
+        and master, ramps included: ``StemMixer.current_gains``); None while nothing plays.
+        [shape=(n_stems,)], linear"""
+        if self.engine is None:
+            return None
+        return self.engine.mixer.current_gains()[: len(self.engine.stems)]
+
     def status(self) -> SessionStatus | None:
         engine, backend = self.engine, self.backend
         if engine is None or backend is None:

@@ -18,6 +18,7 @@ ORGANISATION = "livestems"
 APPLICATION = "livestems"
 GROUP = "session"
 MIDI_MAPPING_KEY = "midi/mapping"
+METER_POINT_KEY = "window/meters"  # "post-fader" (the default) or "pre-fader"
 
 
 def default_store() -> QSettings:

@@ -7,7 +7,9 @@ user actions become single stores into the engine (gain targets, mute, solo, byp
 file source (play, seek, loop), which the audio callback picks up at its next block. The GUI
 never waits for the audio thread. Opening a song or changing the settings stops the stream and
 starts a new one (blocking for the model's warm-up, a fraction of a second), never from the
-timer. MIDI arrives from rtmidi's thread as a queued Qt signal (``midi.py``).
+timer. MIDI arrives from rtmidi's thread as a queued Qt signal (``midi.py``). The stem meters
+are post-fader by default: the timer scales the engine's levels, which are measured before the
+mixer, by the gains the mixer applies (``level_meter.post_fader_db``).
 
 Every error a user can cause (a song that will not load, a model refused, a device missing or
 lost) is shown in the window's message line as one sentence; the window stays usable. The
@@ -42,7 +44,12 @@ from ..realtime.errors import UserError
 from .engine_process import ProcessSession
 from .midi import MidiEvent, MidiInput, MidiMapping, control_target
 from .session import AudioSession, SessionSettings
-from .settings_store import MIDI_MAPPING_KEY, load_session_settings, save_session_settings
+from .settings_store import (
+    METER_POINT_KEY,
+    MIDI_MAPPING_KEY,
+    load_session_settings,
+    save_session_settings,
+)
 from .widgets.elided_label import ElidedLabel
 from .widgets.settings_dialog import SettingsDialog
 from .widgets.stem_strip import StemStrip
@@ -118,6 +125,7 @@ class LivestemsWindow(QMainWindow):
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.midi_label)
+        self.meters_post_fader = str(store.value(METER_POINT_KEY, "post-fader")) != "pre-fader"
         self._build_menus()
         self._connect_transport()
 
@@ -187,6 +195,8 @@ class LivestemsWindow(QMainWindow):
             strip.mute_toggled.connect(lambda s, on: self.session.set_mute(s, on))
             strip.solo_toggled.connect(lambda s, on: self.session.set_solo(s, on))
             strip.touched.connect(self._on_control_touched)
+            strip.meter_point_chosen.connect(self.set_meters_post_fader)
+            strip.set_meter_post_fader(self.meters_post_fader)
             self.strip_row.addWidget(strip)
             self.strips.append(strip)
         self._watch_keys()
@@ -401,6 +411,15 @@ class LivestemsWindow(QMainWindow):
             return False
         return True
 
+    # -- meters -----------------------------------------------------------------------------
+
+    def set_meters_post_fader(self, post_fader: bool) -> None:
+        """Every stem meter post-fader (the default) or pre-fader; stored."""
+        self.meters_post_fader = post_fader
+        for strip in self.strips:
+            strip.set_meter_post_fader(post_fader)
+        self.store.setValue(METER_POINT_KEY, "post-fader" if post_fader else "pre-fader")
+
     # -- MIDI -------------------------------------------------------------------------------
 
     def set_midi_learning(self, learning: bool) -> None:
@@ -484,10 +503,12 @@ class LivestemsWindow(QMainWindow):
             new_columns = snapshot.spectrum_count - self._spectrum_count
             self._spectrum_count = snapshot.spectrum_count
             n_columns = min(new_columns, MAX_COLUMNS_PER_FRAME) if moving else 0
+            gains = session.stem_gains() if self.meters_post_fader else None
             for strip in self.strips:
                 strip.show_telemetry(
                     float(snapshot.stem_rms_db[strip.index]),
                     float(snapshot.stem_peak_db[strip.index]),
+                    None if gains is None else float(gains[strip.index]),
                 )
                 strip.spectrogram.push(snapshot.stem_spectra_db[strip.index], n_columns)
                 strip.spectrogram.paint_image()

@@ -7,6 +7,10 @@ bar's top, the peak line or the colour moves by a pixel), not on every new numbe
 The bar is the RMS level; the line above it is the peak, held for ``PEAK_HOLD_S`` and then
 falling at ``PEAK_FALL_DB_PER_S``, as on a mixing desk, so that a short transient stays
 readable at a 30-60 Hz refresh.
+
+A stem's meter is post-fader by default (``post_fader_db``): it shows the stem as it goes into
+the mix, so a muted stem's meter falls to nothing and the meter follows the fader; pre-fader it
+shows the stem as the model separated it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from ...realtime.engine.mixer import gain_to_db
+
 FLOOR_DB = -60.0
 CEILING_DB = 6.0
 PEAK_HOLD_S = 1.0
@@ -25,6 +31,20 @@ BACKGROUND = QColor("#181820")
 BAR = QColor("#40c070")
 BAR_OVER = QColor("#e04040")  # a peak above 0 dB
 PEAK_LINE = QColor("#f0f0a0")
+
+
+def post_fader_db(level_db: float, gain: float) -> float:
+    """A stem's level after the mixer's gain for it, in dB (``-inf`` for a gain of 0).
+
+    The engine's telemetry measures each stem's RMS and peak before the mixer (pre-fader: the
+    worker records the stems it separated), and the mixer's gains are not part of telemetry. A
+    gain multiplies every sample of the stem, so it multiplies its RMS and its peak alike: the
+    post-fader level is the pre-fader level plus the gain in dB. The gain is the one the mixer
+    applied last (``current_gains``: fader, mute, solo and master, with their ramps), read at the
+    same frame as the levels; the levels are measured a hop at a time by the worker, so the two
+    may be up to the engine's buffer apart in time, which a meter does not show.
+    """
+    return level_db + gain_to_db(gain)
 
 
 def level_fraction(db: float) -> float:

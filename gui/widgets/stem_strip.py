@@ -3,21 +3,39 @@
 Thread contract: GUI thread only. The strip holds the stem's control state (fader, mute, solo)
 as its widgets show it and emits a signal on every change; the window forwards each to the
 engine (single stores). ``show_telemetry`` takes values the window's timer already copied out
-of a telemetry snapshot.
+of a telemetry snapshot, and the gain the mixer applies to the stem for a post-fader meter.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .fader import Fader, format_db
-from .level_meter import LevelMeter
+from .level_meter import LevelMeter, post_fader_db
 from .spectrogram_view import SpectrogramView
 
 MUTE_STYLE = "QPushButton:checked { background: #d0a020; color: black; }"
 SOLO_STYLE = "QPushButton:checked { background: #3090e0; color: black; }"
 LEARN_STYLE = "QFrame#strip { border: 2px solid #e04080; }"
+METER_POINT_STYLE = "color: #909098;"
+POST_FADER_TIP = (
+    "post-fader meter: {name} as it goes into the mix, after its fader, mute and solo (and the "
+    "master); right-click to meter it pre-fader"
+)
+PRE_FADER_TIP = (
+    "pre-fader meter: {name} as the model separated it, before its fader, mute and solo; "
+    "right-click to meter it post-fader"
+)
 
 
 class StemStrip(QFrame):
@@ -31,6 +49,7 @@ class StemStrip(QFrame):
     mute_toggled = Signal(int, bool)
     solo_toggled = Signal(int, bool)
     touched = Signal(str)  # "fader:<i>", "mute:<i>" or "solo:<i>": for MIDI learn
+    meter_point_chosen = Signal(bool)  # from the meter's menu: True post-fader, False pre-fader
 
     def __init__(self, index: int, name: str, sample_rate: int) -> None:
         super().__init__()
@@ -40,15 +59,30 @@ class StemStrip(QFrame):
         self.spectrogram = SpectrogramView(sample_rate, title=f"{index + 1}  {name}")
         self.fader = Fader()
         self.meter = LevelMeter()
+        self.meter.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.meter.customContextMenuRequested.connect(self._show_meter_menu)
+        self.meter_point_label = QLabel()
+        self.meter_point_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.meter_point_label.setStyleSheet(METER_POINT_STYLE)
+        small = QFont(self.meter_point_label.font())
+        small.setPointSizeF(max(small.pointSizeF() - 2.0, 6.0))
+        self.meter_point_label.setFont(small)
+        self.meter_point_label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.meter_point_label.customContextMenuRequested.connect(self._show_meter_menu)
+        self.post_fader = True
+        self.set_meter_post_fader(True)
         self.db_label = QLabel(format_db(0.0))
         self.db_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mute_button = self._toggle_button("M", f"mute {name} (key {index + 1})", MUTE_STYLE)
         self.solo_button = self._toggle_button("S", f"solo {name} (Shift+{index + 1})", SOLO_STYLE)
 
+        meter_column = QVBoxLayout()
+        meter_column.addWidget(self.meter, stretch=1, alignment=Qt.AlignmentFlag.AlignHCenter)
+        meter_column.addWidget(self.meter_point_label)
         controls = QHBoxLayout()
         controls.addStretch(1)
         controls.addWidget(self.fader)
-        controls.addWidget(self.meter)
+        controls.addLayout(meter_column)
         controls.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.mute_button)
@@ -94,5 +128,35 @@ class StemStrip(QFrame):
     def set_learning(self, learning: bool) -> None:
         self.setStyleSheet(LEARN_STYLE if learning else "")
 
-    def show_telemetry(self, rms_db: float, peak_db: float) -> None:
+    def set_meter_post_fader(self, post_fader: bool) -> None:
+        """Meter the stem after its fader (the default) or before it."""
+        self.post_fader = post_fader
+        self.meter_point_label.setText("post-fader" if post_fader else "pre-fader")
+        tip = (POST_FADER_TIP if post_fader else PRE_FADER_TIP).format(name=self.name)
+        self.meter.setToolTip(tip)
+        self.meter_point_label.setToolTip(tip)
+
+    def meter_menu(self) -> QMenu:
+        """The meter's context menu: post-fader or pre-fader (for every strip: the window
+        applies the choice to all)."""
+        menu = QMenu(self)
+        for text, post_fader in (("Post-fader meters", True), ("Pre-fader meters", False)):
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(post_fader == self.post_fader)
+            action.triggered.connect(
+                lambda _checked=False, post=post_fader: self.meter_point_chosen.emit(post)
+            )
+        return menu
+
+    def _show_meter_menu(self, position: QPoint) -> None:
+        widget = self.sender()
+        at = widget.mapToGlobal(position) if isinstance(widget, QWidget) else position
+        self.meter_menu().exec(at)
+
+    def show_telemetry(self, rms_db: float, peak_db: float, gain: float | None = None) -> None:
+        """The stem's levels as the engine measured them (pre-fader), and the gain the mixer
+        applies to it: post-fader, the meter shows the levels times the gain."""
+        if self.post_fader and gain is not None:
+            rms_db, peak_db = post_fader_db(rms_db, gain), post_fader_db(peak_db, gain)
         self.meter.set_levels(rms_db, peak_db)
