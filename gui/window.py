@@ -14,7 +14,7 @@ mixer, by the gains the mixer applies (``level_meter.post_fader_db``).
 Every error a user can cause (a song that will not load, a model refused, a device missing or
 lost) is shown in the window's message line as one sentence; the window stays usable. The
 status line fits the window: what does not fit ends in "…", and the whole of it (or the reason
-there is no MIDI input) is the tooltip.
+there is no MIDI input) is the tooltip. ``?`` shows every key the window answers to.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSlider,
@@ -51,6 +59,7 @@ from .settings_store import (
     save_session_settings,
 )
 from .widgets.elided_label import ElidedLabel
+from .widgets.help_overlay import HelpOverlay
 from .widgets.settings_dialog import SettingsDialog
 from .widgets.stem_strip import StemStrip
 from .widgets.transport_bar import TransportBar
@@ -65,6 +74,22 @@ DIGITS = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4)
 AUDIO_FILES = "Audio (*.wav *.flac *.ogg *.mp3 *.mp4 *.m4a *.aiff *.aif);;All files (*)"
 ERROR_STYLE = "background: #602020; color: white; padding: 4px;"
 NOTICE_STYLE = "background: #404860; color: white; padding: 4px;"
+# The keys handle_key answers to, as the help (``?``) lists them: a key it takes without a row
+# here fails tests/gui/test_help_overlay.py. The menus' shortcuts are listed from the menus.
+KEY_HELP = (
+    ("1, 2, 3, 4", "mute stem 1-4 (on / off)"),
+    ("Shift+1, Shift+2, Shift+3, Shift+4", "solo stem 1-4 (on / off)"),
+    ("Space", "play / pause"),
+    ("B", "bypass: hear the original mix (on / off)"),
+    ("L", "loop A-B (on / off)"),
+    ("Left, Right", f"seek {SEEK_STEP_S:g} s back / forward"),
+    ("?", "this help (on / off)"),
+    ("Esc", "close this help"),
+)
+MOUSE_HELP = (
+    ("Double-click a fader", "back to 0 dB"),
+    ("Right-click a meter", "meters pre-fader or post-fader"),
+)
 
 
 class LivestemsWindow(QMainWindow):
@@ -125,6 +150,7 @@ class LivestemsWindow(QMainWindow):
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.midi_label)
+        self.help_overlay = HelpOverlay(self)
         self.meters_post_fader = str(store.value(METER_POINT_KEY, "post-fader")) != "pre-fader"
         self._build_menus()
         self._connect_transport()
@@ -157,6 +183,9 @@ class LivestemsWindow(QMainWindow):
         self.learn_action.setCheckable(True)
         self._action(midi_menu, "&Rescan ports", self.rescan_midi)
         self._action(midi_menu, "&Forget the mapping", self.forget_midi_mapping)
+        help_menu = self.menuBar().addMenu("&Help")
+        # "?" is the window's own key (handle_key), so the action only shows it.
+        self._action(help_menu, "&Keyboard shortcuts\t?", self.toggle_help)
 
     def _action(
         self, menu: QMenu, text: str, slot: Callable[..., object], shortcut: str | None = None
@@ -385,9 +414,16 @@ class LivestemsWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def handle_key(self, event: QKeyEvent) -> bool:
-        """1-4 mute, Shift+1-4 solo, space play/pause, B bypass, L loop, arrows seek."""
+        """The keys of ``KEY_HELP``: 1-4 mute, Shift+1-4 solo, space play/pause, B bypass, L
+        loop, arrows seek, ? help, Esc closes the help."""
         key = Qt.Key(event.key())
         shifted = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if key == Qt.Key.Key_Question:
+            self.toggle_help()
+            return True
+        if key == Qt.Key.Key_Escape and self.help_overlay.isVisible():
+            self.help_overlay.hide()
+            return True
         if key in DIGITS or key in SHIFTED_DIGITS:
             index = DIGITS.index(key) if key in DIGITS else SHIFTED_DIGITS.index(key)
             if index < len(self.strips):
@@ -410,6 +446,30 @@ class LivestemsWindow(QMainWindow):
         else:
             return False
         return True
+
+    # -- help -------------------------------------------------------------------------------
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every key the window answers to: its own keys, then its
+        menus' shortcuts, then the mouse."""
+        menus = [
+            (action.shortcut().toString(QKeySequence.SequenceFormat.NativeText),
+             action.text().replace("&", "").split("\t")[0])
+            for action in self.findChildren(QAction)
+            if not action.shortcut().isEmpty()
+        ]  # fmt: skip
+        return [*KEY_HELP, *menus, *MOUSE_HELP]
+
+    def toggle_help(self) -> None:
+        if self.help_overlay.isVisible():
+            self.help_overlay.hide()
+        else:
+            self.help_overlay.show_rows("Keys (? or Esc closes this)", self.shortcut_rows())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.help_overlay.isVisible():
+            self.help_overlay.fit()
 
     # -- meters -----------------------------------------------------------------------------
 
