@@ -4,8 +4,10 @@ Python (painting, layout, MIDI) then never holds the GIL that the audio callback
 
 Thread contract:
 
-- **GUI process, GUI thread**: ``ProcessSession``. Controls (gain, mute, solo, master, bypass,
-  play, seek, loop) are one message each on a pipe, never waited for. Opening a song or
+- **GUI process, GUI thread**: ``ProcessSession``. Controls (gain, mute, solo, pan, bleed gate,
+  master, bypass, tempo, transpose, count-in, play, seek, loop) are one message each on a pipe,
+  never waited for (their values checked here first). The song's beat grid, found in the engine
+  process, is a request the window makes every ``GRID_POLL_S`` until it is there. Opening a song or
   changing settings is a request that waits for its answer (as the in-process session blocks
   for the model's warm-up). ``snapshot``, the transport position and the lost flag are read
   from shared memory without a lock: a sequence counter, odd while the writer is inside,
@@ -36,12 +38,15 @@ import numpy as np
 
 from ..realtime.engine.telemetry import COMPUTE_HISTORY, SPECTRUM_SIZE, TelemetrySnapshot
 from ..realtime.errors import UserError
+from ..realtime.practice.beat_grid import BeatGrid
+from ..realtime.practice.tempo_key import check_tempo, check_transpose, require_rubber_band
 from .session import AudioSession, SessionSettings, SessionStatus
 
 PUBLISH_HZ = 60
 MAX_STEMS = 8
 N_BINS = SPECTRUM_SIZE // 2 + 1
 REQUEST_TIMEOUT_S = 60.0
+GRID_POLL_S = 0.5  # how often the window asks for a beat grid still being found
 # Header slots of the shared block (float64 each).
 (SEQUENCE, FRAMES_PLAYED, UNDERRUNS, WORST_LATENESS, DEVICE_XRUNS, HOPS, SPECTRUM_COUNT,
  OUT_RING_FILL, POSITION, N_SAMPLES, PLAYING, FINISHED, LOOP_START, LOOP_END, RUNNING, LOST,
@@ -101,7 +106,8 @@ def _publish(session: AudioSession, shared: SharedTelemetry, stop: threading.Eve
             slots[HOP_SECONDS : HOP_SECONDS + n_hops] = snapshot.hop_seconds
             source = engine.source
             if source is not None:
-                slots[POSITION] = source.position
+                # The song time heard (a PracticeSource's ring runs ahead of it).
+                slots[POSITION] = round(source.seconds * source.sample_rate)
                 slots[N_SAMPLES] = source.n_samples
                 slots[PLAYING] = source.playing
                 slots[FINISHED] = source.finished
@@ -171,6 +177,13 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
         session.set_master_gain_db(*arguments)
     elif command == "bypass":
         session.set_bypass(*arguments)
+    elif command in ("pan", "bleed_gate", "tempo", "transpose", "count_in"):
+        try:  # the GUI checked the value; a control never answers, so never with an error
+            getattr(session, f"set_{command}")(*arguments)
+        except UserError:
+            pass
+    elif command == "grid":
+        return {"grid": session.beat_grid()}
     elif command in ("toggle", "seek", "seek_by", "set_loop", "play", "pause"):
         if source is not None:
             getattr(source, command)(*arguments)
@@ -288,6 +301,8 @@ class ProcessSession:
         self._song: str | None = None  # the song the engine plays, to open again on revival
         self._running = False
         self._closed = False
+        self._grid: BeatGrid | None = None
+        self._grid_asked = 0.0  # when the engine process was last asked for the grid
 
     def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -367,6 +382,17 @@ class ProcessSession:
 
     def load_song(self, path: str | Path) -> None:
         self._pending_song = path
+        self._grid = None
+
+    def beat_grid(self) -> BeatGrid | None:
+        """As ``AudioSession.beat_grid``: asked of the engine process (a request, at most
+        every ``GRID_POLL_S`` while it is being found; kept once found)."""
+        if self._grid is None and self._running and not self.live_input:
+            now = time.monotonic()
+            if now - self._grid_asked >= GRID_POLL_S:
+                self._grid_asked = now
+                self._grid = self._request("grid")["grid"]
+        return None if self.live_input else self._grid
 
     def start(self, position_seconds: float = 0.0, playing: bool = True) -> None:
         pending, self._pending_song = self._pending_song, None
@@ -473,6 +499,34 @@ class ProcessSession:
 
     def set_bypass(self, bypassed: bool) -> None:
         self.send("bypass", bypassed)
+
+    # The practice controls are checked here, so that a bad value is the caller's UserError
+    # (one sentence) and the message sent is one the engine process takes.
+
+    def set_pan(self, stem: int, pan: float) -> None:
+        if not (-1.0 <= float(pan) <= 1.0):
+            raise UserError(f"Pan must be between -1 (left) and +1 (right), not {pan:g}.")
+        self.send("pan", stem, float(pan))
+
+    def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
+        if threshold_db is not None and not (threshold_db > 0.0):
+            raise UserError(f"A bleed gate's threshold must be above 0 dB, not {threshold_db}.")
+        self.send("bleed_gate", stem, threshold_db)
+
+    def set_tempo(self, tempo: float) -> None:
+        tempo = check_tempo(tempo)
+        if tempo != 1.0:
+            require_rubber_band()
+        self.send("tempo", tempo)
+
+    def set_transpose(self, semitones: float) -> None:
+        semitones = check_transpose(semitones)
+        if semitones != 0.0:
+            require_rubber_band()
+        self.send("transpose", semitones)
+
+    def set_count_in(self, enabled: bool) -> None:
+        self.send("count_in", bool(enabled))
 
     def mixer_state(self) -> dict[str, Any]:
         """The engine's mixer as the callback has it: effective targets, current gains, bypass

@@ -1,4 +1,5 @@
-"""MIDI control of the window: a mapping from controller messages to faders, mute and solo,
+"""MIDI control of the window: a mapping from controller messages to faders, pan knobs, mute,
+solo, the master fader, tempo and transpose,
 filled by "learn" (touch a control, move a knob), read from every MIDI input port.
 
 Thread contract: ``MidiInput`` opens ports on the GUI thread; python-rtmidi calls its callback
@@ -21,7 +22,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-CONTROL_KINDS = ("fader", "mute", "solo", "master")
+CONTROL_KINDS = ("fader", "pan", "mute", "solo", "master", "tempo", "transpose")
+GLOBAL_KINDS = ("master", "tempo", "transpose")  # one control each, no stem index
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,18 @@ class MidiEvent:
 
 
 def control_target(text: str) -> tuple[str, int]:
-    """``"fader:2"`` -> ("fader", 2); ``"master"`` -> ("master", 0). ValueError otherwise."""
+    """``"fader:2"`` -> ("fader", 2); ``"master"`` -> ("master", 0) (``tempo``,
+    ``transpose`` too). ValueError otherwise."""
     kind, _, index = text.partition(":")
-    if kind not in CONTROL_KINDS or (kind != "master" and not index.isdigit()):
+    if kind not in CONTROL_KINDS or (kind not in GLOBAL_KINDS and not index.isdigit()):
         raise ValueError(f"not a MIDI control target: {text!r}")
     return kind, int(index or 0)
 
 
 class MidiMapping:
-    """Message address -> control target (``fader:<stem>``, ``mute:<stem>``, ``solo:<stem>``,
-    ``master``); one address drives one control, one control answers one address."""
+    """Message address -> control target (``fader:<stem>``, ``pan:<stem>``, ``mute:<stem>``,
+    ``solo:<stem>``, ``master``, ``tempo``, ``transpose``); one address drives one control, one
+    control answers one address."""
 
     def __init__(self, bindings: dict[str, str] | None = None) -> None:
         self.bindings: dict[str, str] = {}

@@ -3,10 +3,15 @@
 Thread contract: every method runs on the GUI (main) thread. ``open``/``close``/``reload``
 block (loading a model builds an onnxruntime session; starting a stream warms the model up);
 they are called on user actions, never from the painting timer. The controls (``set_gain_db``,
-``set_mute``, ``set_solo``, ``set_master_gain_db``, ``set_bypass``, the transport) are single
+``set_mute``, ``set_solo``, ``set_pan``, ``set_bleed_gate``, ``set_master_gain_db``,
+``set_bypass``, ``set_tempo``, ``set_transpose``, ``set_count_in``, the transport) are single
 stores into the engine's mixer or the file source, which the audio callback picks up at its next
 block: the GUI never waits on the audio thread and the audio thread never waits on the GUI.
 ``snapshot`` copies the engine's telemetry without a lock.
+A song plays through a ``PracticeSource`` (tempo, key, count-in; a click stem after the model's
+stems). Its beat grid is found on a ``BeatGridLoader``'s thread when the song loads; that
+thread stores it here and gives it to the playing source under ``_grid_lock`` (held for a few
+stores, never by the audio thread), and the window reads it with ``beat_grid``.
 
 What the window needs and nothing more goes through here, so that the engine can move into a
 process of its own behind the same surface (DESIGN.md, the GIL paragraph) without the window
@@ -15,6 +20,7 @@ changing.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,6 +35,9 @@ from ..realtime.engine.sources import FileSource
 from ..realtime.engine.telemetry import TelemetrySnapshot
 from ..realtime.errors import UserError
 from ..realtime.io.audio_file import load_audio
+from ..realtime.practice.beat_grid import BeatGrid, BeatGridLoader
+from ..realtime.practice.practice_source import PracticeSource
+from ..realtime.practice.tempo_key import check_tempo, check_transpose, require_rubber_band
 from ..realtime.runtime.catalog import find_model_file
 from ..realtime.runtime.onnx_model import OnnxHopModel
 
@@ -75,20 +84,33 @@ class SessionStatus:
     device_latency: int
 
 
+#: The controls' key for the click stem (the mixer's stem after the model's, a song's only).
+CLICK = "click"
+StemKey = int | str  # a model stem's index, or ``CLICK``
+
+
 @dataclass
 class Controls:
-    """The mixer controls as the user last set them (GUI thread only)."""
+    """The mixer and practice controls as the user last set them (GUI thread only). A model
+    stem's are keyed by its index, the click stem's by ``CLICK`` (its index depends on the
+    model's stems); the click stem starts muted, as the engine's does."""
 
-    gain_db: dict[int, float] = field(default_factory=dict)
-    muted: dict[int, bool] = field(default_factory=dict)
-    soloed: dict[int, bool] = field(default_factory=dict)
+    gain_db: dict[StemKey, float] = field(default_factory=dict)
+    muted: dict[StemKey, bool] = field(default_factory=lambda: {CLICK: True})
+    soloed: dict[StemKey, bool] = field(default_factory=dict)
+    pan: dict[StemKey, float] = field(default_factory=dict)
+    bleed_gate_db: dict[int, float | None] = field(default_factory=dict)
     master_db: float = 0.0
     bypassed: bool = False
+    tempo: float = 1.0
+    transpose: float = 0.0
+    count_in: bool = False
 
     def forget_stems(self) -> None:
-        self.gain_db.clear()
-        self.muted.clear()
-        self.soloed.clear()
+        """A new model's stems: the model stems' controls go, the click's stay."""
+        for table in (self.gain_db, self.muted, self.soloed, self.pan, self.bleed_gate_db):
+            for key in [key for key in table if key != CLICK]:
+                del table[key]  # type: ignore[arg-type]
 
 
 class AudioSession:
@@ -119,6 +141,11 @@ class AudioSession:
         self.stems: tuple[str, ...] = ()
         self._processor: StreamProcessor | None = None
         self._controls = Controls()
+        # The song's beat grid, found on the loader's thread; ``_grid_lock`` keeps the grid
+        # and the engine it is given to consistent between that thread and this one.
+        self.grid: BeatGrid | None = None
+        self._grid_lock = threading.Lock()
+        self._grid_loader = BeatGridLoader(on_done=self._on_grid)
 
     # -- model ------------------------------------------------------------------------------
 
@@ -196,6 +223,22 @@ class AudioSession:
         self.song_path = Path(path)
         self.song_name = self.song_path.name
         self.live_input = False
+        with self._grid_lock:
+            self.grid = None
+        self._grid_loader.start(self.song_path, self.song, self.sample_rate)
+
+    def _on_grid(self, grid: BeatGrid) -> None:
+        """The loader's thread: keep the grid and give it to the playing source (attribute
+        stores the worker reads at its next refill)."""
+        with self._grid_lock:
+            self.grid = grid
+            engine = self.engine
+            if engine is not None and isinstance(engine.source, PracticeSource):
+                _give_grid(engine.source, grid)
+
+    def beat_grid(self) -> BeatGrid | None:
+        """The song's beat grid; ``None`` while it is found (or with no song)."""
+        return None if self.live_input else self.grid
 
     # -- stream -----------------------------------------------------------------------------
 
@@ -209,14 +252,15 @@ class AudioSession:
         if self.song is None and not self.live_input:
             return
         source = None
+        settings = EngineSettings(self.sample_rate, self.settings.block_size)
         if not self.live_input:
             assert self.song is not None
-            source = FileSource(self.song, self.sample_rate)
+            # The head start the engine keeps, and a block either side (``Engine.for_model``).
+            lead = settings.buffer_samples + 2 * settings.block_size
+            source = PracticeSource(self.song, self.sample_rate, lead_samples=lead)
             source.seek(position_seconds)
             source.playing = playing
-        engine = Engine(
-            processor, EngineSettings(self.sample_rate, self.settings.block_size), source
-        )
+        engine = Engine(processor, settings, source)
         self._apply_controls(engine)
         if self.lock_memory:
             engine.lock_memory()
@@ -237,7 +281,10 @@ class AudioSession:
             raise
         # Published only once streaming: a reader on another thread (the engine process's
         # publisher) must never see a stream that is not active yet and take it for lost.
-        self.engine, self.backend = engine, backend
+        with self._grid_lock:
+            if self.grid is not None and isinstance(source, PracticeSource):
+                _give_grid(source, self.grid)
+            self.engine, self.backend = engine, backend
 
     def stop(self) -> None:
         backend, engine = self.backend, self.engine
@@ -289,7 +336,7 @@ class AudioSession:
         return self.engine is not None
 
     @property
-    def source(self) -> FileSource | None:
+    def source(self) -> FileSource | None:  # a PracticeSource for a song
         return self.engine.source if self.engine is not None else None
 
     def snapshot(self) -> TelemetrySnapshot | None:
@@ -323,20 +370,57 @@ class AudioSession:
     # Each is also kept here, so that the next engine (a new song, model or device) starts
     # with it, set before its stream starts rather than ramped to after.
 
+    def _key(self, stem: int) -> StemKey:
+        """The controls' key for the mixer's stem ``stem``: the click stem comes after the
+        model's."""
+        return CLICK if stem == len(self.stems) else stem
+
+    def _mix_index(self, engine: Engine, key: StemKey) -> int | None:
+        """The engine's mixer index for a controls key; None when the engine has no such stem
+        (the click stem with live input)."""
+        index = len(engine.stems) if key == CLICK else int(key)
+        return index if index < len(engine.mix_stems) else None
+
+    def _mixer_index(self, stem: int) -> int | None:
+        return None if self.engine is None else self._mix_index(self.engine, self._key(stem))
+
     def set_gain_db(self, stem: int, db: float) -> None:
-        self._controls.gain_db[stem] = db
-        if self.engine is not None and stem < len(self.engine.stems):
-            self.engine.set_gain(stem, db_to_gain(db))
+        """``stem``: a model stem's index, or ``len(stems)`` for the click stem (as for mute,
+        solo and pan)."""
+        self._controls.gain_db[self._key(stem)] = db
+        index = self._mixer_index(stem)
+        if self.engine is not None and index is not None:
+            self.engine.set_gain(index, db_to_gain(db))
 
     def set_mute(self, stem: int, muted: bool) -> None:
-        self._controls.muted[stem] = muted
-        if self.engine is not None and stem < len(self.engine.stems):
-            self.engine.set_mute(stem, muted)
+        self._controls.muted[self._key(stem)] = muted
+        index = self._mixer_index(stem)
+        if self.engine is not None and index is not None:
+            self.engine.set_mute(index, muted)
 
     def set_solo(self, stem: int, soloed: bool) -> None:
-        self._controls.soloed[stem] = soloed
+        self._controls.soloed[self._key(stem)] = soloed
+        index = self._mixer_index(stem)
+        if self.engine is not None and index is not None:
+            self.engine.set_solo(index, soloed)
+
+    def set_pan(self, stem: int, pan: float) -> None:
+        """-1 (left) to +1 (right). Raises UserError for a value outside."""
+        pan = float(pan)
+        if not (-1.0 <= pan <= 1.0):
+            raise UserError(f"Pan must be between -1 (left) and +1 (right), not {pan:g}.")
+        self._controls.pan[self._key(stem)] = pan
+        index = self._mixer_index(stem)
+        if self.engine is not None and index is not None:
+            self.engine.set_pan(index, pan)
+
+    def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
+        """A model stem's bleed gate, ``threshold_db`` below its peak (None: off)."""
+        if threshold_db is not None and not (threshold_db > 0.0):
+            raise UserError(f"A bleed gate's threshold must be above 0 dB, not {threshold_db}.")
+        self._controls.bleed_gate_db[stem] = threshold_db
         if self.engine is not None and stem < len(self.engine.stems):
-            self.engine.set_solo(stem, soloed)
+            self.engine.set_bleed_gate(stem, threshold_db)
 
     def set_master_gain_db(self, db: float) -> None:
         self._controls.master_db = db
@@ -348,19 +432,55 @@ class AudioSession:
         if self.engine is not None:
             self.engine.set_bypass(bypassed)
 
+    def set_tempo(self, tempo: float) -> None:
+        """The song's speed, pitch kept: 0.5-1.5. Raises UserError (one sentence) for a value
+        outside, or without Rubber Band."""
+        tempo = check_tempo(tempo)
+        if tempo != 1.0:
+            require_rubber_band()
+        self._controls.tempo = tempo
+        if self.engine is not None and isinstance(self.engine.source, PracticeSource):
+            self.engine.set_tempo(tempo)
+
+    def set_transpose(self, semitones: float) -> None:
+        """The song's key, tempo kept: -12..+12 semitones (cents as hundredths). Raises
+        UserError as ``set_tempo``."""
+        semitones = check_transpose(semitones)
+        if semitones != 0.0:
+            require_rubber_band()
+        self._controls.transpose = semitones
+        if self.engine is not None and isinstance(self.engine.source, PracticeSource):
+            self.engine.set_transpose(semitones)
+
+    def set_count_in(self, enabled: bool) -> None:
+        """One bar of clicks before play and before each loop restart."""
+        self._controls.count_in = bool(enabled)
+        if self.engine is not None and isinstance(self.engine.source, PracticeSource):
+            self.engine.set_count_in(bool(enabled))
+
     def _apply_controls(self, engine: Engine) -> None:
         """The kept controls into a new engine, before its stream starts (``mixer.reset`` is
         only allowed while the callback is not running)."""
         controls = self._controls
-        for stem, db in controls.gain_db.items():
+        for key, db in controls.gain_db.items():
+            if (index := self._mix_index(engine, key)) is not None:
+                engine.set_gain(index, db_to_gain(db))
+        for key, muted in controls.muted.items():
+            if (index := self._mix_index(engine, key)) is not None:
+                engine.set_mute(index, muted)
+        for key, soloed in controls.soloed.items():
+            if (index := self._mix_index(engine, key)) is not None:
+                engine.set_solo(index, soloed)
+        for key, pan in controls.pan.items():
+            if (index := self._mix_index(engine, key)) is not None:
+                engine.set_pan(index, pan)
+        for stem, threshold_db in controls.bleed_gate_db.items():
             if stem < len(engine.stems):
-                engine.set_gain(stem, db_to_gain(db))
-        for stem, muted in controls.muted.items():
-            if stem < len(engine.stems):
-                engine.set_mute(stem, muted)
-        for stem, soloed in controls.soloed.items():
-            if stem < len(engine.stems):
-                engine.set_solo(stem, soloed)
+                engine.set_bleed_gate(stem, threshold_db)
+        if isinstance(engine.source, PracticeSource):
+            engine.set_tempo(controls.tempo)
+            engine.set_transpose(controls.transpose)
+            engine.set_count_in(controls.count_in)
         engine.set_master_gain(db_to_gain(controls.master_db))
         engine.mixer.reset()  # start at these gains, not ramping towards them
         engine.set_bypass(controls.bypassed)
@@ -371,3 +491,12 @@ class AudioSession:
 
     def close(self) -> None:
         self.stop()
+
+
+def _give_grid(source: PracticeSource, grid: BeatGrid) -> None:
+    """A grid to the source: its beats for the click stem and the count-in (none when the
+    grid is unavailable: the count-in then clicks at 120 BPM)."""
+    if grid.available:
+        source.set_grid(np.asarray(grid.beats), grid.bpm, np.asarray(grid.downbeats))
+    else:
+        source.set_grid(None, None)

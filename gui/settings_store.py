@@ -52,3 +52,30 @@ def save_session_settings(store: QSettings, settings: SessionSettings) -> None:
     for field in fields(SessionSettings):
         store.setValue(f"{GROUP}/{field.name}", getattr(settings, field.name))
     store.sync()
+
+
+# -- the window's controls: pans, the click stem, tempo, transpose, snap, count-in ------------
+# Stored by the stem's name (a pan belongs to "vocals", whatever its index in another model).
+
+CONTROLS_GROUP = "controls"
+CLICK_STRIP = "click"  # the click stem's name among the pans and the click's own keys
+
+
+def load_control(store: QSettings, key: str, default: float | bool) -> float | bool:
+    """A stored control (``controls/<key>``) of ``default``'s type; ``default`` when missing or
+    unreadable."""
+    stored = store.value(f"{CONTROLS_GROUP}/{key}", None)
+    if stored is None:
+        return default
+    text = str(stored).strip().lower()
+    if isinstance(default, bool):
+        return text in ("true", "1") if text in ("true", "false", "1", "0") else default
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if value == value else default  # NaN: unusable
+
+
+def save_control(store: QSettings, key: str, value: float | bool) -> None:
+    store.setValue(f"{CONTROLS_GROUP}/{key}", value)

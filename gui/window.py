@@ -38,6 +38,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSlider,
+    QAbstractSpinBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -49,17 +50,22 @@ from PySide6.QtWidgets import (
 )
 
 from ..realtime.errors import UserError
+from ..realtime.practice.beat_grid import BeatGrid
 from .engine_process import ProcessSession
-from .midi import MidiEvent, MidiInput, MidiMapping, control_target
+from .midi import GLOBAL_KINDS, MidiEvent, MidiInput, MidiMapping, control_target
 from .session import AudioSession, SessionSettings
 from .settings_store import (
+    CLICK_STRIP,
     METER_POINT_KEY,
     MIDI_MAPPING_KEY,
+    load_control,
     load_session_settings,
+    save_control,
     save_session_settings,
 )
 from .widgets.elided_label import ElidedLabel
 from .widgets.help_overlay import HelpOverlay
+from .widgets.practice_bar import TEMPO_RANGE, TRANSPOSE_RANGE, PracticeBar
 from .widgets.settings_dialog import SettingsDialog
 from .widgets.stem_strip import StemStrip
 from .widgets.transport_bar import TransportBar
@@ -68,6 +74,8 @@ FRAME_RATE_HZ = 40
 STATUS_EVERY_FRAMES = 8  # the status line changes 5 times a second: readable, and cheap
 MAX_COLUMNS_PER_FRAME = 4  # spectrogram columns added per frame when the timer fell behind
 SEEK_STEP_S = 5.0
+TEMPO_STEP_PERCENT = 5
+TRANSPOSE_STEP = 1.0  # semitones
 FRAME_HISTORY = 1 << 16
 SHIFTED_DIGITS = (Qt.Key.Key_Exclam, Qt.Key.Key_At, Qt.Key.Key_NumberSign, Qt.Key.Key_Dollar)
 DIGITS = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4)
@@ -83,11 +91,15 @@ KEY_HELP = (
     ("B", "bypass: hear the original mix (on / off)"),
     ("L", "loop A-B (on / off)"),
     ("Left, Right", f"seek {SEEK_STEP_S:g} s back / forward"),
+    ("[, ]", f"tempo -{TEMPO_STEP_PERCENT} % / +{TEMPO_STEP_PERCENT} % (pitch kept)"),
+    ("-, =", f"transpose -{TRANSPOSE_STEP:g} / +{TRANSPOSE_STEP:g} semitone (tempo kept)"),
     ("?", "this help (on / off)"),
     ("Esc", "close this help"),
 )
 MOUSE_HELP = (
     ("Double-click a fader", "back to 0 dB"),
+    ("Double-click a pan knob", "centre"),
+    ("Double-click tempo or transpose", "back to 100 % / 0 semitones"),
     ("Right-click a meter", "meters pre-fader or post-fader"),
 )
 
@@ -120,6 +132,8 @@ class LivestemsWindow(QMainWindow):
             ProcessSession(settings) if engine_process else AudioSession(settings)
         )
         self.strips: list[StemStrip] = []
+        self.click_strip: StemStrip | None = None  # the click stem's (a song's only)
+        self.grid: BeatGrid | None = None  # the song's beat grid, once the session has it
         self.loop_start: float | None = None
         self.loop_end: float | None = None
         self._spectrum_count = 0
@@ -138,6 +152,7 @@ class LivestemsWindow(QMainWindow):
         self.message.hide()
         self.strip_row = QHBoxLayout()
         self.transport = TransportBar()
+        self.practice = PracticeBar()
         self.status_label = ElidedLabel("")
         self.midi_label = ElidedLabel("")
         central = QWidget()
@@ -145,6 +160,7 @@ class LivestemsWindow(QMainWindow):
         layout.addWidget(self.message)
         layout.addLayout(self.strip_row, stretch=1)
         layout.addWidget(self.transport)
+        layout.addWidget(self.practice)
         self.setCentralWidget(central)
         # The status gives way first (ignoring its width); the MIDI label keeps its few words.
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -154,6 +170,7 @@ class LivestemsWindow(QMainWindow):
         self.meters_post_fader = str(store.value(METER_POINT_KEY, "post-fader")) != "pre-fader"
         self._build_menus()
         self._connect_transport()
+        self._connect_practice()
 
         self.midi = MidiInput()
         self.midi.event_received.connect(self.on_midi_event)
@@ -208,26 +225,89 @@ class LivestemsWindow(QMainWindow):
         bar.master_changed.connect(lambda db: self.session.set_master_gain_db(db))
         bar.master.touched.connect(lambda: self._on_control_touched("master"))
 
+    def _connect_practice(self) -> None:
+        """The stored practice controls into the bar (and so into the session, before the
+        first engine starts), then the bar's changes to the session and the store."""
+        bar = self.practice
+        tempo = float(load_control(self.store, "tempo_percent", 100.0))
+        transpose = float(load_control(self.store, "transpose", 0.0))
+        bar.tempo_slider.setValue(round(min(max(tempo, TEMPO_RANGE[0]), TEMPO_RANGE[1])))
+        bar.transpose_spin.setValue(min(max(transpose, TRANSPOSE_RANGE[0]), TRANSPOSE_RANGE[1]))
+        bar.snap_button.setChecked(bool(load_control(self.store, "snap", False)))
+        bar.count_in_button.setChecked(bool(load_control(self.store, "count_in", False)))
+        for apply in (lambda: self.set_tempo_percent(bar.tempo_percent),
+                      lambda: self.set_transpose(bar.transpose),
+                      lambda: self.set_count_in(bar.count_in_button.isChecked())):  # fmt: skip
+            apply()
+        bar.tempo_changed.connect(self.set_tempo_percent)
+        bar.transpose_changed.connect(self.set_transpose)
+        bar.count_in_toggled.connect(self.set_count_in)
+        bar.snap_toggled.connect(lambda on: save_control(self.store, "snap", on))
+        bar.touched.connect(self._on_control_touched)
+
+    def _new_strip(self, index: int, name: str, spectrogram: bool = True) -> StemStrip:
+        """A strip wired to the session, its pan as stored for that stem's name."""
+        strip = StemStrip(index, name, self.session.sample_rate, spectrogram)
+        strip.gain_changed.connect(lambda s, db: self.session.set_gain_db(s, db))
+        strip.mute_toggled.connect(lambda s, on: self.session.set_mute(s, on))
+        strip.solo_toggled.connect(lambda s, on: self.session.set_solo(s, on))
+        strip.pan_changed.connect(lambda s, pan: self._on_pan(name, s, pan))
+        strip.touched.connect(self._on_control_touched)
+        strip.meter_point_chosen.connect(self.set_meters_post_fader)
+        strip.set_meter_post_fader(self.meters_post_fader)
+        strip.pan_knob.set_pan(float(load_control(self.store, f"pan/{name}", 0.0)))
+        return strip
+
+    def _on_pan(self, name: str, stem: int, pan: float) -> None:
+        try:
+            self.session.set_pan(stem, pan)
+        except UserError as error:
+            self.show_message(str(error))
+            return
+        save_control(self.store, f"pan/{name}", pan)
+
+    def _build_click_strip(self) -> None:
+        """The click stem's strip (fader, pan, mute, solo; no spectrogram), after the model's
+        stems; its controls stored, muted at first."""
+        index = len(self.session.stems)
+        if self.click_strip is not None and self.click_strip.index == index:
+            return
+        if self.click_strip is not None:
+            self.strip_row.removeWidget(self.click_strip)
+            self.click_strip.deleteLater()
+        strip = self._new_strip(index, CLICK_STRIP, spectrogram=False)
+        strip.setToolTip("the click track on the song's beat grid")
+        strip.fader.set_db(float(load_control(self.store, "click/gain_db", 0.0)))
+        strip.mute_button.setChecked(bool(load_control(self.store, "click/muted", True)))
+        strip.solo_button.setChecked(bool(load_control(self.store, "click/soloed", False)))
+        self.session.set_mute(index, strip.muted)  # (a button already checked emits nothing)
+        strip.gain_changed.connect(lambda _s, db: save_control(self.store, "click/gain_db", db))
+        strip.mute_toggled.connect(lambda _s, on: save_control(self.store, "click/muted", on))
+        strip.solo_toggled.connect(lambda _s, on: save_control(self.store, "click/soloed", on))
+        self.strip_row.addWidget(strip, stretch=0)
+        self.click_strip = strip
+
+    def all_strips(self) -> list[StemStrip]:
+        """The model stems' strips and the click stem's."""
+        return [*self.strips, *([self.click_strip] if self.click_strip is not None else [])]
+
     def _rebuild_strips(self) -> None:
         """One strip per stem of the model now loaded (kept when the stems did not change, so
         that faders, mute and solo survive a reload)."""
         stems = self.session.stems
-        if tuple(strip.name for strip in self.strips) == stems:
-            return
-        for strip in self.strips:
-            self.strip_row.removeWidget(strip)
-            strip.deleteLater()
-        self.strips = []
-        for index, name in enumerate(stems):
-            strip = StemStrip(index, name, self.session.sample_rate)
-            strip.gain_changed.connect(lambda s, db: self.session.set_gain_db(s, db))
-            strip.mute_toggled.connect(lambda s, on: self.session.set_mute(s, on))
-            strip.solo_toggled.connect(lambda s, on: self.session.set_solo(s, on))
-            strip.touched.connect(self._on_control_touched)
-            strip.meter_point_chosen.connect(self.set_meters_post_fader)
-            strip.set_meter_post_fader(self.meters_post_fader)
-            self.strip_row.addWidget(strip)
-            self.strips.append(strip)
+        if tuple(strip.name for strip in self.strips) != stems:
+            for strip in self.all_strips():
+                self.strip_row.removeWidget(strip)
+                strip.deleteLater()
+            self.strips, self.click_strip = [], None
+            for index, name in enumerate(stems):
+                strip = self._new_strip(index, name)
+                self.strip_row.addWidget(strip, stretch=1)
+                self.strips.append(strip)
+        if stems:
+            self._build_click_strip()
+        if self.click_strip is not None:
+            self.click_strip.setVisible(not self.session.live_input)
         self._watch_keys()
 
     def _after_restart(self) -> None:
@@ -294,6 +374,8 @@ class LivestemsWindow(QMainWindow):
         self.loop_start = self.loop_end = None
         self.transport.loop_button.setChecked(False)
         self.transport.show_loop(None, None)
+        self.grid = None
+        self.practice.show_grid(None)
         self._started()
         return True
 
@@ -362,14 +444,74 @@ class LivestemsWindow(QMainWindow):
     def set_loop_start(self) -> None:
         source = self.session.source
         if source is not None:
-            self.loop_start = source.seconds
+            self.loop_start = self._snapped(source.seconds)
             self._loop_points_changed()
 
     def set_loop_end(self) -> None:
         source = self.session.source
         if source is not None:
-            self.loop_end = source.seconds
+            self.loop_end = self._snapped(source.seconds)
             self._loop_points_changed()
+
+    def _snapped(self, seconds: float) -> float:
+        """``seconds``, or the nearest bar line when snapping is on and the song has a grid."""
+        if self.practice.snap_button.isChecked() and self.grid is not None:
+            return self.grid.snap_to_bar(seconds)
+        return seconds
+
+    # -- practice ---------------------------------------------------------------------------
+
+    def set_tempo_percent(self, percent: float) -> None:
+        """The song's tempo in percent (50-150), pitch kept; stored. A bad value (or no Rubber
+        Band) is one sentence in the message line."""
+        try:
+            self.session.set_tempo(percent / 100.0)
+        except UserError as error:
+            self.show_message(str(error))
+            return
+        if self.practice.tempo_percent != round(percent):
+            self.practice.tempo_slider.setValue(round(percent))  # (comes back here: a no-op)
+        save_control(self.store, "tempo_percent", percent)
+
+    def set_transpose(self, semitones: float) -> None:
+        """The song's key in semitones (-12..+12, cents as hundredths), tempo kept; stored."""
+        try:
+            self.session.set_transpose(semitones)
+        except UserError as error:
+            self.show_message(str(error))
+            return
+        if abs(self.practice.transpose - semitones) > 1e-9:
+            self.practice.transpose_spin.setValue(semitones)
+        save_control(self.store, "transpose", semitones)
+
+    def set_count_in(self, enabled: bool) -> None:
+        self.session.set_count_in(enabled)
+        save_control(self.store, "count_in", enabled)
+
+    def step_tempo(self, percent: int) -> None:
+        low, high = TEMPO_RANGE
+        self.practice.tempo_slider.setValue(
+            min(max(self.practice.tempo_percent + percent, low), high)
+        )
+
+    def step_transpose(self, semitones: float) -> None:
+        low, high = TRANSPOSE_RANGE
+        self.practice.transpose_spin.setValue(
+            min(max(self.practice.transpose + semitones, low), high)
+        )
+
+    def _poll_grid(self) -> None:
+        """The song's beat grid into the bar once the session has it (found in the background
+        when the song loaded)."""
+        if self.grid is not None or self.session.source is None:
+            return
+        try:
+            grid = self.session.beat_grid()
+        except UserError:
+            return  # the engine's process is gone: the timer's lost check says so
+        if grid is not None:
+            self.grid = grid
+            self.practice.show_grid(grid)
 
     def _loop_points_changed(self) -> None:
         self.transport.show_loop(self.loop_start, self.loop_end)
@@ -408,6 +550,8 @@ class LivestemsWindow(QMainWindow):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         # (The isinstance comes first: much cheaper than building event.type()'s enum.)
         if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
+            if _in_spin_box(watched):
+                return super().eventFilter(watched, event)  # typing a tempo or a key
             target = watched.window() if isinstance(watched, QWidget) else None
             if target is self and self.handle_key(event):
                 return True
@@ -415,7 +559,7 @@ class LivestemsWindow(QMainWindow):
 
     def handle_key(self, event: QKeyEvent) -> bool:
         """The keys of ``KEY_HELP``: 1-4 mute, Shift+1-4 solo, space play/pause, B bypass, L
-        loop, arrows seek, ? help, Esc closes the help."""
+        loop, arrows seek, [ ] tempo, - = transpose, ? help, Esc closes the help."""
         key = Qt.Key(event.key())
         shifted = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if key == Qt.Key.Key_Question:
@@ -443,6 +587,14 @@ class LivestemsWindow(QMainWindow):
             self.seek_by(SEEK_STEP_S)
         elif key == Qt.Key.Key_Left:
             self.seek_by(-SEEK_STEP_S)
+        elif key == Qt.Key.Key_BracketLeft:
+            self.step_tempo(-TEMPO_STEP_PERCENT)
+        elif key == Qt.Key.Key_BracketRight:
+            self.step_tempo(TEMPO_STEP_PERCENT)
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.step_transpose(-TRANSPOSE_STEP)
+        elif key in (Qt.Key.Key_Equal, Qt.Key.Key_Plus):
+            self.step_transpose(TRANSPOSE_STEP)
         else:
             return False
         return True
@@ -486,12 +638,12 @@ class LivestemsWindow(QMainWindow):
         self.midi_learning = learning
         self.learn_target = None
         self.learn_action.setChecked(learning)
-        for strip in self.strips:
+        for strip in self.all_strips():
             strip.set_learning(False)
         if learning:
             self.show_message(
-                "MIDI learn: touch a fader, mute or solo button (or the master fader), then "
-                "move the controller that should drive it.",
+                "MIDI learn: touch a fader, pan knob, mute or solo button (or the master fader, "
+                "tempo or transpose), then move the controller that should drive it.",
                 error=False,
             )
         else:
@@ -502,8 +654,8 @@ class LivestemsWindow(QMainWindow):
             return
         self.learn_target = target
         kind, index = control_target(target)
-        for strip in self.strips:
-            strip.set_learning(strip.index == index and kind != "master")
+        for strip in self.all_strips():
+            strip.set_learning(strip.index == index and kind not in GLOBAL_KINDS)
 
     def on_midi_event(self, event: MidiEvent) -> None:
         if self.midi_learning and self.learn_target is not None:
@@ -511,7 +663,7 @@ class LivestemsWindow(QMainWindow):
             self.store.setValue(MIDI_MAPPING_KEY, self.midi_mapping.to_json())
             self.show_message(f"MIDI {event.key} now drives {self.learn_target}.", error=False)
             self.learn_target = None
-            for strip in self.strips:
+            for strip in self.all_strips():
                 strip.set_learning(False)
             return
         target = self.midi_mapping.target(event)
@@ -521,11 +673,22 @@ class LivestemsWindow(QMainWindow):
         if kind == "master":
             self.transport.master.set_fraction(event.value / 127)
             return
-        if index >= len(self.strips):
+        if kind == "tempo":
+            self.practice.tempo_slider.set_fraction(event.value / 127)
             return
-        strip = self.strips[index]
+        if kind == "transpose":  # whole semitones over the travel: -12 at 0, +12 at 127
+            low, high = TRANSPOSE_RANGE
+            self.practice.transpose_spin.setValue(round(low + event.value / 127 * (high - low)))
+            return
+        strips = self.all_strips()
+        if index >= len(strips):
+            return
+        strip = strips[index]
         if kind == "fader":
             strip.fader.set_fraction(event.value / 127)
+            return
+        if kind == "pan":
+            strip.pan_knob.set_fraction(event.value / 127)
             return
         button = strip.mute_button if kind == "mute" else strip.solo_button
         if event.kind == "cc":  # a switch sends 127 when on and 0 when off
@@ -576,6 +739,7 @@ class LivestemsWindow(QMainWindow):
             self.transport.show_position(source.seconds, source.duration, source.playing)
         if self._frame % STATUS_EVERY_FRAMES == 0:
             self._update_status()
+            self._poll_grid()
 
     def _revive(self) -> bool:
         """A dead engine process comes back with the same settings, song, position and
@@ -593,10 +757,14 @@ class LivestemsWindow(QMainWindow):
             self.show_message(str(error))
             return False
         self._started()
-        for strip in self.strips:
+        for strip in self.all_strips():
             session.set_gain_db(strip.index, strip.fader.db)
             session.set_mute(strip.index, strip.muted)
             session.set_solo(strip.index, strip.soloed)
+            session.set_pan(strip.index, strip.pan_knob.pan)
+        self.set_tempo_percent(self.practice.tempo_percent)
+        self.set_transpose(self.practice.transpose)
+        self.set_count_in(self.practice.count_in_button.isChecked())
         self.show_message(message)
         return True
 
@@ -647,3 +815,8 @@ class LivestemsWindow(QMainWindow):
             widget.removeEventFilter(self)
         self.midi.close()
         self.session.close()
+
+
+def _in_spin_box(widget: QObject) -> bool:
+    """Whether ``widget`` is a spin box or its text field (where keys type a number)."""
+    return isinstance(widget, QAbstractSpinBox) or isinstance(widget.parent(), QAbstractSpinBox)

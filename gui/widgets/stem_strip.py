@@ -1,6 +1,8 @@
-"""One stem's channel strip: its spectrogram, a fader, a peak/RMS meter, mute and solo.
+"""One stem's channel strip: its spectrogram, a pan knob, a fader, a peak/RMS meter, mute and
+solo (the click stem's strip: no spectrogram).
 
-Thread contract: GUI thread only. The strip holds the stem's control state (fader, mute, solo)
+Thread contract: GUI thread only. The strip holds the stem's control state (fader, pan, mute,
+solo)
 as its widgets show it and emits a signal on every change; the window forwards each to the
 engine (single stores). ``show_telemetry`` takes values the window's timer already copied out
 of a telemetry snapshot, and the gain the mixer applies to the stem for a post-fader meter.
@@ -9,8 +11,9 @@ of a telemetry snapshot, and the gain the mixer applies to the stem for a post-f
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QMouseEvent
 from PySide6.QtWidgets import (
+    QDial,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -38,25 +41,77 @@ PRE_FADER_TIP = (
 )
 
 
+PAN_STEPS = 100  # the knob's travel either side of the centre
+
+
+def format_pan(pan: float) -> str:
+    if abs(pan) < 0.005:
+        return "C"
+    return f"{'L' if pan < 0 else 'R'}{round(abs(pan) * 100)}"
+
+
+class PanKnob(QDial):
+    """Pan, -1 (left) to +1 (right), in hundredths; a double-click centres it."""
+
+    pan_changed = Signal(float)
+    touched = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setRange(-PAN_STEPS, PAN_STEPS)
+        self.setValue(0)
+        self.setNotchesVisible(True)
+        self.setNotchTarget(10.0)
+        self.setFixedSize(40, 40)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.valueChanged.connect(lambda value: self.pan_changed.emit(value / PAN_STEPS))
+
+    @property
+    def pan(self) -> float:
+        return self.value() / PAN_STEPS
+
+    def set_pan(self, pan: float) -> None:
+        self.setValue(round(min(max(pan, -1.0), 1.0) * PAN_STEPS))
+
+    def set_fraction(self, fraction: float) -> None:
+        """0 (left) to 1 (right): what a MIDI knob sends."""
+        self.set_pan(2.0 * min(max(fraction, 0.0), 1.0) - 1.0)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.touched.emit()
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.setValue(0)
+        event.accept()
+
+
 class StemStrip(QFrame):
     """Args:
-    index: the stem's position in the engine (0-based).
+    index: the stem's position in the engine (0-based; the click stem's is the number of model
+        stems).
     name: the stem's name.
     sample_rate: the stems' rate (for the spectrogram's axis).
+    spectrogram: whether it has one (the click stem's strip has none).
     """
 
     gain_changed = Signal(int, float)  # stem, dB (-inf: silence)
     mute_toggled = Signal(int, bool)
     solo_toggled = Signal(int, bool)
-    touched = Signal(str)  # "fader:<i>", "mute:<i>" or "solo:<i>": for MIDI learn
+    pan_changed = Signal(int, float)  # stem, -1 (left) to +1 (right)
+    touched = Signal(str)  # "fader:<i>", "pan:<i>", "mute:<i>" or "solo:<i>": for MIDI learn
     meter_point_chosen = Signal(bool)  # from the meter's menu: True post-fader, False pre-fader
 
-    def __init__(self, index: int, name: str, sample_rate: int) -> None:
+    def __init__(self, index: int, name: str, sample_rate: int, spectrogram: bool = True) -> None:
         super().__init__()
         self.setObjectName("strip")
         self.index = index
         self.name = name
         self.spectrogram = SpectrogramView(sample_rate, title=f"{index + 1}  {name}")
+        self.pan_knob = PanKnob()
+        self.pan_label = QLabel("pan C")
+        self.pan_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.pan_knob.setToolTip(f"pan {name} (double-click: centre)")
         self.fader = Fader()
         self.meter = LevelMeter()
         self.meter.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -73,8 +128,11 @@ class StemStrip(QFrame):
         self.set_meter_post_fader(True)
         self.db_label = QLabel(format_db(0.0))
         self.db_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.mute_button = self._toggle_button("M", f"mute {name} (key {index + 1})", MUTE_STYLE)
-        self.solo_button = self._toggle_button("S", f"solo {name} (Shift+{index + 1})", SOLO_STYLE)
+        keyed = spectrogram and index < 4  # the keys 1-4 reach the first four model stems
+        mute_tip = f"mute {name} (key {index + 1})" if keyed else f"mute {name}"
+        solo_tip = f"solo {name} (Shift+{index + 1})" if keyed else f"solo {name}"
+        self.mute_button = self._toggle_button("M", mute_tip, MUTE_STYLE)
+        self.solo_button = self._toggle_button("S", solo_tip, SOLO_STYLE)
 
         meter_column = QVBoxLayout()
         meter_column.addWidget(self.meter, stretch=1, alignment=Qt.AlignmentFlag.AlignHCenter)
@@ -89,13 +147,27 @@ class StemStrip(QFrame):
         buttons.addWidget(self.solo_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.spectrogram, stretch=3)
+        pan_row = QHBoxLayout()
+        pan_row.addStretch(1)
+        pan_row.addWidget(self.pan_knob)
+        pan_row.addWidget(self.pan_label)
+        pan_row.addStretch(1)
+        if spectrogram:
+            layout.addWidget(self.spectrogram, stretch=3)
+        else:
+            self.spectrogram.hide()
+            title = QLabel(name)
+            title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(title)
+        layout.addLayout(pan_row)
         layout.addLayout(controls, stretch=2)
         layout.addWidget(self.db_label)
         layout.addLayout(buttons)
 
         self.fader.db_changed.connect(self._on_fader)
         self.fader.touched.connect(lambda: self.touched.emit(f"fader:{index}"))
+        self.pan_knob.pan_changed.connect(self._on_pan)
+        self.pan_knob.touched.connect(lambda: self.touched.emit(f"pan:{index}"))
         self.mute_button.toggled.connect(lambda on: self.mute_toggled.emit(index, on))
         self.solo_button.toggled.connect(lambda on: self.solo_toggled.emit(index, on))
         self.mute_button.clicked.connect(lambda: self.touched.emit(f"mute:{index}"))
@@ -114,6 +186,10 @@ class StemStrip(QFrame):
     def _on_fader(self, db: float) -> None:
         self.db_label.setText(format_db(db))
         self.gain_changed.emit(self.index, db)
+
+    def _on_pan(self, pan: float) -> None:
+        self.pan_label.setText(f"pan {format_pan(pan)}")
+        self.pan_changed.emit(self.index, pan)
 
     # -- state ------------------------------------------------------------------------------
 

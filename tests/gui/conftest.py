@@ -46,6 +46,17 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def beat_grid_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The beat grids the windows find (each song it opens) go to a folder of the test run's,
+    not the user's cache."""
+    folder = tmp_path_factory.getbasetemp() / "beat-grid-cache"
+    monkeypatch.setenv("LIVESTEMS_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture
 def settings_path(tmp_path: Path) -> Path:
     return tmp_path / "settings.ini"
