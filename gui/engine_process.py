@@ -212,6 +212,10 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
             "targets": None if mixer is None else list(mixer.effective_targets()),
             "current": None if mixer is None else list(mixer.current_gains()),
             "bypassed": engine is not None and engine.bypassed,
+            "pans": None if mixer is None else [mixer.pan(i) for i in range(len(engine.mix_stems))],
+            "tempo": getattr(source, "tempo", None),
+            "transpose": getattr(source, "transpose", None),
+            "count_in": getattr(source, "count_in", None),
         }
     else:
         raise ValueError(f"unknown request {command!r}")
@@ -529,8 +533,9 @@ class ProcessSession:
         self.send("count_in", bool(enabled))
 
     def mixer_state(self) -> dict[str, Any]:
-        """The engine's mixer as the callback has it: effective targets, current gains, bypass
-        (a request that waits: for tests and diagnostics, not for the timer)."""
+        """The engine's mixer as the callback has it: effective targets, current gains, bypass,
+        pans, and the song's tempo, transpose and count-in (a request that waits: for tests and
+        diagnostics, not for the timer)."""
         return self._request("mixer")
 
     def close(self) -> None:

@@ -69,3 +69,35 @@ def test_spectrograms_and_transport_come_back_through_shared_memory(
     assert sum(1 for a, b in zip(late, late[1:], strict=False) if b < a) >= 2
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: not source.playing, timeout=WAIT_MS)
+
+
+@pytest.mark.slow
+def test_practice_controls_and_the_beat_grid_cross_to_the_engine_process(
+    process_window: LivestemsWindow, qtbot: QtBot
+) -> None:
+    window, session = process_window, process_window.session
+    assert isinstance(session, ProcessSession)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)  # tempo 95 %
+    qtbot.keyClick(window, Qt.Key.Key_Equal)  # +1 semitone
+    window.practice.count_in_button.setChecked(True)
+    window.strips[2].pan_knob.set_pan(0.5)
+    assert window.click_strip is not None and window.click_strip.index == 4
+    window.click_strip.mute_button.setChecked(False)
+
+    def applied() -> bool:
+        state = session.mixer_state()
+        return (
+            state["tempo"] == pytest.approx(0.95)
+            and state["transpose"] == 1.0
+            and state["count_in"]
+            and state["pans"][2] == 0.5
+            and state["targets"][4] == 1.0  # the click stem, unmuted
+        )
+
+    qtbot.waitUntil(applied, timeout=WAIT_MS)
+    # The test song's grid (found or not) reaches the window's label.
+    qtbot.waitUntil(lambda: window.grid is not None, timeout=60_000)
+    assert window.practice.grid_label.text() != "" and window.practice.grid_label.toolTip()
+    window.set_tempo_percent(10)  # checked in this process: one sentence, nothing sent
+    assert "empo" in window.message.text()
+    assert session.mixer_state()["tempo"] == pytest.approx(0.95)
