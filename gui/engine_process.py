@@ -207,12 +207,18 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
     elif command == "lost_reason":
         return {"reason": session.lost_reason()}
     elif command == "mixer":
-        mixer = engine.mixer if engine is not None else None
+        if engine is None:
+            return dict.fromkeys(
+                ("targets", "current", "pans", "click_target", "tempo", "transpose", "count_in")
+            ) | {"bypassed": False}
+        mixer, n_stems = engine.mixer, len(engine.stems)
+        click = n_stems < len(engine.mix_stems)  # a song's engine: the click stem after them
         return {
-            "targets": None if mixer is None else list(mixer.effective_targets()),
-            "current": None if mixer is None else list(mixer.current_gains()),
-            "bypassed": engine is not None and engine.bypassed,
-            "pans": None if mixer is None else [mixer.pan(i) for i in range(len(engine.mix_stems))],
+            "targets": list(mixer.effective_targets()[:n_stems]),  # the model's stems
+            "current": list(mixer.current_gains()[:n_stems]),
+            "bypassed": engine.bypassed,
+            "pans": [mixer.pan(index) for index in range(len(engine.mix_stems))],
+            "click_target": float(mixer.effective_targets()[n_stems]) if click else None,
             "tempo": getattr(source, "tempo", None),
             "transpose": getattr(source, "transpose", None),
             "count_in": getattr(source, "count_in", None),
@@ -533,9 +539,10 @@ class ProcessSession:
         self.send("count_in", bool(enabled))
 
     def mixer_state(self) -> dict[str, Any]:
-        """The engine's mixer as the callback has it: effective targets, current gains, bypass,
-        pans, and the song's tempo, transpose and count-in (a request that waits: for tests and
-        diagnostics, not for the timer)."""
+        """The engine's mixer as the callback has it: the model stems' effective targets and
+        current gains, bypass, every stem's pan, the click stem's target, and the song's tempo,
+        transpose and count-in (a request that waits: for tests and diagnostics, not for the
+        timer)."""
         return self._request("mixer")
 
     def close(self) -> None:

@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
         xvfb.wait(timeout=10)
 
 
+GRID_WAIT_S = 90  # the longest the beat grid is waited for (a first analysis of the song)
+
+
 def run(
     args: argparse.Namespace,
     output: Path,
@@ -113,6 +116,18 @@ def run(
         QTimer.singleShot(round(seconds * 1000), loop.quit)
         loop.exec()
 
+    # The practice controls in use: a slower tempo, another key, two stems panned apart, loop
+    # A-B snapped to bars; and the song's BPM and key, once its beat grid is found.
+    window.practice.tempo_slider.setValue(90)
+    window.practice.transpose_spin.setValue(-2.0)
+    window.practice.snap_button.setChecked(True)
+    if len(window.strips) >= 3:
+        window.strips[0].pan_knob.set_pan(-0.3)
+        window.strips[2].pan_knob.set_pan(0.3)
+    for _ in range(GRID_WAIT_S * 4):
+        if window.grid is not None:
+            break
+        wait(0.25)
     window.seek(args.start)
     wait(args.settle)
     screen = QGuiApplication.primaryScreen()

@@ -591,9 +591,9 @@ class LivestemsWindow(QMainWindow):
             self.step_tempo(-TEMPO_STEP_PERCENT)
         elif key == Qt.Key.Key_BracketRight:
             self.step_tempo(TEMPO_STEP_PERCENT)
-        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+        elif key == Qt.Key.Key_Minus:
             self.step_transpose(-TRANSPOSE_STEP)
-        elif key in (Qt.Key.Key_Equal, Qt.Key.Key_Plus):
+        elif key == Qt.Key.Key_Equal:
             self.step_transpose(TRANSPOSE_STEP)
         else:
             return False

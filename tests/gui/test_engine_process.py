@@ -91,7 +91,7 @@ def test_practice_controls_and_the_beat_grid_cross_to_the_engine_process(
             and state["transpose"] == 1.0
             and state["count_in"]
             and state["pans"][2] == 0.5
-            and state["targets"][4] == 1.0  # the click stem, unmuted
+            and state["click_target"] == 1.0  # the click stem, unmuted
         )
 
     qtbot.waitUntil(applied, timeout=WAIT_MS)

@@ -85,7 +85,7 @@ def test_the_timer_scales_the_engines_levels_by_the_mixers_gains(
     window.strips[1].fader.set_db(-12.0)
     targets = [0.0, 10 ** (-12 / 20), 1.0, 1.0]
     qtbot.waitUntil(
-        lambda: np.allclose(engine.mixer.current_gains(), targets, atol=1e-6), timeout=WAIT_MS
+        lambda: np.allclose(engine.mixer.current_gains()[:4], targets, atol=1e-6), timeout=WAIT_MS
     )
     # Levels the test chose, and the engine's own mixer's gains.
     snapshot = engine.telemetry.snapshot()
