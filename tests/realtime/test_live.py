@@ -48,7 +48,11 @@ def _report(text: str) -> dict[str, str]:
     return {row[1]: row[2] for row in rows if row}
 
 
-def _check_report(out: str, model_path: Path, seconds: float) -> dict[str, str]:
+def _check_report(
+    out: str, model_path: Path, seconds: float, *, from_start: bool = True
+) -> dict[str, str]:
+    """``from_start``: ``seconds`` is counted from the stream's start (``--duration``), not from
+    a line printed before it, after which locking memory and the first hops still take a while."""
     report = _report(out)
     assert report["model"] == model_path.name
     assert report["preset"].startswith("live (window 2048, hop 256, synthesis 512) at 44100 Hz")
@@ -64,7 +68,8 @@ def _check_report(out: str, model_path: Path, seconds: float) -> dict[str, str]:
     ), report["compute per hop"]
     played = float(report["played"].split()[0])
     # The dummy server's clock slips on a loaded machine (its xruns): most of the time, not all.
-    assert 0.9 * seconds - 0.3 <= played <= seconds + 1.0
+    least = 0.9 * seconds - 0.3 if from_start else 0.1
+    assert least <= played <= seconds + 1.0, report["played"]
     # A count, honestly reported; how small it stays is the benchmarks' figure
     # (tests/helpers/underruns.py).
     underruns = re.fullmatch(r"(\d+) \(worst lateness \d+ samples\)", report["under-runs"])
@@ -110,7 +115,7 @@ def test_ctrl_c_ends_a_run_with_the_report(jack_server, model_path: Path) -> Non
     finally:
         process.kill()
     assert process.returncode == 0, err
-    _check_report(out, model_path, 1.5)
+    _check_report(out, model_path, 1.5, from_start=False)
 
 
 def test_no_bundled_model_is_one_sentence(monkeypatch, tmp_path: Path, capsys) -> None:
