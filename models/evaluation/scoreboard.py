@@ -56,7 +56,7 @@ from .evaluate import (
 BEGIN, END = "<!-- scores:begin -->", "<!-- scores:end -->"
 # Bump when TrackScores or the scoring changes: old cache entries are ignored. 2: references
 # in float32 (no longer the decode cache's float16).
-SCORES_FORMAT = 2
+SCORES_FORMAT = 3
 
 
 @dataclass(frozen=True)

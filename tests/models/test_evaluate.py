@@ -24,11 +24,15 @@ from museval.aggregate import EvalStore, TrackStore  # noqa: E402
 
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
+from livestems.models.evaluation import evaluate as evaluation  # noqa: E402
 from livestems.models.evaluation.evaluate import (  # noqa: E402
     BSSEVAL_METRICS,
+    DITHER_RMS,
+    DITHER_SEED,
     METRICS,
     EvalResult,
     evaluate_tracks,
+    score_track,
     mixture_estimator,
     oracle_estimator,
     si_sdr,
@@ -100,8 +104,12 @@ def leaky_result(two_stem_tracks: list[Track]) -> EvalResult:
 
 
 def _museval_frames(track: Track, estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """museval on the same signals, as eval_mus_track calls it: metric -> (n_stems, n_frames)."""
+    """museval on the same signals, as eval_mus_track calls it: metric -> (n_stems, n_frames).
+    The references carry the same dither as ``score_track`` gives them (what it regularises is
+    tested apart, in ``test_sir_and_sar_of_band_limited_stems_are_not_below_sdr``)."""
     references = np.stack([track.stems[s] for s in track.stems]).astype(np.float64)
+    dither = np.random.default_rng(DITHER_SEED).standard_normal(references.shape)
+    references = references + DITHER_RMS * dither * (references != 0)
     estimated = np.stack([estimates[s] for s in track.stems]).astype(np.float64)
     sdr, isr, sir, sar = museval.evaluate(references, estimated, win=RATE, hop=RATE)
     return {"SDR": sdr, "SIR": sir, "SAR": sar, "ISR": isr}
@@ -141,6 +149,46 @@ def test_aggregate_equals_museval_called_directly(
             assert ours == pytest.approx(stored, abs=5e-6), (stem, metric)
             differences.append(abs(ours - direct))
     assert max(differences) <= 1e-6
+
+
+def _band_limited(n_samples: int, seed: int, cutoff_hz: float) -> np.ndarray:
+    """Stereo white noise with nothing above ``cutoff_hz``: what an AAC stem looks like to
+    BSSEval's projection (MUSDB18's stems stop near 16 kHz)."""
+    noise = np.random.default_rng(seed).standard_normal((n_samples, 2))
+    spectrum = np.fft.rfft(noise, axis=0)
+    spectrum[np.fft.rfftfreq(n_samples, 1 / RATE) > cutoff_hz] = 0
+    return 0.1 * np.fft.irfft(spectrum, n=n_samples, axis=0)
+
+
+@pytest.mark.slow
+def test_sir_and_sar_of_band_limited_stems_are_not_below_sdr(monkeypatch) -> None:
+    """SDR <= SIR and SDR <= SAR when interference and artefacts are independent of each other,
+    as here: each estimate is its stem plus some of another stem plus independent noise. With
+    band-limited references museval's Gram matrix is singular; without the dither SIR came out
+    far below SDR (asserted too, so that the test shows what it guards against)."""
+    n = 3 * RATE
+    stems = {f"s{i}": _band_limited(n, seed=i, cutoff_hz=16000) for i in range(3)}
+    track = _track("band-limited", stems)
+    noise = np.random.default_rng(7).standard_normal((n, 2))
+    estimates = {
+        name: (audio + 0.3 * track.stems[f"s{(i + 1) % 3}"] + 0.02 * noise).astype(np.float32)
+        for i, (name, audio) in enumerate(track.stems.items())
+    }
+
+    def medians(scores) -> dict[str, dict[str, float]]:
+        return {
+            stem: {m: float(np.nanmedian(scores.frames[stem][m])) for m in ("SDR", "SIR", "SAR")}
+            for stem in stems
+        }
+
+    dithered = medians(score_track(track, estimates))
+    monkeypatch.setattr(evaluation, "DITHER_RMS", 0.0)
+    plain = medians(score_track(track, estimates))
+    for stem in stems:
+        assert dithered[stem]["SIR"] >= dithered[stem]["SDR"] - 0.1, (stem, dithered[stem])
+        assert dithered[stem]["SAR"] >= dithered[stem]["SDR"] - 0.1, (stem, dithered[stem])
+        assert dithered[stem]["SDR"] == pytest.approx(plain[stem]["SDR"], abs=0.005)
+    assert min(plain[s]["SIR"] - plain[s]["SDR"] for s in stems) < -1.0, plain
 
 
 @pytest.mark.slow
