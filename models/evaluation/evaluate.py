@@ -31,9 +31,10 @@ How scores are computed and aggregated, as museval does for MUSDB18 (``eval_mus_
   AAC, band-limited to about 16 kHz, so the Gram matrix of their delayed copies (``n_stems *
   n_channels * 512`` square) is singular to float64's precision, and museval adds only
   ``eps`` (2e-16, absolute) to its diagonal: the projection onto one's own reference (SDR)
-  survives that, the projection onto all of them (SIR, SAR, ISR) does not, and came out up to 14 dB below SDR. The dither is a Tikhonov term about 1e-6
-  of the signals' energy: on MUSDB18-7 SIR and SAR stop moving from -80 dBFS down to -60 (within
-  0.06 dB) while SDR moves by less than 0.001 dB (a test asserts both on band-limited noise).
+  survives that, the projection onto all of them (SIR, SAR, ISR) does not, and came out up to
+  14 dB below SDR. The dither is a Tikhonov term about 1e-6 of the signals' energy: on
+  MUSDB18-7 SIR and SAR stop moving from -80 dBFS down to -60 (within 0.06 dB) while SDR moves
+  by less than 0.001 dB (a test asserts both on band-limited noise).
 - ``TrackStore`` rounds each frame's value to 5 decimals; this module does not, so its figures
   differ from ``EvalStore``'s by at most 5e-6 dB (where no dither is needed).
 

@@ -32,9 +32,9 @@ from livestems.models.evaluation.evaluate import (  # noqa: E402
     METRICS,
     EvalResult,
     evaluate_tracks,
-    score_track,
     mixture_estimator,
     oracle_estimator,
+    score_track,
     si_sdr,
     torch_estimator,
 )
