@@ -8,8 +8,11 @@ records the workers' news. No endpoint separates anything: that happens in the w
 
 Why FastAPI on uvicorn: typed endpoints give the OpenAPI description (``/docs``) for free,
 multipart uploads and streaming responses are built in, and uvicorn is one pure-Python process
-to start, nothing to configure. Every error a client can cause is ``{"detail": "<one
-sentence>"}`` with a 4xx status, which the page shows as it is.
+to start, nothing to configure. ``/docs`` (Swagger UI) and ``/redoc`` load their scripts from
+this server, never a CDN, so they work on a machine or a rehearsal-room network with no internet:
+the files come from the ``fastapi-offline`` package (Swagger UI 5, which reads the OpenAPI 3.1
+that FastAPI writes, and ReDoc), served at ``/docs-assets``. Every error a client can cause is
+``{"detail": "<one sentence>"}`` with a 4xx status, which the page shows as it is.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from ..io.atomic_file import atomic_path
@@ -49,6 +54,20 @@ from .workers import WorkerPool, input_path, job_folder, stems_folder
 __all__ = ["ServiceConfig", "create_app", "default_data_folder", "serve"]
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Where the API documentation's scripts, style sheet and icon are served from (this server).
+DOCS_ASSETS = "/docs-assets"
+
+
+def docs_assets_folder() -> Path:
+    """Swagger UI's and ReDoc's files as the ``fastapi-offline`` package ships them.
+
+    Its ``static`` folder (``swagger-ui-bundle.js``, ``swagger-ui.css``, ``redoc.standalone.js``,
+    ``favicon.png``) is the package's layout, not an API: the pin in pyproject.toml keeps it, and
+    a test fetches every file ``/docs`` and ``/redoc`` name.
+    """
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
 #: Below this peak (-80 dBFS) a song is silence: there is nothing to separate.
 SILENCE_PEAK = 1e-4
 _CHUNK = 1 << 20
@@ -153,6 +172,9 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
         title="livestems",
         summary="Separate songs into vocals, drums, bass and other; play the stems in a browser.",
         lifespan=lifespan,
+        # FastAPI's own pages load their scripts from a CDN: ours below load them from here.
+        docs_url=None,
+        redoc_url=None,
     )
 
     def store() -> JobStore:
@@ -202,6 +224,35 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # The documentation pages and /openapi.json need no token, as before: they describe the API
+    # and hold no job; the calls "Try it out" makes are /api calls, which do.
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets_folder()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    # ReDoc's code asks cdn.redoc.ly for its "powered by" logo, and no option stops it; offline
+    # the image fails and ReDoc takes it out, nothing else is missing.
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,  # fonts.googleapis.com: the system's fonts instead
+        )
 
     @app.get("/api/limits")
     def limits() -> dict[str, Any]:

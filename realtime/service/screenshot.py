@@ -53,8 +53,11 @@ def chromium_missing() -> str | None:
     return None
 
 
-def chromium(width: int, height: int) -> Any:
-    """A headless chromium through selenium, ``width`` x ``height`` CSS pixels of page."""
+def chromium(width: int, height: int, *arguments: str) -> Any:
+    """A headless chromium through selenium, ``width`` x ``height`` CSS pixels of page.
+
+    ``arguments``: more of chromium's command-line switches (a test's ``--host-resolver-rules``).
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -69,6 +72,7 @@ def chromium(width: int, height: int) -> Any:
         "--mute-audio",  # the AudioContext runs; nothing comes out of a speaker
         f"--window-size={width},{height}",
         "--hide-scrollbars",
+        *arguments,
     ):
         options.add_argument(argument)
     driver_path = next(shutil.which(name) for name in _DRIVERS if shutil.which(name))

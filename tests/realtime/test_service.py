@@ -1,10 +1,11 @@
 """``livestems serve``'s API through FastAPI's test client, with real songs and real workers:
 a song in, four stems out (wav, flac, zip), every bad request's own one-sentence error, the
-token, and file names that try to be paths."""
+token, file names that try to be paths, and the API documentation served from this server."""
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,42 @@ def test_file_names_are_never_paths(client: TestClient, data: Path, tmp_path: Pa
     assert client.get("/api/separations/..%2F..%2Fetc/stems.zip").status_code == 404
     for job_id in ids:
         client.delete(f"/api/separations/{job_id}")
+
+
+#: Every URL a documentation page loads: scripts, style sheets, icons, ReDoc's spec-url, and
+#: Swagger UI's ``url: '/openapi.json'``.
+_PAGE_URLS = re.compile(r"""(?:src|href|spec-url)=["']([^"']*)["']|\burl:\s*["']([^"']*)["']""")
+
+
+@pytest.mark.parametrize(
+    ("page", "needed"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png", "openapi.json"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png", "openapi.json"}),
+    ],
+)
+def test_the_api_docs_load_everything_from_this_server(
+    client: TestClient, page: str, needed: set[str]
+) -> None:
+    # no token: the pages and the description hold no job (the /api calls they make need one)
+    no_token = {"Authorization": ""}
+    response = client.get(page, headers=no_token)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    # FastAPI's own pages name cdn.jsdelivr.net, fastapi.tiangolo.com and fonts.googleapis.com
+    assert "cdn." not in html and "http" not in html
+    urls = {first or second for first, second in _PAGE_URLS.findall(html)}
+    assert {url.rsplit("/", 1)[-1] for url in urls} == needed, urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = client.get(url, headers=no_token)
+        assert asset.status_code == 200, (url, asset.status_code)
+        assert len(asset.content) > 0, url
+        if url.endswith(".js"):
+            assert "javascript" in asset.headers["content-type"], asset.headers
+            assert len(asset.content) > 100_000, url  # the whole bundle, not a stub
+        if url.endswith(".css"):
+            assert asset.headers["content-type"].startswith("text/css"), asset.headers
+    description = client.get("/openapi.json", headers=no_token).json()
+    assert "/api/separations" in description["paths"]

@@ -1,11 +1,13 @@
 """The service's page in a real headless browser (Debian's chromium through selenium): upload
 the demo song, wait for its stems, press play, mute a stem, and read the player's own state
-(``window.livestemsPlayer``): the three others play at their gains, the muted one at zero."""
+(``window.livestemsPlayer``): the three others play at their gains, the muted one at zero. And
+``/docs`` and ``/redoc`` in a browser that can reach no other host: they render the API."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +88,68 @@ def test_play_the_demo_and_mute_a_stem(tmp_path: Path) -> None:
             )
         finally:
             driver.quit()
+
+
+#: Every host name but the server's fails to resolve: the browser is offline, as on a
+#: rehearsal-room network with no internet, yet reaches the service on 127.0.0.1.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def test_the_api_docs_render_offline(tmp_path: Path) -> None:
+    missing = chromium_missing()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    config = ServiceConfig(data=tmp_path / "serve", port=0, workers=1, token="s3cret")
+    with background_server(config) as url:
+        driver = chromium(1280, 900, OFFLINE)
+        try:
+            driver.get(url + "/docs")
+            # Swagger UI: one block per operation, the upload among them, no token asked
+            WebDriverWait(driver, 15, 0.1).until(
+                lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 8
+            )
+            paths = {
+                element.text.replace("\u200b", "")
+                for element in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+            }
+            assert "/api/separations" in paths and "/api/separations/{job_id}" in paths, paths
+            assert driver.find_elements(By.CSS_SELECTOR, ".opblock-post")
+            assert not driver.find_elements(By.CSS_SELECTOR, ".errors-wrapper"), driver.page_source
+            _only_this_server(driver, url)
+            # ReDoc: it shows the operations. Its "powered by" logo is the one file it asks
+            # another host for (ReDoc's code, no option turns it off): offline, its onError
+            # handler takes the image out, and nothing else is missing.
+            driver.get(url + "/redoc")
+            WebDriverWait(driver, 15, 0.1).until(
+                lambda d: (
+                    "Upload a song" in d.find_element(By.TAG_NAME, "body").text
+                    and not d.find_elements(By.CSS_SELECTOR, "img[alt='redocly logo']")
+                )
+            )
+            _only_this_server(driver, url, allowed=frozenset({REDOC_LOGO}))
+            # and the browser is offline indeed: FastAPI's own /docs would have found no script
+            reached = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(arguments[0], {mode: 'no-cors'}).then(() => done(true), () => done(false));",
+                "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js",
+            )
+            assert reached is False
+        finally:
+            driver.quit()
+
+
+def _only_this_server(driver: Any, url: str, allowed: frozenset[str] = frozenset()) -> None:
+    """Everything the page asked for came from the service, but ``allowed`` (a request that
+    failed is listed too)."""
+    loaded = driver.execute_script(
+        "return [location.href]"
+        ".concat(performance.getEntriesByType('resource').map(entry => entry.name))"
+    )
+    assert len(loaded) >= 3, loaded
+    assert all(name.startswith(url + "/") or name in allowed for name in loaded), loaded
