@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,6 +59,7 @@ from ..families.separator import SeparatorNet
 LOSSES = ("l1", "mse")
 DATA_PATHS = ("spectral", "waveform")
 LR_SCHEDULES = ("plateau", "cosine")
+SELECT_BY = ("loss", "sdr")
 # Synthetic validation songs take seeds from here on; training takes seeds 0, 1, ...
 SYNTHETIC_VALID_FIRST_SEED = 1_000_000
 
@@ -116,6 +118,11 @@ class TrainConfig:
             (spectral convergence plus log-magnitude distance at three resolutions).
         init: a checkpoint whose weights start this run (fine-tuning; the same family, size
             and preset).
+        select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
+            L1 or MSE) or ``sdr`` (the validation SDR, ``validation_sdr``: the measure the
+            scores use, which the loss can disagree with: a lower L1 from sharper masks with
+            more artefacts). With ``sdr`` every epoch's log also has ``valid_sdr``; the
+            learning-rate plateau and early stopping still follow the loss.
     """
 
     family: str = "lstm"
@@ -155,8 +162,13 @@ class TrainConfig:
     complex_weight: float = 0.0
     mrstft_weight: float = 0.0
     init: str | None = None
+    select_by: str = "loss"
 
     def __post_init__(self) -> None:
+        if self.select_by not in SELECT_BY:
+            raise ConfigError(
+                f"Unknown select_by {self.select_by!r}: choose one of {', '.join(SELECT_BY)}."
+            )
         if self.loss not in LOSSES:
             raise ConfigError(f"Unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}.")
         if self.data_path not in DATA_PATHS:
@@ -494,6 +506,7 @@ class LoopState:
     step: int = 0  # batches trained in all
     epoch_loss_sum: float = 0.0
     best_valid_loss: float = math.inf
+    best_valid_sdr: float = -math.inf  # with select_by "sdr"
     best_epoch: int = -1
     epochs_without_improvement: int = 0
     stopped_early: bool = False
@@ -580,6 +593,35 @@ def build_model(config: TrainConfig) -> SeparatorNet:
 
 
 @torch.no_grad()
+def validation_sdr(model: SeparatorNet, tracks: Sequence[Track]) -> float:
+    """The validation tracks' SDR in dB, aggregated as the scores aggregate BSSEval's: per stem
+    and track the median over 1 s frames, then the median over tracks, then the mean over stems.
+    The SDR is the plain ratio ``10 log10(|s|^2 / |s - s_hat|^2)`` of each frame (both
+    channels), without BSSEval's distortion filters: seconds for all tracks rather than minutes,
+    and it moves with BSSEval's SDR. Frames where the reference is silent are left out."""
+    from ..evaluation.evaluate import SILENT_MEAN_SQUARE, torch_estimator
+
+    model.eval()
+    device = next(model.parameters()).device
+    estimate = torch_estimator(model, str(device))
+    per_stem: dict[str, list[float]] = {}
+    for track in tracks:
+        estimates = estimate(track)
+        window = track.sample_rate
+        for stem, reference in track.stems.items():
+            n_frames = len(reference) // window
+            frames = reference[: n_frames * window].reshape(n_frames, -1).astype(np.float64)
+            guess = estimates[stem][: n_frames * window].reshape(n_frames, -1)
+            signal = np.mean(frames**2, axis=1)
+            error = np.mean((frames - guess) ** 2, axis=1) + 1e-12
+            kept = signal > SILENT_MEAN_SQUARE
+            if kept.any():
+                sdr = 10 * np.log10(signal[kept] / error[kept])
+                per_stem.setdefault(stem, []).append(float(np.median(sdr)))
+    model.train()
+    return float(np.mean([np.median(values) for values in per_stem.values()]))
+
+
 def validation_loss(model: SeparatorNet, tracks: Sequence[Track], config: TrainConfig) -> float:
     model.eval()
     device = next(model.parameters()).device
@@ -852,21 +894,30 @@ def train(
         n_batches = config.batches_per_epoch
         train_loss = state.epoch_loss_sum / n_batches
         seconds = time.perf_counter() - epoch_start
+        valid_loss = valid_sdr = math.nan
         if distributed.is_main:
             valid_loss = validation_loss(validated, valid_tracks, config)
-        else:
-            valid_loss = math.nan
+            if config.select_by == "sdr":
+                valid_sdr = validation_sdr(validated, valid_tracks)
         if distributed.world_size > 1:
             import torch.distributed as dist
 
-            shared = torch.tensor([valid_loss], dtype=torch.float64, device=device)
+            shared = torch.tensor([valid_loss, valid_sdr], dtype=torch.float64, device=device)
             dist.broadcast(shared, src=0)
-            valid_loss = float(shared.item())
+            valid_loss, valid_sdr = (float(value) for value in shared.tolist())
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(valid_loss)
-        improved = valid_loss < state.best_valid_loss
+        if config.select_by == "sdr":
+            # rank 0's figure decides; the other ranks write nothing.
+            improved = valid_sdr > state.best_valid_sdr
+            if improved:
+                state.best_valid_sdr = valid_sdr
+        else:
+            improved = valid_loss < state.best_valid_loss
         if improved:
-            state.best_valid_loss, state.best_epoch = valid_loss, state.epoch
+            state.best_epoch = state.epoch
+        if valid_loss < state.best_valid_loss:
+            state.best_valid_loss = valid_loss
             state.epochs_without_improvement = 0
         else:
             state.epochs_without_improvement += 1
@@ -876,6 +927,11 @@ def train(
             "train_loss": train_loss,
             "valid_loss": valid_loss,
             "best_valid_loss": state.best_valid_loss,
+            **(
+                {"valid_sdr": valid_sdr, "best_valid_sdr": state.best_valid_sdr}
+                if config.select_by == "sdr"
+                else {}
+            ),
             "best_epoch": state.best_epoch,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds,
@@ -894,13 +950,15 @@ def train(
                     validated,
                     epoch=record["epoch"],
                     valid_loss=valid_loss,
+                    valid_sdr=valid_sdr,
                     train_config=config.to_dict(),
                 )
             _save_last(last_path, model, optimizer, scheduler, state, average)
             _append_log(run_dir / "log.jsonl", record)
             print(
                 f"epoch {record['epoch']:4d}  train {train_loss:.5f}  valid {valid_loss:.5f}"
-                f"{'  *' if improved else '   '}  lr {record['lr']:.2e}  "
+                + (f"  SDR {valid_sdr:.2f} dB" if config.select_by == "sdr" else "")
+                + f"{'  *' if improved else '   '}  lr {record['lr']:.2e}  "
                 f"{record['samples_per_s']:.1f} samples/s",
                 flush=True,
             )

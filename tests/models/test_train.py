@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -28,6 +29,7 @@ from livestems.models.training.train import (  # noqa: E402
     fit_input_statistics,
     make_scheduler,
     train,
+    validation_sdr,
 )
 from livestems.realtime.commands.cli import main as livestems  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
@@ -199,6 +201,7 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
         ({"synthetic_songs": 1, "sampling": {"width_range": [2, 1]}}, r"width_range must be"),
         ({"synthetic_songs": 1, "ema_decay": 1.5}, r"ema_decay must be a number in"),
         ({"synthetic_songs": 1, "lr_schedule": "step"}, r"Unknown lr_schedule 'step'"),
+        ({"synthetic_songs": 1, "select_by": "sisdr"}, r"Unknown select_by 'sisdr': choose one"),
         (
             {"synthetic_songs": 1, "data_path": "waveform", "sampling": {"eq_probability": 0.5}},
             r"The eq augmentation\(s\) need data_path spectral\.",
@@ -270,6 +273,65 @@ def test_the_exported_checkpoint_is_the_weight_average(song_folder: Path, tmp_pa
         assert torch.equal(best[key], average[key]), key
         differs |= not torch.equal(best[key], last[key])
     assert differs  # the average is not the last weights
+
+
+def test_select_by_sdr_keeps_the_epoch_of_the_highest_validation_sdr(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    """Each epoch logs its validation SDR; best.pt is the epoch with the highest, whatever the
+    loss did, and holds the figure; the loss still drives early stopping."""
+    config = tiny_config(folders=(str(song_folder),), epochs=3, select_by="sdr")
+    train(config, tmp_path / "run", show_progress=False)
+    log = read_log(tmp_path / "run")
+    sdrs = [record["valid_sdr"] for record in log]
+    assert all(math.isfinite(value) for value in sdrs)
+    best = max(range(len(sdrs)), key=sdrs.__getitem__)
+    assert log[-1]["best_epoch"] == best
+    assert log[-1]["best_valid_sdr"] == sdrs[best]
+    assert log[-1]["best_valid_loss"] == min(record["valid_loss"] for record in log)
+    _, extra = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert extra["epoch"] == best and extra["valid_sdr"] == sdrs[best]
+
+
+def test_validation_sdr_is_the_scores_aggregation_of_a_plain_sdr() -> None:
+    """A model whose every stem is half the mixture scores what the formula gives by hand: per
+    stem the median over 1 s frames of 10 log10(|s|^2 / |mix / 2 - s|^2), the median over
+    tracks, the mean over stems."""
+    from livestems.models.data.datasets import Track
+
+    class HalfTheMixture(torch.nn.Module):
+        stems = ("a", "b")
+        latency_samples = 0
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+            return torch.stack([waveform, waveform], dim=1) / 2
+
+    rng = np.random.default_rng(3)
+    tracks = []
+    for gains in ((1.0, 0.5), (0.3, 1.0), (1.0, 1.0)):
+        stems = {
+            name: (gain * rng.standard_normal((2 * 8000, 2))).astype(np.float32)
+            for name, gain in zip(("a", "b"), gains, strict=True)
+        }
+        tracks.append(Track("t", stems, stems["a"] + stems["b"], sample_rate=8000))
+    expected = []
+    for name, other in (("a", "b"), ("b", "a")):
+        per_track = []
+        for track in tracks:
+            s = track.stems[name].astype(np.float64)
+            e = (s - track.stems[other].astype(np.float64)) / 2
+            frames = [
+                10 * np.log10(np.mean(s[i : i + 8000] ** 2) / np.mean(e[i : i + 8000] ** 2))
+                for i in (0, 8000)
+            ]
+            per_track.append(np.median(frames))
+        expected.append(np.median(per_track))
+    assert abs(np.mean(expected)) > 1.0
+    assert validation_sdr(HalfTheMixture(), tracks) == pytest.approx(np.mean(expected), abs=1e-4)
 
 
 def test_the_cosine_schedule_warms_up_then_decays_to_its_floor() -> None:
