@@ -53,6 +53,7 @@ from ..data.spectral_data import SpectralBatch, SpectralSampler
 from ..data.training_data import Batch, ExcerptSampler, SamplingConfig, whole_track_batch
 from ..families.checkpoint import load_checkpoint, save_checkpoint
 from ..families.config import ConfigError
+from ..families.from_onnx import separator_from_onnx
 from ..families.registry import get_family
 from ..families.separator import SeparatorNet
 
@@ -117,7 +118,7 @@ class TrainConfig:
         mrstft_weight: weight of a multi-resolution STFT loss on the synthesised waveforms
             (spectral convergence plus log-magnitude distance at three resolutions).
         init: a checkpoint whose weights start this run (fine-tuning; the same family, size
-            and preset).
+            and preset), or an exported ``lstm`` model (``.onnx``), rebuilt in torch.
         select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
             L1 or MSE) or ``sdr`` (the validation SDR, ``validation_sdr``: the measure the
             scores use, which the loss can disagree with: a lower L1 from sharper masks with
@@ -716,8 +717,12 @@ def make_sampler(
 
 
 def load_initial_weights(model: SeparatorNet, path: str) -> None:
-    """``init``: start from another run's weights, which must fit this model exactly."""
-    source, _ = load_checkpoint(path)
+    """``init``: start from another run's weights, which must fit this model exactly: a
+    checkpoint, or an exported ONNX file of the ``lstm`` family (a shipped model)."""
+    if Path(path).suffix == ".onnx":
+        source = separator_from_onnx(path)
+    else:
+        source, _ = load_checkpoint(path)
     if source.config != model.config:
         raise UserError(
             f"--init {path} holds a {source.config.family} model of another configuration "
