@@ -40,7 +40,7 @@ from ..realtime.engine.telemetry import COMPUTE_HISTORY, SPECTRUM_SIZE, Telemetr
 from ..realtime.errors import UserError
 from ..realtime.practice.beat_grid import BeatGrid
 from ..realtime.practice.tempo_key import check_tempo, check_transpose, require_rubber_band
-from .session import AudioSession, SessionSettings, SessionStatus
+from .session import AudioSession, SessionSettings, SessionStatus, check_bleed_gate
 
 PUBLISH_HZ = 60
 MAX_STEMS = 8
@@ -209,7 +209,16 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
     elif command == "mixer":
         if engine is None:
             return dict.fromkeys(
-                ("targets", "current", "pans", "click_target", "tempo", "transpose", "count_in")
+                (
+                    "targets",
+                    "current",
+                    "pans",
+                    "gates",
+                    "click_target",
+                    "tempo",
+                    "transpose",
+                    "count_in",
+                )  # fmt: skip
             ) | {"bypassed": False}
         mixer, n_stems = engine.mixer, len(engine.stems)
         click = n_stems < len(engine.mix_stems)  # a song's engine: the click stem after them
@@ -218,6 +227,7 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
             "current": list(mixer.current_gains()[:n_stems]),
             "bypassed": engine.bypassed,
             "pans": [mixer.pan(index) for index in range(len(engine.mix_stems))],
+            "gates": [engine.processor.bleed_gate_db(index) for index in range(n_stems)],
             "click_target": float(mixer.effective_targets()[n_stems]) if click else None,
             "tempo": getattr(source, "tempo", None),
             "transpose": getattr(source, "transpose", None),
@@ -519,8 +529,7 @@ class ProcessSession:
         self.send("pan", stem, float(pan))
 
     def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
-        if threshold_db is not None and not (threshold_db > 0.0):
-            raise UserError(f"A bleed gate's threshold must be above 0 dB, not {threshold_db}.")
+        check_bleed_gate(threshold_db)
         self.send("bleed_gate", stem, threshold_db)
 
     def set_tempo(self, tempo: float) -> None:

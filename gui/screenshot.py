@@ -116,14 +116,15 @@ def run(
         QTimer.singleShot(round(seconds * 1000), loop.quit)
         loop.exec()
 
-    # The practice controls in use: a slower tempo, another key, two stems panned apart, loop
-    # A-B snapped to bars; and the song's BPM and key, once its beat grid is found.
+    # The practice controls in use: a slower tempo, another key, two stems panned apart, the
+    # bass's bleed gate at -40 dB, loop A-B snapped to bars; and the song's BPM and key, once its beat grid is found.
     window.practice.tempo_slider.setValue(90)
     window.practice.transpose_spin.setValue(-2.0)
     window.practice.snap_button.setChecked(True)
     if len(window.strips) >= 3:
         window.strips[0].pan_knob.set_pan(-0.3)
         window.strips[2].pan_knob.set_pan(0.3)
+        window.strips[2].set_gate(-40.0)
     for _ in range(GRID_WAIT_S * 4):
         if window.grid is not None:
             break

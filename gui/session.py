@@ -46,6 +46,15 @@ BUNDLED = "bundled"  # the model setting's value for the first bundled model (th
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
+def check_bleed_gate(threshold_db: float | None) -> None:
+    """A bleed gate's threshold is a level below the stem's peak: -120 to 0 dB (None: off)."""
+    if threshold_db is not None and not (-120.0 <= threshold_db < 0.0):
+        raise UserError(
+            f"A bleed gate's threshold is a level below the stem's peak, -120 to 0 dB, "
+            f"not {threshold_db:g}."
+        )
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """What the user chose in Settings: stored by value (QSettings), never by list index.
@@ -415,9 +424,9 @@ class AudioSession:
             self.engine.set_pan(index, pan)
 
     def set_bleed_gate(self, stem: int, threshold_db: float | None) -> None:
-        """A model stem's bleed gate, ``threshold_db`` below its peak (None: off)."""
-        if threshold_db is not None and not (threshold_db > 0.0):
-            raise UserError(f"A bleed gate's threshold must be above 0 dB, not {threshold_db}.")
+        """A model stem's bleed gate: its bins more than ``threshold_db`` (negative, e.g. -40)
+        below its loudest are silenced (None: off)."""
+        check_bleed_gate(threshold_db)
         self._controls.bleed_gate_db[stem] = threshold_db
         if self.engine is not None and stem < len(self.engine.stems):
             self.engine.set_bleed_gate(stem, threshold_db)

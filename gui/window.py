@@ -252,10 +252,13 @@ class LivestemsWindow(QMainWindow):
         strip.mute_toggled.connect(lambda s, on: self.session.set_mute(s, on))
         strip.solo_toggled.connect(lambda s, on: self.session.set_solo(s, on))
         strip.pan_changed.connect(lambda s, pan: self._on_pan(name, s, pan))
+        strip.gate_changed.connect(lambda s, db: self._on_gate(name, s, db))
         strip.touched.connect(self._on_control_touched)
         strip.meter_point_chosen.connect(self.set_meters_post_fader)
         strip.set_meter_post_fader(self.meters_post_fader)
         strip.pan_knob.set_pan(float(load_control(self.store, f"pan/{name}", 0.0)))
+        if spectrogram:  # a model stem: the click has no gate
+            strip.set_gate(float(load_control(self.store, f"gate/{name}", 0.0)) or None)
         return strip
 
     def _on_pan(self, name: str, stem: int, pan: float) -> None:
@@ -265,6 +268,14 @@ class LivestemsWindow(QMainWindow):
             self.show_message(str(error))
             return
         save_control(self.store, f"pan/{name}", pan)
+
+    def _on_gate(self, name: str, stem: int, threshold_db: float | None) -> None:
+        try:
+            self.session.set_bleed_gate(stem, threshold_db)
+        except UserError as error:
+            self.show_message(str(error))
+            return
+        save_control(self.store, f"gate/{name}", threshold_db or 0.0)  # 0: off
 
     def _build_click_strip(self) -> None:
         """The click stem's strip (fader, pan, mute, solo; no spectrogram), after the model's
@@ -762,6 +773,8 @@ class LivestemsWindow(QMainWindow):
             session.set_mute(strip.index, strip.muted)
             session.set_solo(strip.index, strip.soloed)
             session.set_pan(strip.index, strip.pan_knob.pan)
+        for strip in self.strips:
+            session.set_bleed_gate(strip.index, strip.gate_db)
         self.set_tempo_percent(self.practice.tempo_percent)
         self.set_transpose(self.practice.transpose)
         self.set_count_in(self.practice.count_in_button.isChecked())

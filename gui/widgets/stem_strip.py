@@ -1,10 +1,9 @@
-"""One stem's channel strip: its spectrogram, a pan knob, a fader, a peak/RMS meter, mute and
-solo (the click stem's strip: no spectrogram).
+"""One stem's channel strip: its spectrogram, a pan knob, a bleed gate, a fader, a peak/RMS
+meter, mute and solo (the click stem's strip: no spectrogram and no gate).
 
-Thread contract: GUI thread only. The strip holds the stem's control state (fader, pan, mute,
-solo)
-as its widgets show it and emits a signal on every change; the window forwards each to the
-engine (single stores). ``show_telemetry`` takes values the window's timer already copied out
+Thread contract: GUI thread only. The strip holds the stem's control state (fader, pan, gate,
+mute, solo) as its widgets show it and emits a signal on every change; the window forwards each
+to the engine (single stores). ``show_telemetry`` takes values the window's timer already copied out
 of a telemetry snapshot, and the gain the mixer applies to the stem for a post-fader meter.
 """
 
@@ -13,6 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QFont, QMouseEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QDial,
     QFrame,
     QHBoxLayout,
@@ -42,6 +42,17 @@ PRE_FADER_TIP = (
 
 
 PAN_STEPS = 100  # the knob's travel either side of the centre
+# The bleed gate's thresholds below the stem's peak, in dB (None: off, the default). Steps
+# rather than a knob: the gate is set once per song by ear, and 10 dB apart is what one hears.
+GATE_STEPS: tuple[float | None, ...] = (None, -20.0, -30.0, -40.0, -50.0, -60.0)
+GATE_TIP = (
+    "bleed gate for {name}: silences its bins more than this far below its loudest bin in each "
+    "frame (what another stem left in it); off by default"
+)
+
+
+def format_gate(threshold_db: float | None) -> str:
+    return "gate off" if threshold_db is None else f"gate {threshold_db:g} dB"
 
 
 def format_pan(pan: float) -> str:
@@ -99,6 +110,7 @@ class StemStrip(QFrame):
     mute_toggled = Signal(int, bool)
     solo_toggled = Signal(int, bool)
     pan_changed = Signal(int, float)  # stem, -1 (left) to +1 (right)
+    gate_changed = Signal(int, object)  # stem, dB below the peak (negative) or None (off)
     touched = Signal(str)  # "fader:<i>", "pan:<i>", "mute:<i>" or "solo:<i>": for MIDI learn
     meter_point_chosen = Signal(bool)  # from the meter's menu: True post-fader, False pre-fader
 
@@ -112,6 +124,11 @@ class StemStrip(QFrame):
         self.pan_label = QLabel("pan C")
         self.pan_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.pan_knob.setToolTip(f"pan {name} (double-click: centre)")
+        self.gate_box = QComboBox()
+        for threshold_db in GATE_STEPS:
+            self.gate_box.addItem(format_gate(threshold_db), threshold_db)
+        self.gate_box.setToolTip(GATE_TIP.format(name=name))
+        self.gate_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the window's keys stay the window's
         self.fader = Fader()
         self.meter = LevelMeter()
         self.meter.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -156,10 +173,13 @@ class StemStrip(QFrame):
             layout.addWidget(self.spectrogram, stretch=3)
         else:
             self.spectrogram.hide()
+            self.gate_box.hide()  # the click is made, not separated: nothing bled into it
             title = QLabel(name)
             title.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(title)
         layout.addLayout(pan_row)
+        if spectrogram:
+            layout.addWidget(self.gate_box, alignment=Qt.AlignmentFlag.AlignHCenter)
         layout.addLayout(controls, stretch=2)
         layout.addWidget(self.db_label)
         layout.addLayout(buttons)
@@ -168,6 +188,9 @@ class StemStrip(QFrame):
         self.fader.touched.connect(lambda: self.touched.emit(f"fader:{index}"))
         self.pan_knob.pan_changed.connect(self._on_pan)
         self.pan_knob.touched.connect(lambda: self.touched.emit(f"pan:{index}"))
+        self.gate_box.currentIndexChanged.connect(
+            lambda i: self.gate_changed.emit(index, self.gate_box.itemData(i))
+        )
         self.mute_button.toggled.connect(lambda on: self.mute_toggled.emit(index, on))
         self.solo_button.toggled.connect(lambda on: self.solo_toggled.emit(index, on))
         self.mute_button.clicked.connect(lambda: self.touched.emit(f"mute:{index}"))
@@ -192,6 +215,19 @@ class StemStrip(QFrame):
         self.pan_changed.emit(self.index, pan)
 
     # -- state ------------------------------------------------------------------------------
+
+    @property
+    def gate_db(self) -> float | None:
+        return self.gate_box.currentData()
+
+    def set_gate(self, threshold_db: float | None) -> None:
+        """Show (and emit) the step nearest ``threshold_db``; None or 0: off."""
+        if not threshold_db:
+            self.gate_box.setCurrentIndex(0)
+            return
+        steps = [step for step in GATE_STEPS if step is not None]
+        nearest = min(steps, key=lambda step: abs(step - threshold_db))
+        self.gate_box.setCurrentIndex(GATE_STEPS.index(nearest))
 
     @property
     def muted(self) -> bool:

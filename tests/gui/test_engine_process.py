@@ -81,6 +81,7 @@ def test_practice_controls_and_the_beat_grid_cross_to_the_engine_process(
     qtbot.keyClick(window, Qt.Key.Key_Equal)  # +1 semitone
     window.practice.count_in_button.setChecked(True)
     window.strips[2].pan_knob.set_pan(0.5)
+    window.strips[1].set_gate(-50.0)
     assert window.click_strip is not None and window.click_strip.index == 4
     window.click_strip.mute_button.setChecked(False)
 
@@ -91,6 +92,7 @@ def test_practice_controls_and_the_beat_grid_cross_to_the_engine_process(
             and state["transpose"] == 1.0
             and state["count_in"]
             and state["pans"][2] == 0.5
+            and state["gates"][1] == pytest.approx(-50.0)
             and state["click_target"] == 1.0  # the click stem, unmuted
         )
 

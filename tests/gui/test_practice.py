@@ -1,6 +1,6 @@
 """The window's practice controls against the real engine: tempo and transpose (slider, spin
-boxes, keys, double-click), pan knobs, the click stem's strip, count-in, snap loop A-B to bars,
-the song's BPM and key, MIDI learn, and the controls kept in the settings store."""
+boxes, keys, double-click), pan knobs, bleed gates, the click stem's strip, count-in, snap loop
+A-B to bars, the song's BPM and key, MIDI learn, and the controls kept in the settings store."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from livestems.gui.midi import MidiEvent
 from livestems.gui.session import IDENTITY, SessionSettings
 from livestems.gui.window import LivestemsWindow
+from livestems.realtime.errors import UserError
 from livestems.realtime.practice.beat_grid import BeatGrid
 from livestems.realtime.practice.practice_source import PracticeSource
 from livestems.realtime.runtime.catalog import bundled_demo_song
@@ -109,6 +110,25 @@ def test_pan_knob_click_strip_and_count_in(identity_window: LivestemsWindow, qtb
     assert not practice_source(window).count_in
 
 
+def test_the_bleed_gate_box_sets_the_stem_s_gate(identity_window: LivestemsWindow) -> None:
+    window = identity_window
+    engine = window.session.engine
+    assert engine is not None
+    strip = window.strips[0]
+    assert strip.gate_db is None and engine.processor.bleed_gate_db(0) is None  # off by default
+    assert strip.gate_box.isVisibleTo(strip) and strip.gate_box.currentText() == "gate off"
+    strip.set_gate(-40.0)
+    assert engine.processor.bleed_gate_db(0) == pytest.approx(-40.0)
+    assert strip.gate_box.currentText() == "gate -40 dB"
+    window.session.set_bleed_gate(0, None)
+    with pytest.raises(UserError, match="a level below the stem's peak"):
+        window.session.set_bleed_gate(0, 40.0)
+    strip.gate_box.setCurrentIndex(0)
+    assert engine.processor.bleed_gate_db(0) is None
+    click = window.click_strip
+    assert click is not None and not click.gate_box.isVisibleTo(click)  # the click has no gate
+
+
 def test_snap_puts_a_and_b_on_bar_lines(identity_window: LivestemsWindow, qtbot: QtBot) -> None:
     window = identity_window
     source = practice_source(window)
@@ -190,6 +210,7 @@ def test_the_practice_controls_survive_a_restart(
     window.practice.count_in_button.setChecked(True)
     window.practice.snap_button.setChecked(True)
     window.strips[0].pan_knob.set_pan(-0.3)
+    window.strips[0].set_gate(-30.0)
     assert window.click_strip is not None
     window.click_strip.mute_button.setChecked(False)
     window.click_strip.fader.set_db(-3.0)
@@ -203,6 +224,8 @@ def test_the_practice_controls_survive_a_restart(
         assert source.tempo == pytest.approx(0.85) and source.transpose == pytest.approx(-2.5)
         assert source.count_in and window.practice.snap_button.isChecked()
         assert engine.mixer.pan(0) == pytest.approx(-0.3)
+        assert engine.processor.bleed_gate_db(0) == pytest.approx(-30.0)
+        assert window.strips[0].gate_box.currentText() == "gate -30 dB"
         click = len(engine.stems)
         assert not engine.mixer.is_muted(click)
         assert engine.mixer.gain_db(click) == pytest.approx(-3.0)
