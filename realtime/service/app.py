@@ -403,7 +403,35 @@ def create_app(config: ServiceConfig, *, start_workers: bool = True) -> FastAPI:
         )
 
     app.state.service = state
+    if config.token is not None:
+        _declare_the_token(app)
     return app
+
+
+def _declare_the_token(app: FastAPI) -> None:
+    """With ``--token``, the description says every ``/api`` call needs a bearer token, so that
+    /docs shows an Authorize button and "Try it out" sends the token (the guard checks it; the
+    routes never see it, so FastAPI cannot infer the scheme from them)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the token given to livestems serve --token",
+                }
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith("/api"):
+                    for operation in operations.values():
+                        operation["security"] = [{"token": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
 
 
 def _too_large(config: ServiceConfig) -> str:

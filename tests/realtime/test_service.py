@@ -203,3 +203,9 @@ def test_the_api_docs_load_everything_from_this_server(
             assert asset.headers["content-type"].startswith("text/css"), asset.headers
     description = client.get("/openapi.json", headers=no_token).json()
     assert "/api/separations" in description["paths"]
+    # the token as a bearer scheme on every /api call: Swagger UI's Authorize button sends it
+    scheme = description["components"]["securitySchemes"]["token"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    for path, operations in description["paths"].items():
+        for operation in operations.values():
+            assert operation.get("security") == [{"token": []}], path

@@ -122,6 +122,7 @@ def test_the_api_docs_render_offline(tmp_path: Path) -> None:
             assert driver.find_elements(By.CSS_SELECTOR, ".opblock-post")
             assert not driver.find_elements(By.CSS_SELECTOR, ".errors-wrapper"), driver.page_source
             _only_this_server(driver, url)
+            _try_it_out_with_the_token(driver, "s3cret")
             # ReDoc: it shows the operations. Its "powered by" logo is the one file it asks
             # another host for (ReDoc's code, no option turns it off): offline, its onError
             # handler takes the image out, and nothing else is missing.
@@ -142,6 +143,30 @@ def test_the_api_docs_render_offline(tmp_path: Path) -> None:
             assert reached is False
         finally:
             driver.quit()
+
+
+def _try_it_out_with_the_token(driver: Any, token: str) -> None:
+    """Authorize with the token, then "Try it out" on GET /api/limits: the server answers 200
+    (without the token it would be 401)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15, 0.1)
+    driver.find_element(By.CSS_SELECTOR, ".btn.authorize").click()
+    field = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".auth-container input"))
+    field.send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper .authorize").click()
+    driver.find_element(By.CSS_SELECTOR, ".btn-done").click()
+    block = driver.find_element(By.CSS_SELECTOR, "#operations-default-limits_api_limits_get")
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary-control").click()
+    wait.until(lambda d: block.find_element(By.CSS_SELECTOR, ".try-out__btn")).click()
+    block.find_element(By.CSS_SELECTOR, ".execute").click()
+    status = wait.until(
+        lambda d: block.find_element(
+            By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"
+        )
+    )
+    assert status.text.strip().startswith("200"), block.text
 
 
 def _only_this_server(driver: Any, url: str, allowed: frozenset[str] = frozenset()) -> None:
