@@ -117,7 +117,8 @@ def run(
         loop.exec()
 
     # The practice controls in use: a slower tempo, another key, two stems panned apart, the
-    # bass's bleed gate at -40 dB, loop A-B snapped to bars; and the song's BPM and key, once its beat grid is found.
+    # bass's bleed gate at -40 dB, loop A-B snapped to bars; and the song's BPM and key, once
+    # its beat grid is found.
     window.practice.tempo_slider.setValue(90)
     window.practice.transpose_spin.setValue(-2.0)
     window.practice.snap_button.setChecked(True)
