@@ -24,10 +24,11 @@ import torch
 from onnx import numpy_helper
 
 from .checkpoint import CheckpointError
+from .lstm import LstmConfig
 from .registry import config_from_dict
 from .separator import SeparatorNet
 
-REBUILDABLE_FAMILIES = ("lstm",)
+REBUILDABLE_FAMILIES = ("lstm",)  # LstmConfig's: the one graph read back here
 
 
 def _torch_gates(weight: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -56,7 +57,7 @@ def separator_from_onnx(path: str | os.PathLike[str]) -> SeparatorNet:
     if "livestems" not in properties:
         raise CheckpointError(f"Cannot load model {name}: it is not a livestems export.")
     config = config_from_dict(json.loads(properties["livestems"])["config"])
-    if config.family not in REBUILDABLE_FAMILIES:
+    if not isinstance(config, LstmConfig):
         raise CheckpointError(
             f"Cannot rebuild torch weights from {name}: it is a {config.family} model, and only "
             f"{', '.join(REBUILDABLE_FAMILIES)} exports can be read back; fine-tune from the "
@@ -98,8 +99,8 @@ def _lstm_weights(
             weights[f"net.{norm}.{part}"] = found[f"{norm}.{part}"]
         weights[f"net.{norm}.num_batches_tracked"] = expected[f"net.{norm}.num_batches_tracked"]
     operands = sorted((k for k in found if k.startswith("onnx::MatMul")), key=_number)
-    for layer, key in zip(("fc1", "fc2", "fc3"), operands, strict=True):
-        weights[f"net.{layer}.weight"] = found[key].T.contiguous()
+    for linear, key in zip(("fc1", "fc2", "fc3"), operands, strict=True):
+        weights[f"net.{linear}.weight"] = found[key].T.contiguous()
     lstm = sorted((k for k in found if k.startswith("onnx::LSTM")), key=_number)
     for layer in range(len(lstm) // 3):
         w, r, b = (found[k][0] for k in lstm[3 * layer : 3 * layer + 3])
