@@ -117,6 +117,9 @@ class TrainConfig:
             mask times the mixture's, against the target's) added to the magnitude loss.
         mrstft_weight: weight of a multi-resolution STFT loss on the synthesised waveforms
             (spectral convergence plus log-magnitude distance at three resolutions).
+        sdr_weight: weight of a negative-SDR loss on the synthesised waveforms (in dB, per
+            stem and excerpt: ``waveform_sdr_loss``), the measure the scores use, where a
+            magnitude loss rewards sharp masks that BSSEval counts as artefacts.
         init: a checkpoint whose weights start this run (fine-tuning; the same family, size
             and preset), or an exported ``lstm`` model (``.onnx``), rebuilt in torch.
         select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
@@ -162,6 +165,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.01
     complex_weight: float = 0.0
     mrstft_weight: float = 0.0
+    sdr_weight: float = 0.0
     init: str | None = None
     select_by: str = "loss"
 
@@ -205,6 +209,7 @@ class TrainConfig:
             ("min_lr_ratio", 0.0, 1.0),
             ("complex_weight", 0.0, 1e3),
             ("mrstft_weight", 0.0, 1e3),
+            ("sdr_weight", 0.0, 1e3),
             ("conservation_weight", 0.0, 1e3),
             ("synthetic_duration_s", 0.5, 3600.0),
         ):
@@ -392,6 +397,16 @@ def multi_resolution_stft_loss(estimate: torch.Tensor, target: torch.Tensor) -> 
     return total / len(resolutions)
 
 
+def waveform_sdr_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Minus the SDR in dB, ``10 log10(|s - s_hat|^2 / |s|^2)``, per stem of each excerpt
+    (both channels together), averaged. In dB every stem counts alike whatever its level, as
+    in the scores (a quiet bass's error weighs as a loud drum kit's); the small floors keep a
+    near-silent stem finite. Waveforms [shape=(batch, n_stems, n_channels, n_samples)]."""
+    error = torch.sum((target - estimate) ** 2, dim=(-2, -1))
+    signal = torch.sum(target**2, dim=(-2, -1))
+    return torch.mean(10 * torch.log10((error + 1e-6) / (signal + 1e-6)))
+
+
 def loss_value(
     model: SeparatorNet, batch: Batch | SpectralBatch, config: TrainConfig, training: bool = True
 ) -> torch.Tensor:
@@ -415,17 +430,20 @@ def loss_value(
     if config.loss == "l1" and config.conservation_weight and not normalised:
         conservation = torch.mean(torch.abs(estimates.sum(dim=2) - mixture))
         loss = loss + config.conservation_weight * conservation
-    if training and (config.complex_weight or config.mrstft_weight):
+    if training and (config.complex_weight or config.mrstft_weight or config.sdr_weight):
         estimate_spectra = masks * mixture_spectra.unsqueeze(2)
         if config.complex_weight:
             loss = loss + config.complex_weight * torch.mean(
                 torch.abs(estimate_spectra - target_spectra)
             )
-        if config.mrstft_weight:
+        if config.mrstft_weight or config.sdr_weight:
             n_samples = mixture_spectra.shape[1] * model.front_end.hop
             estimate = model.front_end.synthesize(estimate_spectra, n_samples)
             target = model.front_end.synthesize(target_spectra, n_samples)
-            loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
+            if config.mrstft_weight:
+                loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
+            if config.sdr_weight:
+                loss = loss + config.sdr_weight * waveform_sdr_loss(estimate, target)
     return loss
 
 
@@ -462,6 +480,8 @@ def _waveform_branch_loss(
         loss = loss + config.complex_weight * torch.mean(torch.abs(estimate_spectra - target_again))
     if training and config.mrstft_weight:
         loss = loss + config.mrstft_weight * multi_resolution_stft_loss(estimate, target)
+    if training and config.sdr_weight:
+        loss = loss + config.sdr_weight * waveform_sdr_loss(estimate, target)
     return loss
 
 
