@@ -5,6 +5,9 @@ scores, what it costs, and the terms of its weights.
         --recipe models/recipes/lstm-live.json --log models/recipes/lstm-live.log.jsonl \\
         --scores models/recipes/scores-valid.json
 
+(``--pretrain-recipe`` and ``--pretrain-log`` where the recipe's ``init`` is a pre-training's
+``best.pt``.)
+
 Everything in the card is read from files, never typed in: the ONNX file's own metadata (family,
 configuration, preset, measured latency, parameters, precision, training data, licence), the
 training recipe and its per-epoch log, and the scoreboard's JSON
@@ -61,28 +64,68 @@ def _scores_section(scores: dict[str, Any], model_file: str) -> list[str]:
     return [*lines, ""]
 
 
-def _training_section(recipe: Path | None, log: Path | None) -> list[str]:
+def _log_summary(log: Path, selected_by_sdr: bool) -> str:
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if not records:
+        return ""
+    seconds = sum(r["seconds"] for r in records)
+    if selected_by_sdr:
+        best = records[-1]["best_epoch"]
+        kept = (
+            f"best validation SDR {records[-1]['best_valid_sdr']:.2f} dB (a plain SDR over 1 s "
+            f"frames, aggregated as the scores) at epoch {best}"
+        )
+    else:
+        record = min(records, key=lambda r: r["valid_loss"])
+        kept = f"best validation loss {record['valid_loss']:.4f} at epoch {record['epoch']}"
+    return (
+        f"{len(records)} epochs ({records[-1]['step']} batches, {seconds / 3600:.1f} h on this "
+        f"project's 2-core CPU, no GPU); {kept}"
+    )
+
+
+def _training_section(
+    recipe: Path | None,
+    log: Path | None,
+    pretrain_recipe: Path | None = None,
+    pretrain_log: Path | None = None,
+) -> list[str]:
+    """How the weights were made: the recipe and its log, and where the recipe starts from
+    another run's weights (its ``init``), the pre-training's recipe and log too."""
     lines = ["## Training", ""]
+    values: dict[str, Any] = json.loads(recipe.read_text()) if recipe is not None else {}
+    init = values.get("init")
     if recipe is not None:
+        steps = f"`livestems train --config {recipe.as_posix()} --out RUN`"
+        if pretrain_recipe is not None and init:
+            steps = (
+                f"`livestems train --config {pretrain_recipe.as_posix()} --out "
+                f"{Path(init).parent.as_posix()}` (the pre-training, whose `best.pt` is the "
+                f"recipe's `init`), then " + steps
+            )
+        elif init:
+            steps += f" (it starts from the weights of `{init}`, its `init`)"
         lines += [
-            f"Reproduce with `livestems train --config {recipe.as_posix()} --out RUN` "
-            "then `livestems export RUN/best.pt --float16 -o MODEL.onnx`. The recipe:",
+            f"Reproduce with {steps}, then `livestems export RUN/best.pt --float16 -o "
+            "MODEL.onnx`. The recipe:",
             "",
             "```json",
             recipe.read_text().strip(),
             "```",
             "",
         ]
-    if log is not None:
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        if records:
-            best = min(records, key=lambda r: r["valid_loss"])
-            seconds = sum(r["seconds"] for r in records)
+    if pretrain_log is not None:
+        summary = _log_summary(pretrain_log, selected_by_sdr=False)
+        if summary:
             lines += [
-                f"Trained for {len(records)} epochs ({records[-1]['step']} batches, "
-                f"{seconds / 3600:.1f} h on this project's 2-core CPU, no GPU); best "
-                f"validation loss {best['valid_loss']:.4f} at epoch {best['epoch']} (this file). "
-                f"The per-epoch log: `{log.as_posix()}`.",
+                f"Pre-trained for {summary}; the log: `{pretrain_log.as_posix()}`.",
+                "",
+            ]
+    if log is not None:
+        summary = _log_summary(log, selected_by_sdr=values.get("select_by") == "sdr")
+        if summary:
+            lines += [
+                f"Trained for {summary} (this file). The per-epoch log: `{log.as_posix()}`.",
                 "",
             ]
     return lines
@@ -93,6 +136,8 @@ def model_card_markdown(
     recipe: Path | None = None,
     log: Path | None = None,
     scores: dict[str, Any] | None = None,
+    pretrain_recipe: Path | None = None,
+    pretrain_log: Path | None = None,
 ) -> str:
     meta = OnnxHopModel(model_path, provider="cpu").metadata
     preset = meta.preset
@@ -120,7 +165,7 @@ def model_card_markdown(
     ]
     if scores is not None:
         lines += _scores_section(scores, model_path.stem)
-    lines += _training_section(recipe, log)
+    lines += _training_section(recipe, log, pretrain_recipe, pretrain_log)
     lines += ["## Terms", "", MUSDB_TERMS, ""]
     return "\n".join(lines)
 
@@ -131,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recipe", help="the training configuration")
     parser.add_argument("--log", help="the training run's log.jsonl")
     parser.add_argument("--scores", help="the scoreboard's JSON")
+    parser.add_argument("--pretrain-recipe", help="the recipe of the run the recipe's init is")
+    parser.add_argument("--pretrain-log", help="that pre-training's log.jsonl")
     args = parser.parse_args(argv)
     try:
         model_path = Path(args.model)
@@ -140,9 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.recipe) if args.recipe else None,
             Path(args.log) if args.log else None,
             scores,
+            Path(args.pretrain_recipe) if args.pretrain_recipe else None,
+            Path(args.pretrain_log) if args.pretrain_log else None,
         )
     except (UserError, OSError, ValueError) as error:
         print(f"model_card: {error}", file=sys.stderr)
+        return 1
+    except KeyError as error:
+        print(f"model_card: a log or recipe lacks the field {error}.", file=sys.stderr)
         return 1
     with atomic_write(model_path.with_suffix(".md")) as file:
         file.write(card.encode())

@@ -170,3 +170,37 @@ def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores
     assert "Trained for 3 epochs (30 batches, 1.5 h" in card
     assert "best validation loss 0.3000 at epoch 1" in card
     assert "non-commercial" in card
+
+
+def test_a_card_names_the_pre_training_and_the_sdr_selected_epoch(tmp_path: Path) -> None:
+    separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
+    model_path = tmp_path / "tiny.onnx"
+    export_onnx(separator, model_path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
+    pretrain = tmp_path / "pre.json"
+    pretrain.write_text('{"family": "lstm"}\n')
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text('{"init": "runs/pre/best.pt", "select_by": "sdr"}\n')
+    pre_log, log = tmp_path / "pre.jsonl", tmp_path / "log.jsonl"
+    pre_log.write_text(json.dumps({"epoch": 0, "step": 40, "valid_loss": 0.1, "seconds": 360}))
+    log.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "epoch": e,
+                    "step": 40 * (e + 1),
+                    "valid_loss": 0.3 - 0.01 * e,
+                    "seconds": 3600,
+                    "best_epoch": 0,
+                    "best_valid_sdr": 3.25,
+                }
+            )
+            for e in range(2)
+        )
+    )
+    card = model_card_markdown(model_path, recipe, log, None, pretrain, pre_log)
+    assert f"--config {pretrain.as_posix()} --out runs/pre`" in card
+    assert "Pre-trained for 1 epochs (40 batches, 0.1 h" in card
+    assert "Trained for 2 epochs (80 batches, 2.0 h" in card
+    assert "best validation SDR 3.25 dB" in card and "at epoch 0 (this file)" in card
+    # the lowest loss (epoch 1) is not what the file holds
+    assert "best validation loss 0.2900" not in card
