@@ -128,12 +128,17 @@ def test_the_table_replaces_the_readme_block_and_nothing_else(scored, tmp_path: 
         replace_block(tmp_path / "other.md", table)
 
 
+def _tiny_model_file(path: Path) -> tuple[SeparatorNet, Path]:
+    """A tiny lstm at ultra exported to ``path`` with its provenance, for the cards."""
+    separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
+    export_onnx(separator, path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
+    return separator, path
+
+
 def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores(
     tmp_path: Path,
 ) -> None:
-    separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
-    model_path = tmp_path / "tiny-ultra.onnx"
-    export_onnx(separator, model_path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
+    separator, model_path = _tiny_model_file(tmp_path / "tiny-ultra.onnx")
     recipe = tmp_path / "recipe.json"
     recipe.write_text('{"family": "lstm"}\n')
     log = tmp_path / "log.jsonl"
@@ -173,9 +178,7 @@ def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores
 
 
 def test_a_card_names_the_pre_training_and_the_sdr_selected_epoch(tmp_path: Path) -> None:
-    separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
-    model_path = tmp_path / "tiny.onnx"
-    export_onnx(separator, model_path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
+    _, model_path = _tiny_model_file(tmp_path / "tiny.onnx")
     pretrain = tmp_path / "pre.json"
     pretrain.write_text('{"family": "lstm"}\n')
     recipe = tmp_path / "recipe.json"
