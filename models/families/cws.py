@@ -113,6 +113,8 @@ class _ConvBlock(nn.Module):
 
 
 class CwsMaskNet(MaskNet):
+    residual_outputs = ("lstm_out",)
+
     def __init__(self, config: CwsConfig) -> None:
         super().__init__()
         self.config = config

@@ -42,6 +42,11 @@ class MaskNet(nn.Module):
     """Base of every family's network: features in (the spectra's magnitudes, or for complex
     masks their real and imaginary parts, ``layers/masks.py``), one mask per stem out."""
 
+    # Modules that close a residual branch (``x + module(branch)``): zeroed, they make the
+    # branch add nothing, so that a trained network without the branch can grow one and start
+    # from the same function (``train.load_initial_weights``).
+    residual_outputs: tuple[str, ...] = ()
+
     def state_spec(self) -> tuple[StateSpec, ...]:
         raise NotImplementedError
 

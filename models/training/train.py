@@ -121,7 +121,9 @@ class TrainConfig:
             stem and excerpt: ``waveform_sdr_loss``), the measure the scores use, where a
             magnitude loss rewards sharp masks that BSSEval counts as artefacts.
         init: a checkpoint whose weights start this run (fine-tuning; the same family, size
-            and preset), or an exported ``lstm`` model (``.onnx``), rebuilt in torch.
+            and preset, or a model that adds residual branches to it, such as a ``cws``
+            model's bottleneck LSTM: ``load_initial_weights``), or an exported ``lstm`` model
+            (``.onnx``), rebuilt in torch.
         select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
             L1 or MSE) or ``sdr`` (the validation SDR, ``validation_sdr``: the measure the
             scores use, which the loss can disagree with: a lower L1 from sharper masks with
@@ -737,18 +739,60 @@ def make_sampler(
 
 
 def load_initial_weights(model: SeparatorNet, path: str) -> None:
-    """``init``: start from another run's weights, which must fit this model exactly: a
-    checkpoint, or an exported ONNX file of the ``lstm`` family (a shipped model)."""
+    """``init``: start from another run's weights: a checkpoint, or an exported ONNX file of
+    the ``lstm`` family (a shipped model). They fit this model exactly, or this model grows
+    them: it has every one of the source's weights plus residual branches the source lacks
+    (e.g. a ``cws`` model given a bottleneck LSTM), which start at zero so that training starts
+    from the source's function, checked on a test input."""
     if Path(path).suffix == ".onnx":
         source = separator_from_onnx(path)
     else:
         source, _ = load_checkpoint(path)
-    if source.config != model.config:
-        raise UserError(
-            f"--init {path} holds a {source.config.family} model of another configuration "
-            f"({source.config.to_dict()}); fine-tuning needs the same family, size and preset."
+    if source.config == model.config:
+        model.load_state_dict(source.state_dict())
+        return
+    refusal = (
+        f"--init {path} holds a {source.config.family} model of another configuration "
+        f"({source.config.to_dict()}); fine-tuning needs the same family, size and preset, "
+        "or a model that only adds residual branches to it."
+    )
+    if not _grow_from(model, source):
+        raise UserError(refusal)
+
+
+def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
+    """Loads ``source``'s weights into a model that only adds residual branches to it (their
+    closing modules zeroed); False, with ``model`` untouched, when it is not such a model."""
+    theirs = source.state_dict()
+    ours = model.state_dict()
+    if source.config.family != model.config.family or any(
+        name not in ours or ours[name].shape != value.shape for name, value in theirs.items()
+    ):
+        return False
+    closing = tuple(f"net.{name}." for name in model.net.residual_outputs)
+    added = [name for name in ours if name not in theirs]
+    before = {name: value.clone() for name, value in ours.items()}
+    grown = {**ours, **theirs}
+    for name in added:
+        if name.startswith(closing):
+            grown[name] = torch.zeros_like(ours[name])
+    model.load_state_dict(grown)
+    # The grown model must compute the source's function before training changes it.
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.rand((1, 12, *model.frame_shape), generator=generator)
+    was_training = model.training
+    model.eval()
+    source.eval()
+    with torch.no_grad():
+        same = torch.allclose(
+            model.net(frames, *model.net.initial_state(1))[0],
+            source.net(frames, *source.net.initial_state(1))[0],
+            atol=1e-5,
         )
-    model.load_state_dict(source.state_dict())
+    model.train(was_training)
+    if not same:
+        model.load_state_dict(before)
+    return same
 
 
 def _save_last(

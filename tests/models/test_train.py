@@ -21,12 +21,15 @@ torch = pytest.importorskip("torch")
 
 from livestems.models.data.datasets import STEMS  # noqa: E402
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
-from livestems.models.families.checkpoint import load_checkpoint  # noqa: E402
+from livestems.models.families.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from livestems.models.families.config import ConfigError  # noqa: E402
+from livestems.models.families.registry import get_family  # noqa: E402
+from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.models.training.train import (  # noqa: E402
     TrainConfig,
     build_model,
     fit_input_statistics,
+    load_initial_weights,
     make_scheduler,
     train,
     validation_sdr,
@@ -527,3 +530,30 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_musdb18(tmp_path: Path)
     assert len(scores["tracks"]) == 2
     assert set(scores["stems"]) == set(STEMS)
     assert all(scores["stems"][stem]["SDR"] is not None for stem in STEMS)
+
+
+def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: Path) -> None:
+    cws = get_family("cws")
+    source = SeparatorNet(cws.config("small", preset="live", channels=2))
+    # batch norm's running statistics away from the identity: they must travel too
+    for module in source.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(tmp_path / "source.pt", source)
+    grown = SeparatorNet(cws.config("small", preset="live", channels=2, lstm_hidden=8))
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    assert torch.count_nonzero(grown.net.lstm_out.weight) == 0
+    assert torch.count_nonzero(grown.net.lstm.weight_ih_l0) > 0  # the branch itself can learn
+    source.eval()
+    grown.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.masks(spectra), source.masks(spectra))
+    # wider convolutions are not a residual branch: refused, the model left as it was
+    wider = SeparatorNet(cws.config("small", preset="live", channels=3, lstm_hidden=8))
+    before = {name: value.clone() for name, value in wider.state_dict().items()}
+    with pytest.raises(UserError, match="only adds residual branches"):
+        load_initial_weights(wider, str(tmp_path / "source.pt"))
+    for name, value in wider.state_dict().items():
+        assert torch.equal(value, before[name]), name
