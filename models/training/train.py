@@ -828,9 +828,38 @@ def make_objective(
     def objective(mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return loss_value(model, make_batch(mixture, targets), config)
 
-    if config.compile:
-        return torch.compile(objective)
-    return objective
+    if not config.compile:
+        return objective
+    compiled = torch.compile(objective)
+    chosen: list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = []
+
+    def compiled_now(mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # The backward too is compiled at the call, not at the first backward(), so that a
+        # failure to compile it surfaces here.
+        with torch._functorch.config.patch(force_non_lazy_backward_lowering=True):
+            return compiled(mixture, targets)  # type: ignore[no-any-return]
+
+    def first_compiled(mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        # The compiler fails on some graphs (torch 2.13's inductor on a cws model with a
+        # bottleneck LSTM: "Cannot convert expression to float"); the eager loss is the same
+        # function, only slower, so the run goes on without it rather than ending.
+        if chosen:
+            return chosen[0](mixture, targets)
+        try:
+            loss = compiled_now(mixture, targets)
+            chosen.append(compiled_now)
+        except torch._dynamo.exc.TorchDynamoException as error:  # InductorError is one
+            reason = (str(error).strip().splitlines() or [""])[0]  # the rest is boilerplate
+            print(
+                f"livestems train: torch.compile could not compile this model "
+                f"({type(error).__name__}: {reason}); training runs without it.",
+                file=sys.stderr,
+            )
+            chosen.append(objective)
+            loss = objective(mixture, targets)
+        return loss
+
+    return first_compiled
 
 
 def train(

@@ -557,3 +557,27 @@ def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: 
         load_initial_weights(wider, str(tmp_path / "source.pt"))
     for name, value in wider.state_dict().items():
         assert torch.equal(value, before[name]), name
+
+
+def test_a_model_torch_compile_cannot_compile_trains_without_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # torch 2.13's inductor fails on the backward of a cws model with a bottleneck LSTM; the
+    # run says so in one sentence and trains eagerly (the same loss) instead of ending.
+    root = tmp_path / "songs"
+    for index in range(2):
+        write_song_folder(root, tonal_song(f"song{index}", index), with_mixture=False)
+    config = tiny_config(
+        family="cws",
+        preset="live",
+        model={"channels": 2, "lstm_hidden": 4},
+        folders=(str(root),),
+        epochs=1,
+        batches_per_epoch=1,
+        compile=True,
+    )
+    train(config, tmp_path / "run", show_progress=False)
+    err = capfd.readouterr().err
+    (line,) = [line for line in err.splitlines() if "torch.compile could not compile" in line]
+    assert line.endswith("training runs without it.") and "InductorError: " in line
+    assert math.isfinite(read_log(tmp_path / "run")[0]["valid_loss"])
