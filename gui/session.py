@@ -42,7 +42,7 @@ from ..realtime.runtime.catalog import find_model_file
 from ..realtime.runtime.onnx_model import OnnxHopModel
 
 IDENTITY = "identity"  # the model setting's value for the identity (dry) model
-BUNDLED = "bundled"  # the model setting's value for the first bundled model (the default)
+BUNDLED = "bundled"  # the model setting's value for the bundled default model (``DEFAULT_MODEL``)
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
@@ -60,7 +60,7 @@ class SessionSettings:
     """What the user chose in Settings: stored by value (QSettings), never by list index.
 
     Attributes:
-        model: a .onnx file, ``BUNDLED`` for the first bundled model, or ``IDENTITY`` for the
+        model: a .onnx file, ``BUNDLED`` for the bundled default model, or ``IDENTITY`` for the
             dry model (no separation).
         preset: the identity model's frame geometry (a model file brings its own).
         provider: onnxruntime's execution provider: ``auto``, ``cpu`` or ``cuda``.

@@ -837,7 +837,7 @@ def make_objective(
         # The backward too is compiled at the call, not at the first backward(), so that a
         # failure to compile it surfaces here.
         with torch._functorch.config.patch(force_non_lazy_backward_lowering=True):
-            return compiled(mixture, targets)  # type: ignore[no-any-return]
+            return compiled(mixture, targets)
 
     def first_compiled(mixture: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # The compiler fails on some graphs (torch 2.13's inductor on a cws model with a

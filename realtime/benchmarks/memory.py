@@ -22,6 +22,7 @@ from pathlib import Path
 from .. import arguments
 from ..dsp.presets import SAMPLE_RATE
 from ..io.generated_song import write_generated_song
+from ..runtime.catalog import DEFAULT_MODEL
 
 RATE = SAMPLE_RATE  # the generated song's: the bundled model's own
 
@@ -38,7 +39,7 @@ def peak_rss_mb(command: list[str]) -> tuple[float, float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=arguments.seconds(), nargs="+", default=[1.0, 10.0])
-    parser.add_argument("--model", default="lstm-live", help="a model file or name")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="a model file or name")
     parser.add_argument("--threads", type=arguments.threads, default=1)
     args = parser.parse_args(argv)
     livestems = str(Path(sys.executable).parent / "livestems")

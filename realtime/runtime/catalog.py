@@ -21,9 +21,10 @@ BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 DEMO_SONG = BUNDLED_DIR / "demo.ogg"
 
 
-# The model the main job, the window and every --model-less command use: the lstm family at the
-# live preset (README.md's scores table); other bundled models are chosen by name.
-DEFAULT_MODEL = "lstm-live"
+# The model the main job, the window and every --model-less command use: the bundled model with
+# the best validation SDR within the live compute bound (README.md's scores table: the cws family
+# at the live preset); other bundled models are chosen by name.
+DEFAULT_MODEL = "cws-live"
 
 
 def bundled_model_file() -> Path | None:
@@ -64,7 +65,7 @@ NO_MODEL = (
 
 def find_model_file(name: str | None) -> Path:
     """``--model``: a file, or the name of a bundled or user model (with or without
-    ``.onnx``); by default the first bundled model."""
+    ``.onnx``); by default the bundled default model (``DEFAULT_MODEL``)."""
     if name is None:
         default = bundled_model_file()
         if default is None:
