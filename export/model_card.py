@@ -6,7 +6,7 @@ scores, what it costs, and the terms of its weights.
         --scores models/recipes/scores-valid.json
 
 (``--pretrain-recipe`` and ``--pretrain-log`` where the recipe's ``init`` is a pre-training's
-``best.pt``.)
+``best.pt``; repeated, earliest first, for a chain of runs.)
 
 Everything in the card is read from files, never typed in: the ONNX file's own metadata (family,
 configuration, preset, measured latency, parameters, precision, training data, licence), the
@@ -87,40 +87,48 @@ def _log_summary(log: Path, selected_by_sdr: bool) -> str:
 def _training_section(
     recipe: Path | None,
     log: Path | None,
-    pretrain_recipe: Path | None = None,
-    pretrain_log: Path | None = None,
+    pretrain_recipes: Sequence[Path] = (),
+    pretrain_logs: Sequence[Path] = (),
 ) -> list[str]:
     """How the weights were made: the recipe and its log, and where the recipe starts from
-    another run's weights (its ``init``), the pre-training's recipe and log too."""
+    another run's weights (its ``init``), the earlier runs' recipes and logs too, earliest
+    first, each run's ``best.pt`` the next one's ``init``."""
     lines = ["## Training", ""]
     values: dict[str, Any] = json.loads(recipe.read_text()) if recipe is not None else {}
     init = values.get("init")
     if recipe is not None:
-        steps = f"`livestems train --config {recipe.as_posix()} --out RUN`"
-        if pretrain_recipe is not None and init:
-            steps = (
-                f"`livestems train --config {pretrain_recipe.as_posix()} --out "
-                f"{Path(init).parent.as_posix()}` (the pre-training, whose `best.pt` is the "
-                f"recipe's `init`), then " + steps
+        steps = [f"`livestems train --config {recipe.as_posix()} --out RUN`"]
+        follower = init
+        for earlier in reversed(pretrain_recipes):
+            if not follower:
+                break
+            steps.insert(
+                0,
+                f"`livestems train --config {earlier.as_posix()} --out "
+                f"{Path(follower).parent.as_posix()}`",
             )
+            follower = json.loads(earlier.read_text()).get("init")
+        if len(steps) > 1:
+            steps[0] += " (the pre-training; each run's `best.pt` is the next one's `init`)"
         elif init:
-            steps += f" (it starts from the weights of `{init}`, its `init`)"
+            steps[0] += f" (it starts from the weights of `{init}`, its `init`)"
         lines += [
-            f"Reproduce with {steps}, then `livestems export RUN/best.pt --float16 -o "
-            "MODEL.onnx`. The recipe:",
+            f"Reproduce with {', then '.join(steps)}, then `livestems export RUN/best.pt "
+            "--float16 -o MODEL.onnx`. The recipe:",
             "",
             "```json",
             recipe.read_text().strip(),
             "```",
             "",
         ]
-    if pretrain_log is not None:
-        summary = _log_summary(pretrain_log, selected_by_sdr=False)
+    # The logs may be left out (main() refuses a count that differs otherwise).
+    pairs = zip(pretrain_recipes, pretrain_logs, strict=False)
+    for index, (earlier, earlier_log) in enumerate(pairs):
+        by_sdr = json.loads(earlier.read_text()).get("select_by") == "sdr"
+        summary = _log_summary(earlier_log, selected_by_sdr=by_sdr)
         if summary:
-            lines += [
-                f"Pre-trained for {summary}; the log: `{pretrain_log.as_posix()}`.",
-                "",
-            ]
+            lead = "Pre-trained" if index == 0 else f"Then trained by `{earlier.as_posix()}`"
+            lines += [f"{lead} for {summary}; the log: `{earlier_log.as_posix()}`.", ""]
     if log is not None:
         summary = _log_summary(log, selected_by_sdr=values.get("select_by") == "sdr")
         if summary:
@@ -136,8 +144,8 @@ def model_card_markdown(
     recipe: Path | None = None,
     log: Path | None = None,
     scores: dict[str, Any] | None = None,
-    pretrain_recipe: Path | None = None,
-    pretrain_log: Path | None = None,
+    pretrain_recipes: Sequence[Path] = (),
+    pretrain_logs: Sequence[Path] = (),
 ) -> str:
     meta = OnnxHopModel(model_path, provider="cpu").metadata
     preset = meta.preset
@@ -165,7 +173,7 @@ def model_card_markdown(
     ]
     if scores is not None:
         lines += _scores_section(scores, model_path.stem)
-    lines += _training_section(recipe, log, pretrain_recipe, pretrain_log)
+    lines += _training_section(recipe, log, pretrain_recipes, pretrain_logs)
     lines += ["## Terms", "", MUSDB_TERMS, ""]
     return "\n".join(lines)
 
@@ -176,9 +184,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recipe", help="the training configuration")
     parser.add_argument("--log", help="the training run's log.jsonl")
     parser.add_argument("--scores", help="the scoreboard's JSON")
-    parser.add_argument("--pretrain-recipe", help="the recipe of the run the recipe's init is")
-    parser.add_argument("--pretrain-log", help="that pre-training's log.jsonl")
+    parser.add_argument(
+        "--pretrain-recipe",
+        action="append",
+        default=[],
+        help="the recipe of the run the recipe's init is (repeated for a chain, earliest first)",
+    )
+    parser.add_argument(
+        "--pretrain-log", action="append", default=[], help="that run's log.jsonl (the same order)"
+    )
     args = parser.parse_args(argv)
+    if args.pretrain_log and len(args.pretrain_log) != len(args.pretrain_recipe):
+        print("model_card: give one --pretrain-log per --pretrain-recipe.", file=sys.stderr)
+        return 1
     try:
         model_path = Path(args.model)
         scores = json.loads(Path(args.scores).read_text()) if args.scores else None
@@ -187,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.recipe) if args.recipe else None,
             Path(args.log) if args.log else None,
             scores,
-            Path(args.pretrain_recipe) if args.pretrain_recipe else None,
-            Path(args.pretrain_log) if args.pretrain_log else None,
+            [Path(path) for path in args.pretrain_recipe],
+            [Path(path) for path in args.pretrain_log],
         )
     except (UserError, OSError, ValueError) as error:
         print(f"model_card: {error}", file=sys.stderr)

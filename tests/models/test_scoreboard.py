@@ -200,10 +200,23 @@ def test_a_card_names_the_pre_training_and_the_sdr_selected_epoch(tmp_path: Path
             for e in range(2)
         )
     )
-    card = model_card_markdown(model_path, recipe, log, None, pretrain, pre_log)
+    card = model_card_markdown(model_path, recipe, log, None, [pretrain], [pre_log])
     assert f"--config {pretrain.as_posix()} --out runs/pre`" in card
     assert "Pre-trained for 1 epochs (40 batches, 0.1 h" in card
     assert "Trained for 2 epochs (80 batches, 2.0 h" in card
     assert "best validation SDR 3.25 dB" in card and "at epoch 0 (this file)" in card
     # the lowest loss (epoch 1) is not what the file holds
     assert "best validation loss 0.2900" not in card
+    # A chain: the pre-training, then a run from it, then the recipe from that run.
+    middle = tmp_path / "middle.json"
+    middle.write_text('{"init": "runs/pre/best.pt", "select_by": "sdr"}\n')
+    recipe.write_text('{"init": "runs/middle/best.pt"}\n')
+    card = model_card_markdown(model_path, recipe, log, None, [pretrain, middle], [pre_log, log])
+    order = [
+        f"--config {pretrain.as_posix()} --out runs/pre`",
+        f"--config {middle.as_posix()} --out runs/middle`",
+        f"--config {recipe.as_posix()} --out RUN`",
+    ]
+    assert all(part in card for part in order), card
+    assert card.index(order[0]) < card.index(order[1]) < card.index(order[2])
+    assert f"Then trained by `{middle.as_posix()}` for 2 epochs" in card
