@@ -765,7 +765,14 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     closing modules zeroed); False, with ``model`` untouched, when it is not such a model."""
     theirs = source.state_dict()
     ours = model.state_dict()
-    if source.config.family != model.config.family or any(
+    # Only the network may differ: the same front end, stems and masks (weights whose shapes
+    # happen to fit a model of another preset would be another function).
+    same_frame = (source.config.family, source.config.preset, source.stems) == (
+        model.config.family,
+        model.config.preset,
+        model.stems,
+    ) and source.frame_shape == model.frame_shape
+    if not same_frame or any(
         name not in ours or ours[name].shape != value.shape for name, value in theirs.items()
     ):
         return False

@@ -550,6 +550,18 @@ def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: 
     spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
     with torch.no_grad():
         torch.testing.assert_close(grown.masks(spectra), source.masks(spectra))
+    # a branch whose closing layer is not zeroed changes the function: refused, left as it was
+    unzeroed = SeparatorNet(cws.config("small", preset="live", channels=2, lstm_hidden=8))
+    unzeroed.net.residual_outputs = ()
+    before = {name: value.clone() for name, value in unzeroed.state_dict().items()}
+    with pytest.raises(UserError, match="only adds residual branches"):
+        load_initial_weights(unzeroed, str(tmp_path / "source.pt"))
+    for name, value in unzeroed.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    # another preset is another front end, whatever the weights' shapes
+    ultra = SeparatorNet(cws.config("small", preset="ultra", channels=2, lstm_hidden=8))
+    with pytest.raises(UserError, match="only adds residual branches"):
+        load_initial_weights(ultra, str(tmp_path / "source.pt"))
     # wider convolutions are not a residual branch: refused, the model left as it was
     wider = SeparatorNet(cws.config("small", preset="live", channels=3, lstm_hidden=8))
     before = {name: value.clone() for name, value in wider.state_dict().items()}
