@@ -6,7 +6,9 @@
 scores, on the same tracks (MUSDB18's validation split by default) and with the same museval
 BSSEval v4 aggregation as ``livestems eval`` (median over 1 s frames, then over tracks):
 
-- every bundled model, through the streaming path (the ONNX file as a user hears it);
+- every bundled model, and any other model file given with ``--model``, through the streaming
+  path (the ONNX file as a user hears it), with its parameters and its compute per hop (p50 and
+  p99 of the stream processor's hop on one core in onnxruntime, measured in the same run);
 - the ideal ratio mask at each bundled model's preset and front end (the ceiling of a mask on
   that frame geometry);
 - the offline Open-Unmix baseline (``umx`` family, a checkpoint of ``livestems train``), run
@@ -31,11 +33,15 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from ...realtime.benchmarks.bench import time_hops
+from ...realtime.engine.processor import StreamProcessor
 from ...realtime.errors import UserError
 from ...realtime.io.atomic_file import atomic_write
 from ...realtime.runtime.catalog import model_files
@@ -57,6 +63,9 @@ BEGIN, END = "<!-- scores:begin -->", "<!-- scores:end -->"
 # Bump when TrackScores or the scoring changes: old cache entries are ignored. 2: references
 # in float32 (no longer the decode cache's float16).
 SCORES_FORMAT = 3
+# Hops timed per model for the table's compute columns: about a second for a small model, and
+# a p99 that rests on 20 hops.
+TIMED_HOPS = 2000
 
 
 @dataclass(frozen=True)
@@ -93,17 +102,50 @@ class System:
         return mixture_estimator()
 
 
-def systems_for(umx_checkpoint: str | None) -> list[System]:
+@dataclass(frozen=True)
+class Compute:
+    """A model file's size and its cost per hop, for the table.
+
+    Attributes:
+        parameters: the weights in the file.
+        hop_p50_ms, hop_p99_ms: the stream processor's time for one hop (front end, model,
+            synthesis), median and 99th percentile over ``TIMED_HOPS`` hops, onnxruntime on one
+            core.
+        hop_ms: the hop's duration, the budget those are a share of.
+    """
+
+    parameters: int
+    hop_p50_ms: float
+    hop_p99_ms: float
+    hop_ms: float
+
+
+def measure_compute(path: str | os.PathLike[str], n_hops: int = TIMED_HOPS) -> Compute:
+    """Parameters and per-hop compute of a model file, as ``livestems bench`` times a hop."""
+    model = OnnxHopModel(path, provider="cpu", cpu_threads=1)
+    meta = model.metadata
+    processor = StreamProcessor.for_model(model)
+    processor.prepare(meta.sample_rate, meta.preset.hop)
+    p50, p99 = np.percentile(time_hops(processor, n_hops), [50, 99])
+    return Compute(
+        meta.parameters, float(p50), float(p99), 1000 * meta.preset.hop / meta.sample_rate
+    )
+
+
+def systems_for(umx_checkpoint: str | None, models: Sequence[str] = ()) -> list[System]:
+    """The table's rows: the bundled models and ``models`` (other model files), each followed
+    by the ideal ratio mask at its geometry the first time that geometry comes, then the
+    offline baseline and the mixture."""
     systems = []
-    for origin, path in model_files():
-        if origin != "bundled":
-            continue
+    files = [(path, "bundled") for origin, path in model_files() if origin == "bundled"]
+    files += [(Path(path), "not bundled") for path in models]
+    for path, where in files:
         model = OnnxHopModel(path, provider="cpu")
         meta = model.metadata
         latency_ms = 1000 * meta.latency_samples / meta.sample_rate
         bands = f", K={meta.n_bands}" if meta.n_bands > 1 else ""
         systems.append(
-            System(f"`{path.stem}` (bundled)", "model", f"{latency_ms:.1f} ms", str(path))
+            System(f"`{path.stem}` ({where})", "model", f"{latency_ms:.1f} ms", str(path))
         )
         oracle_name = f"ideal ratio mask, `{meta.preset.name}` preset{bands}"
         if all(s.name != oracle_name for s in systems):
@@ -197,22 +239,44 @@ def score(
     return results
 
 
-def markdown(results: dict[str, EvalResult], systems: Sequence[System], caption: str) -> str:
+def markdown(
+    results: dict[str, EvalResult],
+    systems: Sequence[System],
+    caption: str,
+    compute: dict[str, Compute] | None = None,
+) -> str:
+    """The table; with ``compute``, two more columns for the rows it has (models): parameters,
+    and p50 / p99 per hop with the p99's share of the hop."""
     stems = next(iter(results.values())).stems
     header = (
         "| system | latency | "
         + " | ".join(f"{stem} SDR" for stem in stems)
         + " | **mean SDR** | mean SI-SDR |"
     )
-    lines = [header, "|---|---:|" + "---:|" * (len(stems) + 2)]
+    rule = "|---|---:|" + "---:|" * (len(stems) + 2)
+    if compute is not None:
+        header += " parameters | per hop p50 / p99 |"
+        rule += "---:|---:|"
+    lines = [header, rule]
     for system in systems:
         result = results[system.name]
         cells = [format_db(result.aggregate(stem, "SDR")) for stem in stems]
-        lines.append(
+        line = (
             f"| {system.name} | {system.latency} | {' | '.join(cells)} | "
             f"**{format_db(result.mean_over_stems('SDR'))}** | "
             f"{format_db(result.mean_over_stems('SI-SDR'))} |"
         )
+        if compute is not None:
+            cost = compute.get(system.name)
+            if cost is None:
+                line += " | |"
+            else:
+                share = cost.hop_p99_ms / cost.hop_ms
+                line += (
+                    f" {cost.parameters:,} | {cost.hop_p50_ms:.2f} / {cost.hop_p99_ms:.2f} ms "
+                    f"({share:.2f} of the hop) |"
+                )
+        lines.append(line)
     return caption + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -253,6 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="valid")
     parser.add_argument("--tracks", type=int, help="only the split's first N tracks")
     parser.add_argument("--umx", help="a checkpoint of the offline Open-Unmix baseline")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="a model file that is not bundled, scored beside the bundled ones (repeatable)",
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-cache", action="store_true", help="score everything again")
     parser.add_argument("--json", help="write every figure here")
@@ -268,10 +338,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.musdb:
             raise UserError("Give --musdb PATH (or set LIVESTEMS_MUSDB): the data to score on.")
         refs = musdb_tracks(args.musdb, args.split)[: args.tracks or None]
-        systems = systems_for(args.umx)
+        systems = systems_for(args.umx, args.model)
         started = time.perf_counter()
         results = score(systems, refs, max(1, args.jobs), use_cache=not args.no_cache)
         wall = time.perf_counter() - started
+        # Timed after the scoring, whose worker processes would share the cores.
+        load = os.getloadavg()[0]
+        compute = {s.name: measure_compute(s.path) for s in systems if s.kind == "model" and s.path}
         carried = []
         if args.previous and not args.umx:
             carried = carry_rows(Path(args.previous), refs, kinds=("umx",))
@@ -283,8 +356,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"museval {metadata.version('museval')} BSSEval v4: SDR in dB, median over 1 s frames, "
             "then median over tracks; mean = average of the four stems. Produced by "
             "`python -m livestems.models.evaluation.scoreboard --musdb ../shared/data/musdb18-7 "
-            "--umx runs/umx-offline/best.pt --readme README.md`, the baseline trained first by "
-            "`livestems train --config models/recipes/umx-offline.json --out runs/umx-offline`."
+            + "".join(f"--model {path} " for path in args.model)
+            + "--umx runs/umx-offline/best.pt --readme README.md`, the baseline trained first by "
+            "`livestems train --config models/recipes/umx-offline.json --out runs/umx-offline`. "
+            f"Per hop: the stream processor's compute for one hop (front end, model, synthesis) "
+            f"in onnxruntime on one core, {TIMED_HOPS:,} hops, measured after the scoring at a "
+            f"load average of {load:.1f} on this machine's {os.cpu_count()} cores."
         )
         if carried:
             caption += (
@@ -292,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"`{args.previous}` (the same tracks, museval {metadata.version('museval')}), "
                 "since its checkpoint is not at hand."
             )
-        table = markdown(results, systems, caption)
+        table = markdown(results, systems, caption, compute)
     except UserError as error:
         print(f"scoreboard: {error}", file=sys.stderr)
         return 1
@@ -307,7 +384,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tracks": [ref.name for ref in refs],
             "museval_version": metadata.version("museval"),
             "systems": {
-                s.name: {"kind": s.kind, "latency": s.latency, **results[s.name].to_dict()}
+                s.name: {
+                    "kind": s.kind,
+                    "latency": s.latency,
+                    **results[s.name].to_dict(),
+                    **({"compute": asdict(compute[s.name])} if s.name in compute else {}),
+                }
                 for s in systems
             },
             "wall_s": wall,

@@ -119,7 +119,9 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _time_hops(processor: StreamProcessor, n_hops: int) -> np.ndarray:
+def time_hops(processor: StreamProcessor, n_hops: int) -> np.ndarray:
+    """Milliseconds of each of ``n_hops`` calls of one hop each, after 20 untimed: the
+    processor's per-hop compute (front end, model, synthesis) on a song's first hop."""
     hop = processor.preset.hop
     block = generated_song(2 * hop / SAMPLE_RATE + 0.01)[:hop]
     out = np.zeros((hop, len(processor.stems) * processor.n_channels), dtype=np.float32)
@@ -140,7 +142,7 @@ def measure_cell(path: Path, provider: str, block_size: int, song: np.ndarray, n
     front_end = model.front_end()
     processor = StreamProcessor(model, meta.preset, meta.n_channels, front_end)
     processor.prepare(meta.sample_rate, max(block_size, meta.preset.hop))
-    timings = _time_hops(processor, n_hops)
+    timings = time_hops(processor, n_hops)
     model.reset()
     processor.reset()
     started = time.perf_counter()

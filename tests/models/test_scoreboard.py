@@ -19,12 +19,15 @@ from livestems.models.data.datasets import cache_dir, stem_folder_tracks  # noqa
 from livestems.models.evaluation.scoreboard import (  # noqa: E402
     BEGIN,
     END,
+    Compute,
     System,
     _cache_entry,
     carry_rows,
     markdown,
+    measure_compute,
     replace_block,
     score,
+    systems_for,
 )
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
@@ -133,6 +136,40 @@ def _tiny_model_file(path: Path) -> tuple[SeparatorNet, Path]:
     separator = SeparatorNet(get_family("lstm").config("small", preset="ultra", hidden_size=8))
     export_onnx(separator, path, training_data="MUSDB18-7 train", licence="CC BY-NC-SA")
     return separator, path
+
+
+def test_a_model_file_that_is_not_bundled_gets_its_row_its_size_and_its_cost_per_hop(
+    tmp_path: Path,
+) -> None:
+    separator, model_path = _tiny_model_file(tmp_path / "tiny-ultra.onnx")
+    systems = systems_for(None, [str(model_path)])
+    names = [system.name for system in systems]
+    row = names.index("`tiny-ultra` (not bundled)")
+    assert systems[row].kind == "model" and systems[row].latency == "5.8 ms"
+    # its geometry's ideal ratio mask once, whether a bundled model brought it first or not
+    assert names.count("ideal ratio mask, `ultra` preset") == 1
+    assert names[-1] == "mixture as every stem"
+    cost = measure_compute(model_path, n_hops=200)
+    assert cost.parameters == sum(p.numel() for p in separator.parameters())
+    assert cost.hop_ms == pytest.approx(1000 * 128 / 44100)
+    assert 0 < cost.hop_p50_ms <= cost.hop_p99_ms
+    with pytest.raises(UserError, match="no such file"):
+        systems_for(None, [str(tmp_path / "missing.onnx")])
+
+
+def test_the_table_gives_parameters_and_cost_per_hop_for_models_only(scored) -> None:
+    systems, _, results = scored
+    model = System("`tiny` (not bundled)", "model", "5.8 ms", "tiny.onnx")
+    results = {**results, model.name: results[systems[0].name]}
+    compute = {model.name: Compute(1234, 0.125, 0.5, 2.9)}
+    rows = markdown(results, [model, *systems], "caption", compute).splitlines()
+    assert rows[2].endswith("| mean SI-SDR | parameters | per hop p50 / p99 |")
+    assert rows[3].count("|") == rows[2].count("|")
+    assert rows[4].startswith("| `tiny` (not bundled) | 5.8 ms | ")
+    assert rows[4].endswith(" | 1,234 | 0.12 / 0.50 ms (0.17 of the hop) |")
+    assert rows[5].endswith(" | | |") and rows[6].endswith(" | | |")
+    # without compute figures, the table of before
+    assert "parameters" not in markdown(results, systems, "caption").splitlines()[2]
 
 
 def test_the_model_card_is_read_from_the_model_the_recipe_the_log_and_the_scores(
