@@ -114,6 +114,8 @@ class _ConvBlock(nn.Module):
 
 class CwsMaskNet(MaskNet):
     residual_outputs = ("lstm_out",)
+    # Complex masks read the magnitudes too (forward): only the head grows.
+    mask_heads = ("head",)
 
     def __init__(self, config: CwsConfig) -> None:
         super().__init__()

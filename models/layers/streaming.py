@@ -46,6 +46,11 @@ class MaskNet(nn.Module):
     # branch add nothing, so that a trained network without the branch can grow one and start
     # from the same function (``train.load_initial_weights``).
     residual_outputs: tuple[str, ...] = ()
+    # Modules whose output channels are the mask logits, the imaginary half second with complex
+    # masks, in a network that reads the same features with either mask domain: a magnitude
+    # network's head is then the real half of the complex one's, which can grow an imaginary
+    # half at zero and start from the same masks (``train.load_initial_weights``).
+    mask_heads: tuple[str, ...] = ()
 
     def state_spec(self) -> tuple[StateSpec, ...]:
         raise NotImplementedError

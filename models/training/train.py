@@ -742,8 +742,10 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
     """``init``: start from another run's weights: a checkpoint, or an exported ONNX file of
     the ``lstm`` family (a shipped model). They fit this model exactly, or this model grows
     them: it has every one of the source's weights plus residual branches the source lacks
-    (e.g. a ``cws`` model given a bottleneck LSTM), which start at zero so that training starts
-    from the source's function, checked on a test input."""
+    (e.g. a ``cws`` model given a bottleneck LSTM), which start at zero, or it is the source
+    with complex masks where the source has magnitude masks (a family whose network reads the
+    same features either way, ``MaskNet.mask_heads``), the imaginary half of its mask head at
+    zero; either way training starts from the source's function, checked on a test input."""
     if Path(path).suffix == ".onnx":
         source = separator_from_onnx(path)
     else:
@@ -754,7 +756,7 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
     refusal = (
         f"--init {path} holds a {source.config.family} model of another configuration "
         f"({source.config.to_dict()}); fine-tuning needs the same family, size and preset, "
-        "or a model that only adds residual branches to it."
+        "or a model that only adds residual branches or an imaginary half of the masks to it."
     )
     if not _grow_from(model, source):
         raise UserError(refusal)
@@ -762,19 +764,34 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
 
 def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     """Loads ``source``'s weights into a model that only adds residual branches to it (their
-    closing modules zeroed); False, with ``model`` untouched, when it is not such a model."""
+    closing modules zeroed) or an imaginary half to its masks (the mask heads' second half
+    zeroed); False, with ``model`` untouched, when it is not such a model."""
     theirs = source.state_dict()
     ours = model.state_dict()
+    domains = (source.config.mask_domain, model.config.mask_domain)
+    adds_imaginary = domains == ("magnitude", "complex") and bool(model.net.mask_heads)
+    heads = tuple(f"net.{name}." for name in model.net.mask_heads) if adds_imaginary else ()
     # Only the network may differ: the same front end, stems and masks (weights whose shapes
     # happen to fit a model of another preset would be another function).
+    frame_shape = (*source.frame_shape, 2) if adds_imaginary else source.frame_shape
     same_frame = (source.config.family, source.config.preset, source.stems) == (
         model.config.family,
         model.config.preset,
         model.stems,
-    ) and source.frame_shape == model.frame_shape
-    if not same_frame or any(
-        name not in ours or ours[name].shape != value.shape for name, value in theirs.items()
-    ):
+    ) and model.frame_shape == frame_shape
+    if domains[0] != domains[1] and not adds_imaginary:
+        return False
+
+    def fits(name: str, value: torch.Tensor) -> bool:
+        if name not in ours:
+            return False
+        if ours[name].shape == value.shape:
+            return True
+        # a mask head's logits: the source's are the real half
+        doubled = (2 * value.shape[0], *value.shape[1:]) if value.dim() else None
+        return name.startswith(heads) and ours[name].shape == doubled
+
+    if not same_frame or not all(fits(name, value) for name, value in theirs.items()):
         return False
     closing = tuple(f"net.{name}." for name in model.net.residual_outputs)
     added = [name for name in ours if name not in theirs]
@@ -783,19 +800,27 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     for name in added:
         if name.startswith(closing):
             grown[name] = torch.zeros_like(ours[name])
+    for name, value in theirs.items():
+        if ours[name].shape != value.shape:
+            # the real half from the source, the imaginary half at zero: imaginary logits of
+            # zero give the magnitude mask itself (layers/masks.py)
+            grown[name] = torch.cat([value, torch.zeros_like(value)])
     model.load_state_dict(grown)
     # The grown model must compute the source's function before training changes it.
     generator = torch.Generator().manual_seed(0)
-    frames = torch.rand((1, 12, *model.frame_shape), generator=generator)
+    frames = torch.rand((1, 12, *source.frame_shape), generator=generator)
+    # the same magnitudes as a spectrum: real parts, imaginary parts zero
+    features = torch.stack([frames, torch.zeros_like(frames)], -1) if adds_imaginary else frames
     was_training = model.training
     model.eval()
     source.eval()
     with torch.no_grad():
-        same = torch.allclose(
-            model.net(frames, *model.net.initial_state(1))[0],
-            source.net(frames, *source.net.initial_state(1))[0],
-            atol=1e-5,
-        )
+        masks = model.net(features, *model.net.initial_state(1))[0]
+        expected = source.net(frames, *source.net.initial_state(1))[0]
+        if adds_imaginary:
+            # real parts the source's masks, imaginary parts zero
+            expected = torch.stack([expected, torch.zeros_like(expected)], -1)
+        same = torch.allclose(masks, expected, atol=1e-5)
     model.train(was_training)
     if not same:
         model.load_state_dict(before)

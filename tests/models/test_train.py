@@ -571,6 +571,43 @@ def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: 
         assert torch.equal(value, before[name]), name
 
 
+def test_init_grows_a_magnitude_cws_model_an_imaginary_half_that_starts_at_zero(
+    tmp_path: Path,
+) -> None:
+    cws = get_family("cws")
+    source = SeparatorNet(cws.config("small", preset="live", channels=2))
+    save_checkpoint(tmp_path / "source.pt", source)
+    grown = SeparatorNet(cws.config("small", preset="live", channels=2, mask_domain="complex"))
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    half = grown.net.head.weight.shape[0] // 2
+    assert torch.equal(grown.net.head.weight[:half], source.net.head.weight)
+    assert torch.count_nonzero(grown.net.head.weight[half:]) == 0
+    source.eval()
+    grown.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        masks = grown.masks(spectra)
+        assert masks.is_complex() and torch.count_nonzero(masks.imag) == 0
+        torch.testing.assert_close(masks.real, source.masks(spectra))
+        # the stems as heard: the complex model's separation is the magnitude model's
+        waveform = torch.randn((1, 2, 8000))
+        torch.testing.assert_close(grown(waveform), source(waveform), atol=1e-5, rtol=1e-4)
+    # the other way round (complex weights into a magnitude model) is refused, untouched
+    save_checkpoint(tmp_path / "complex.pt", grown)
+    back = SeparatorNet(cws.config("small", preset="live", channels=2))
+    before = {name: value.clone() for name, value in back.state_dict().items()}
+    with pytest.raises(UserError, match="an imaginary half of the masks"):
+        load_initial_weights(back, str(tmp_path / "complex.pt"))
+    for name, value in back.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    # a family whose network reads other features with complex masks does not grow so
+    lstm = get_family("lstm")
+    save_checkpoint(tmp_path / "lstm.pt", SeparatorNet(lstm.config("small", hidden_size=8)))
+    complex_lstm = SeparatorNet(lstm.config("small", hidden_size=8, mask_domain="complex"))
+    with pytest.raises(UserError, match="an imaginary half of the masks"):
+        load_initial_weights(complex_lstm, str(tmp_path / "lstm.pt"))
+
+
 def test_a_model_torch_compile_cannot_compile_trains_without_it(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
