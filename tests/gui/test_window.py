@@ -135,11 +135,15 @@ def test_loop_a_b_wraps(window: LivestemsWindow, qtbot: QtBot) -> None:
     assert start is not None and end is not None and 1.0 <= start < end <= 1.6
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert window.transport.loop_button.isChecked()
-    positions = []
-    deadline = time.monotonic() + 2.0
+    positions: list[float] = []
+    # Until the loop has wrapped three times (what was on its way plays out first, then two
+    # wraps of the 0.5 s loop: 2 s on an idle machine), or 8 s on a loaded one.
+    deadline = time.monotonic() + 8.0
     while time.monotonic() < deadline:
         qtbot.wait(20)
         positions.append(source.seconds)
+        if sum(1 for a, b in zip(positions, positions[1:], strict=False) if b < a) >= 3:
+            break
     block_s = 256 / source.sample_rate
     # What was already on its way to the device when the loop went on plays out first.
     first_wrap = next(
@@ -148,7 +152,7 @@ def test_loop_a_b_wraps(window: LivestemsWindow, qtbot: QtBot) -> None:
     positions = positions[first_wrap + 1 :]
     assert min(positions) >= start - 1e-9 and max(positions) <= end + block_s
     wraps = sum(1 for a, b in zip(positions, positions[1:], strict=False) if b < a)
-    assert wraps >= 2, positions  # 2 s of a 0.5 s loop
+    assert wraps >= 2, positions
     qtbot.keyClick(window, Qt.Key.Key_L)
     assert source.loop_end == 0
 
