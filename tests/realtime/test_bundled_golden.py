@@ -17,10 +17,11 @@ from livestems.realtime.runtime.onnx_model import OnnxHopModel
 BUNDLED = sorted(BUNDLED_DIR.glob("*.onnx"))
 
 
-def test_the_three_bundled_models_are_here() -> None:
+def test_the_four_bundled_models_are_here() -> None:
     if not BUNDLED:
         pytest.skip("this checkout has no bundled model")
-    assert {"lstm-live.onnx", "lstm-ultra.onnx", "cws-live.onnx"} <= {path.name for path in BUNDLED}
+    names = {"lstm-live.onnx", "lstm-ultra.onnx", "cws-live.onnx", "bsrnn-live.onnx"}
+    assert names <= {path.name for path in BUNDLED}
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda path: path.stem)
