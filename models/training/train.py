@@ -779,8 +779,6 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
         model.config.preset,
         model.stems,
     ) and model.frame_shape == frame_shape
-    if domains[0] != domains[1] and not adds_imaginary:
-        return False
 
     def fits(name: str, value: torch.Tensor) -> bool:
         if name not in ours:
