@@ -212,7 +212,13 @@ def musdb_tracks(root: str | os.PathLike[str], split: str = "train") -> list[Tra
             "(point --musdb at the folder that holds train/)."
         )
     stem_files = {p.name[: -len(".stem.mp4")]: p for p in subset.glob("*.stem.mp4")}
-    folders = {p.name: p for p in subset.iterdir() if p.is_dir() and any(p.glob("mixture.*"))}
+    # a song folder holds its stems, and a mixture file or not (then the stems' sum mixes it:
+    # ``pack`` leaves the training songs' out, which nothing reads)
+    folders = {
+        p.name: p
+        for p in subset.iterdir()
+        if p.is_dir() and (any(p.glob("mixture.*")) or any(p.glob(f"{STEMS[0]}.*")))
+    }
     refs: list[TrackRef] = []
     for name in _split_filter(sorted(stem_files), split):
         path = stem_files[name]
@@ -223,12 +229,13 @@ def musdb_tracks(root: str | os.PathLike[str], split: str = "train") -> list[Tra
         if name in stem_files:
             continue
         folder = folders[name]
-        load = functools.partial(_stem_folder, folder, name, STEMS, True)
+        has_mixture = any(folder.glob("mixture.*"))
+        load = functools.partial(_stem_folder, folder, name, STEMS, has_mixture)
         refs.append(TrackRef(name, folder, load))
     if not refs:
         raise DatasetError(
             f"{subset} holds no MUSDB18 tracks for the {split} split "
-            "(neither *.stem.mp4 files nor song folders with mixture.wav)."
+            "(neither *.stem.mp4 files nor song folders of stems)."
         )
     return refs
 

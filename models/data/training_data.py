@@ -164,6 +164,8 @@ class ExcerptSampler:
         self._sources = [self._padded(track.stack()) for track in tracks]
         self._loud = [self._loud_block_starts(sources) for sources in self._sources]
         self._lengths = [sources.shape[1] for sources in self._sources]
+        # every song's sources on a GPU, after ``to``: (n_songs, n_stems, longest, 2)
+        self._held: torch.Tensor | None = None
 
     def _padded(self, sources: np.ndarray) -> np.ndarray:
         short = self.excerpt_samples - sources.shape[1]
@@ -245,9 +247,42 @@ class ExcerptSampler:
                 excerpt = excerpt[:, ::-1]
             out_sources[stem] = (excerpt * gain).T
 
+    def to(self, device: torch.device | str) -> ExcerptSampler:
+        """Hold the songs on ``device`` and cut the batches there: one gather per batch instead
+        of a copy per excerpt on one CPU core (150 ms for 32 excerpts of 3 s, longer than a GPU
+        takes to train on them) and a 135 MB copy to the GPU. The plans are drawn on the CPU
+        from the same generator, so the batches are the CPU path's, value for value."""
+        longest = max(self._lengths)
+        held = torch.zeros((len(self._lengths), len(self.stems), longest, 2), device=device)
+        for song, sources in enumerate(self._sources):
+            held[song, :, : sources.shape[1]] = torch.from_numpy(sources).to(device)
+        self._held = held
+        self._sources = []  # the held copy is the one read from now on
+        return self
+
+    def _held_batch(self, rng: np.random.Generator, batch_size: int) -> torch.Tensor:
+        assert self._held is not None
+        device = self._held.device
+        plans = [part for _ in range(batch_size) for part in self.plan(rng)]
+        song = torch.tensor([part[0] for part in plans], device=device)
+        start = torch.tensor([part[1] for part in plans], device=device)
+        # float32 first, as numpy rounds a Python float times a float32 array
+        gain = torch.tensor(np.array([part[2] for part in plans], np.float32), device=device)
+        swap = torch.tensor([part[3] for part in plans], device=device)
+        stem = torch.arange(len(self.stems), device=device).repeat(batch_size)
+        where = start[:, None] + torch.arange(self.excerpt_samples, device=device)
+        excerpts = self._held[song[:, None], stem[:, None], where]  # (B * S, n, 2)
+        excerpts = torch.where(swap[:, None, None], excerpts.flip(-1), excerpts)
+        excerpts = excerpts * gain[:, None, None]
+        shape = (batch_size, len(self.stems), self.excerpt_samples, 2)
+        return excerpts.reshape(shape).transpose(2, 3).contiguous()
+
     def batch(self, seed: int, epoch: int, index: int, batch_size: int, rank: int = 0) -> Batch:
         """Batch ``index`` of ``epoch``: the same arguments always give the same batch."""
         rng = np.random.default_rng([seed, epoch, index, rank])
+        if self._held is not None:
+            targets = self._held_batch(rng, batch_size)
+            return Batch(mixture=targets.sum(dim=1), targets=targets)
         sources = np.empty((batch_size, len(self.stems), 2, self.excerpt_samples), np.float32)
         for item in range(batch_size):
             self._sample(rng, sources[item])

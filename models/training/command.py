@@ -40,6 +40,7 @@ _OPTIONS = {
     "device": str,
     "excerpt_s": float,
     "init": str,
+    "time_limit_s": float,
 }
 
 

@@ -124,6 +124,11 @@ class TrainConfig:
             and preset, or a model that adds residual branches to it, such as a ``cws``
             model's bottleneck LSTM: ``load_initial_weights``), or an exported ``lstm`` model
             (``.onnx``), rebuilt in torch.
+        time_limit_s: wall-clock seconds this call of ``train`` may take (0: no limit), for a
+            machine lent for a fixed time. After two epochs the run's epochs are cut to those
+            that fit at the pace measured so far (validation included), once, and kept in
+            ``last.pt`` (``LoopState.planned_epochs``), so that the cosine schedule still ends at
+            the last batch trained; an epoch that would then still overrun is not started.
         select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
             L1 or MSE) or ``sdr`` (the validation SDR, ``validation_sdr``: the measure the
             scores use, which the loss can disagree with: a lower L1 from sharper masks with
@@ -170,6 +175,7 @@ class TrainConfig:
     sdr_weight: float = 0.0
     init: str | None = None
     select_by: str = "loss"
+    time_limit_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.select_by not in SELECT_BY:
@@ -214,6 +220,7 @@ class TrainConfig:
             ("sdr_weight", 0.0, 1e3),
             ("conservation_weight", 0.0, 1e3),
             ("synthetic_duration_s", 0.5, 3600.0),
+            ("time_limit_s", 0.0, 1e7),
         ):
             value = getattr(self, name)
             if (
@@ -533,6 +540,7 @@ class LoopState:
     best_epoch: int = -1
     epochs_without_improvement: int = 0
     stopped_early: bool = False
+    planned_epochs: int = 0  # epochs cut to fit ``time_limit_s`` (0: ``config.epochs``)
 
 
 class _Distributed:
@@ -605,6 +613,10 @@ def _device(name: str, rank: int) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise UserError("--device cuda was asked for, but torch sees no CUDA GPU here.")
+        # TensorFloat-32 in matrix products and convolutions: several times the float32 rate
+        # on the GPUs that have it, with a 10-bit mantissa that training does not notice
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
         return torch.device("cuda", rank % torch.cuda.device_count())
     return torch.device("cpu")
 
@@ -712,16 +724,21 @@ class WeightAverage:
 Scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau | torch.optim.lr_scheduler.LambdaLR
 
 
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Scheduler:
-    """``plateau``: stepped once an epoch with the validation loss; ``cosine``: once a batch."""
+def make_scheduler(
+    config: TrainConfig, optimizer: torch.optim.Optimizer, state: LoopState | None = None
+) -> Scheduler:
+    """``plateau``: stepped once an epoch with the validation loss; ``cosine``: once a batch,
+    to the last batch of ``state.planned_epochs`` when a time limit has cut them (read at each
+    step: the cut comes after the scheduler is made)."""
     if config.lr_schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=config.lr_decay_factor, patience=config.lr_decay_patience
         )
-    total = config.epochs * config.batches_per_epoch
     warmup, floor = config.warmup_batches, config.min_lr_ratio
 
     def factor(step: int) -> float:
+        epochs = (state.planned_epochs if state else 0) or config.epochs
+        total = epochs * config.batches_per_epoch
         if step < warmup:
             return (step + 1) / warmup
         progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -929,6 +946,9 @@ def train(
     torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
     device = _device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
     distributed = _Distributed(device)
+    if config.time_limit_s and distributed.world_size > 1:
+        # each rank would time itself and could cut a different number of epochs
+        raise UserError("time_limit_s is for one process; leave it out under torchrun.")
     train_tracks, valid_tracks = load_training_data(config)
 
     model = build_model(config)
@@ -943,17 +963,21 @@ def train(
     elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
     model.to(device).train()
+    if device.type == "cuda" and isinstance(sampler, ExcerptSampler):
+        sampler.to(device)  # cut the excerpts on the GPU: the CPU could not keep up
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = make_scheduler(config, optimizer)
-    average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
+    # one LoopState object for the whole call: the scheduler reads its planned_epochs
     state = LoopState()
+    scheduler = make_scheduler(config, optimizer, state)
+    average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
     if resume:
         saved_model, extra = load_checkpoint(last_path, map_location=device)
         model.load_state_dict(saved_model.state_dict())
         model.train()
         optimizer.load_state_dict(extra["optimizer"])
         scheduler.load_state_dict(extra["scheduler"])
-        state = LoopState(**extra["loop"])
+        for name, value in extra["loop"].items():
+            setattr(state, name, value)
         torch.set_rng_state(extra["torch_rng"])
         if average is not None:
             average.load_state_dict(extra["ema"])
@@ -979,7 +1003,14 @@ def train(
     validated = model if average is None else average.model
 
     trained_here = 0
-    while state.epoch < config.epochs and not state.stopped_early:
+    call_start = time.perf_counter()
+    epochs_here = 0
+    while state.epoch < (state.planned_epochs or config.epochs) and not state.stopped_early:
+        if config.time_limit_s and epochs_here:
+            pace = (time.perf_counter() - call_start) / epochs_here
+            if time.perf_counter() - call_start + pace > config.time_limit_s:
+                print(f"stopped: another epoch would pass time_limit_s {config.time_limit_s:g}")
+                break
         progress = Progress(
             show_progress and distributed.is_main,
             config.batches_per_epoch,
@@ -1068,6 +1099,15 @@ def train(
         state.epoch += 1
         state.batch = 0
         state.epoch_loss_sum = 0.0
+        epochs_here += 1
+        if config.time_limit_s and epochs_here == 2 and not state.planned_epochs:
+            # once, from two epochs' pace (the first alone carries warm-up costs); 5 % spare
+            pace = (time.perf_counter() - call_start) / epochs_here
+            fit = state.epoch + int(
+                0.95 * (config.time_limit_s - (time.perf_counter() - call_start)) / pace
+            )
+            state.planned_epochs = max(state.epoch, min(config.epochs, fit))
+            record["planned_epochs"] = state.planned_epochs
         if state.epochs_without_improvement >= config.early_stop_patience:
             state.stopped_early = True
             record["stopped_early"] = True

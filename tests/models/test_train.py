@@ -630,3 +630,35 @@ def test_a_model_torch_compile_cannot_compile_trains_without_it(
     (line,) = [line for line in err.splitlines() if "torch.compile could not compile" in line]
     assert line.endswith("training runs without it.") and "InductorError: " in line
     assert math.isfinite(read_log(tmp_path / "run")[0]["valid_loss"])
+
+
+def test_a_time_limit_cuts_the_epochs_once_and_the_cosine_ends_at_the_cut(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    """After two epochs the run plans the epochs that fit in time_limit_s, logs the plan, keeps
+    it through --resume, and the cosine schedule reaches its floor at the plan's last batch."""
+    config = tiny_config(
+        folders=(str(song_folder),),
+        epochs=100_000,
+        lr_schedule="cosine",
+        warmup_batches=2,
+        min_lr_ratio=0.05,
+        time_limit_s=6.0,
+    )
+    run = tmp_path / "run"
+    train(config, run, show_progress=False, max_batches=3 * config.batches_per_epoch)
+    log = read_log(run)
+    planned = log[1]["planned_epochs"]
+    assert 2 <= planned < 100_000
+    assert "planned_epochs" not in log[0] and "planned_epochs" not in log[2]
+    state = train(config, run, resume=True, show_progress=False)
+    log = read_log(run)
+    assert state.planned_epochs == planned
+    assert len(log) <= planned and log[-1]["epoch"] <= planned - 1
+    if len(log) == planned:  # not stopped early by the pace check: the cosine has ended
+        assert log[-1]["lr"] == pytest.approx(config.lr * config.min_lr_ratio)
+
+
+def test_a_time_limit_is_refused_out_of_range() -> None:
+    with pytest.raises(ConfigError, match="time_limit_s must be a number"):
+        tiny_config(synthetic_songs=1, time_limit_s=-1)

@@ -20,7 +20,7 @@ from livestems.models.data.datasets import (  # noqa: E402
     stem_folder_tracks,
 )
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
-from tests.helpers.songs import noise_track, write_song_folder  # noqa: E402
+from tests.helpers.songs import noise_track, tonal_song, write_song_folder  # noqa: E402
 
 RATE = 44100
 
@@ -176,3 +176,43 @@ def test_songs_shorter_than_an_excerpt_are_padded() -> None:
     short = noise_track("short", 0.1, 8)
     batch = sampler([short]).batch(0, 0, 0, 2)
     assert batch.targets.shape[-1] == int(0.25 * RATE)
+
+
+def test_batches_cut_from_songs_held_as_one_tensor_equal_the_numpy_path() -> None:
+    """``to(device)`` (the GPU's path) gathers the same excerpts, gains and swaps, value for
+    value; songs of different lengths included (the held tensor is padded to the longest)."""
+    tracks = [noise_track(f"t{i}", 0.6 + 0.3 * i, i) for i in range(3)]
+    numpy_path = sampler(tracks, remix_probability=0.5)
+    held_path = sampler(tracks, remix_probability=0.5).to("cpu")
+    for index in range(4):
+        expected = numpy_path.batch(seed=3, epoch=1, index=index, batch_size=5)
+        got = held_path.batch(seed=3, epoch=1, index=index, batch_size=5)
+        assert torch.equal(got.targets, expected.targets)
+        assert torch.equal(got.mixture, expected.mixture)
+
+
+def test_packed_vorbis_songs_read_back_as_a_musdb_folder(tmp_path: Path) -> None:
+    """``pack`` writes MUSDB18-HQ's layout in Ogg Vorbis: the validation songs with their
+    mixture, the training songs without (the stems' sum mixes them); read at 44.1 kHz."""
+    from livestems.models.data.pack import write_song
+
+    songs = tmp_path / "packed" / "train"
+    valid_song = tonal_song(MUSDB_VALID_TRACKS[0], 1, seconds=0.5)
+    write_song(valid_song, songs / valid_song.name, True, 0.6)
+    write_song(
+        tonal_song("Some Artist - Some Song", 2, seconds=0.5),
+        songs / "Some Artist - Some Song",
+        False,
+        0.6,
+    )
+    assert sorted(p.name for p in (songs / "Some Artist - Some Song").iterdir()) == sorted(
+        f"{stem}.ogg" for stem in STEMS
+    )
+    train = load_tracks(musdb_tracks(tmp_path / "packed", "train"))
+    valid = load_tracks(musdb_tracks(tmp_path / "packed", "valid"))
+    assert [t.name for t in train] == ["Some Artist - Some Song"]
+    assert train[0].n_samples == valid[0].n_samples == int(0.5 * RATE)
+    np.testing.assert_array_equal(train[0].mixture, train[0].stack().sum(axis=0))
+    # the validation song's own mixture file is read, within Vorbis's coding error
+    error = valid[0].mixture - valid_song.mixture
+    assert 10 * np.log10(np.sum(valid_song.mixture**2) / np.sum(error**2)) > 10
