@@ -36,13 +36,13 @@ from ...realtime.runtime.model_metadata import METADATA_KEY
 from ...realtime.runtime.onnx_model import OnnxHopModel
 from ..data.datasets import SAMPLE_RATE, STEMS, musdb_tracks
 from .evaluate import (
-    MUSEVAL_VERSION,
     Estimator,
     EvalResult,
     TrackScores,
     check_model_fits,
     evaluate_estimators,
     mixture_estimator,
+    museval_version,
     oracle_estimator,
     streaming_estimator,
 )
@@ -217,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     span = f", first {args.seconds:g} s of each" if args.seconds else ""
     header = (
         f"MUSDB18 {args.split}, {len(names)} tracks{span}; preset {preset_name}. museval "
-        f"{MUSEVAL_VERSION} BSSEval v4 (1 s windows, median over frames, then over tracks), "
+        f"{museval_version()} BSSEval v4 (1 s windows, median over frames, then over tracks), "
         "SI-SDR over whole tracks; frames excluded: silent windows, left out of the medians."
     )
     markdown = _markdown(results, titles, header)
@@ -231,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     headline = next(iter(per_estimator))
     report = {
         "livestems_version": version(),
-        "museval_version": MUSEVAL_VERSION,
+        "museval_version": museval_version(),
         "metrics": "BSSEval v4 (museval.evaluate), median over frames then tracks; SI-SDR",
         "window_s": 1.0,
         "hop_s": 1.0,

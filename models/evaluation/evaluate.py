@@ -58,10 +58,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import museval
 import numpy as np
-from museval import version as museval_version
-from museval.metrics import Framing
 
 from ...realtime.dsp.front_end import FrontEnd, StftFrontEnd, SubbandFrontEnd
 from ...realtime.dsp.presets import SpectralPreset, get_preset
@@ -87,7 +84,15 @@ DITHER_SEED = 2015
 SILENT_MEAN_SQUARE = 1e-10
 #: SI-SDR's error energy is at least this fraction of the target's (caps it at 120 dB).
 SI_SDR_FLOOR = 1e-12
-MUSEVAL_VERSION: str = museval_version._version
+
+
+def museval_version() -> str:
+    """museval's version (imported here, not at the top: a lent GPU machine trains and
+    validates by plain SDR without museval installed)."""
+    from museval import version
+
+    return str(version._version)
+
 
 #: A track in, its stems' estimates out: ``{stem: [shape=(n_samples, n_channels)]}``.
 Estimator = Callable[[Track], Mapping[str, np.ndarray]]
@@ -303,6 +308,9 @@ def score_track(
         estimates: ``{stem: [shape=(n_samples, n_channels)]}``, one per stem of the track,
             aligned with it.
     """
+    import museval  # here: the training machines validate without it
+    from museval.metrics import Framing
+
     stems = tuple(track.stems)
     shape = track.mixture.shape
     for stem in stems:

@@ -963,6 +963,11 @@ def train(
     elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
     model.to(device).train()
+    for module in model.modules():
+        if isinstance(module, nn.RNNBase):
+            # cuDNN wants each LSTM's weights in one block; on the H200 they were not, and
+            # torch warned that it would compact them again at every call
+            module.flatten_parameters()
     if device.type == "cuda" and isinstance(sampler, ExcerptSampler):
         sampler.to(device)  # cut the excerpts on the GPU: the CPU could not keep up
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
