@@ -126,7 +126,8 @@ class TrainConfig:
             (``.onnx``), rebuilt in torch.
         time_limit_s: wall-clock seconds this call of ``train`` may take (0: no limit), for a
             machine lent for a fixed time. After two epochs the run's epochs are cut to those
-            that fit at the pace measured so far (validation included), once, and kept in
+            that fit at the second epoch's pace (validation included; the first carries the
+            warm-up), once, and kept in
             ``last.pt`` (``LoopState.planned_epochs``), so that the cosine schedule still ends at
             the last batch trained; an epoch that would then still overrun is not started.
         select_by: what ``best.pt`` is the best by: ``loss`` (the validation loss, a magnitude
@@ -1008,12 +1009,13 @@ def train(
     validated = model if average is None else average.model
 
     trained_here = 0
-    call_start = time.perf_counter()
+    call_start = first_epoch_end = time.perf_counter()
     epochs_here = 0
+    last_epoch_s = 0.0  # the latest epoch's wall time, validation included
     while state.epoch < (state.planned_epochs or config.epochs) and not state.stopped_early:
+        epoch_wall_start = time.perf_counter()
         if config.time_limit_s and epochs_here:
-            pace = (time.perf_counter() - call_start) / epochs_here
-            if time.perf_counter() - call_start + pace > config.time_limit_s:
+            if time.perf_counter() - call_start + last_epoch_s > config.time_limit_s:
                 print(f"stopped: another epoch would pass time_limit_s {config.time_limit_s:g}")
                 break
         progress = Progress(
@@ -1105,9 +1107,14 @@ def train(
         state.batch = 0
         state.epoch_loss_sum = 0.0
         epochs_here += 1
+        last_epoch_s = time.perf_counter() - epoch_wall_start
+        if epochs_here == 1:
+            first_epoch_end = time.perf_counter()
         if config.time_limit_s and epochs_here == 2 and not state.planned_epochs:
-            # once, from two epochs' pace (the first alone carries warm-up costs); 5 % spare
-            pace = (time.perf_counter() - call_start) / epochs_here
+            # once, from the second epoch's pace, validation included: the first carries the
+            # warm-up (a first epoch beside a scoring job took 1,047 s, the next ones 80); 5 %
+            # spare
+            pace = time.perf_counter() - first_epoch_end
             fit = state.epoch + int(
                 0.95 * (config.time_limit_s - (time.perf_counter() - call_start)) / pace
             )
