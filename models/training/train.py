@@ -289,7 +289,12 @@ class TrainConfig:
                     sampling[name] = tuple(sampling[name])
             values["sampling"] = SamplingConfig(**sampling)
         if "folders" in values:
-            values["folders"] = tuple(values["folders"])
+            folders = values["folders"]
+            if not isinstance(folders, (list, tuple)) or not all(
+                isinstance(folder, str) for folder in folders
+            ):
+                raise ConfigError("folders must be a list of folder paths.")
+            values["folders"] = tuple(folders)
         try:
             return cls(**values)
         except TypeError as error:

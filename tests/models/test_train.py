@@ -212,6 +212,9 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
             r"The eq augmentation\(s\) need data_path spectral\.",
         ),
         ({"synthetic_songs": 1, "epochs": 2.5}, r"epochs must be a whole number, got 2\.5\."),
+        # found by the fuzz test: a number where a list of folders goes
+        ({"synthetic_songs": 1, "folders": 0}, r"folders must be a list of folder paths\."),
+        ({"synthetic_songs": 1, "time_limit_s": "1h"}, r"time_limit_s must be a number"),
     ],
 )
 def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message: str) -> None:

@@ -182,7 +182,9 @@ def test_ctrl_c_in_separate_prints_one_sentence_and_leaves_nothing(tmp_path: Pat
 
 @pytest.mark.parametrize("delay_s", [0.4, 1.0])
 def test_ctrl_c_while_starting_prints_no_traceback(tmp_path: Path, delay_s: float) -> None:
-    song = _song(tmp_path / "song.wav", 5.0)
+    # long enough that it is still running when the signal comes: an idle machine separated
+    # a 5 s song within the 1.0 s and exited 0 before it
+    song = _song(tmp_path / "song.wav", 60.0)
     running = subprocess.Popen(
         [LIVESTEMS, "separate", str(song), "-o", str(tmp_path / "out")],
         stderr=subprocess.PIPE,
