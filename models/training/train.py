@@ -1015,7 +1015,7 @@ def train(
     validated = model if average is None else average.model
 
     trained_here = 0
-    call_start = first_epoch_end = time.perf_counter()
+    call_start = time.perf_counter()
     epochs_here = 0
     last_epoch_s = 0.0  # the latest epoch's wall time, validation included
     while state.epoch < (state.planned_epochs or config.epochs) and not state.stopped_early:
@@ -1114,13 +1114,11 @@ def train(
         state.epoch_loss_sum = 0.0
         epochs_here += 1
         last_epoch_s = time.perf_counter() - epoch_wall_start
-        if epochs_here == 1:
-            first_epoch_end = time.perf_counter()
         if config.time_limit_s and epochs_here == 2 and not state.planned_epochs:
             # once, from the second epoch's pace, validation included: the first carries the
             # warm-up (a first epoch beside a scoring job took 1,047 s, the next ones 80); 5 %
             # spare
-            pace = time.perf_counter() - first_epoch_end
+            pace = last_epoch_s
             fit = state.epoch + int(
                 0.95 * (config.time_limit_s - (time.perf_counter() - call_start)) / pace
             )
