@@ -178,7 +178,11 @@ def test_providers_asked_for_by_name(good_model: Path) -> None:
 @pytest.mark.skipif(CUDA not in available_providers(), reason="onnxruntime has no CUDA provider")
 def test_cuda_with_io_binding_matches_cpu(good_model: Path) -> None:
     cpu, cuda = OnnxHopModel(good_model, "cpu"), OnnxHopModel(good_model, "cuda")
-    features = np.random.default_rng(3).random((20, 2, 1025), dtype=np.float32)
+    assert cuda.provider == CUDA
+    # The model's own frame shape: a fixed (2, 1025) went stale when the fixture's preset
+    # changed, and only the first run on a GPU (session 13, an H200) found it.
+    shape = (20, *cpu.metadata.frame_shape)
+    features = np.random.default_rng(3).random(shape, dtype=np.float32)
     stepped_cpu = np.concatenate([cpu.run_features(features[i : i + 1]) for i in range(20)])
     stepped_cuda = np.concatenate([cuda.run_features(features[i : i + 1]) for i in range(20)])
     np.testing.assert_allclose(stepped_cuda, stepped_cpu, atol=1e-4, rtol=0)
