@@ -25,6 +25,8 @@ from museval.aggregate import EvalStore, TrackStore  # noqa: E402
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
 from livestems.models.evaluation import evaluate as evaluation  # noqa: E402
+from livestems.models.evaluation.blend import blend_estimators  # noqa: E402
+from livestems.models.evaluation.blend import main as blend_main  # noqa: E402
 from livestems.models.evaluation.evaluate import (  # noqa: E402
     BSSEVAL_METRICS,
     DITHER_RMS,
@@ -40,6 +42,7 @@ from livestems.models.evaluation.evaluate import (  # noqa: E402
 )
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.realtime.commands.cli import main  # noqa: E402
+from livestems.realtime.errors import UserError  # noqa: E402
 from tests.helpers.networks import randomized  # noqa: E402
 
 RATE = 44100
@@ -406,3 +409,67 @@ def test_eval_command_on_musdb_validation_tracks(
     report = json.loads(out.read_text())
     _check_report(report, tiny_model, 2)
     assert set(report["tracks"]) <= set(MUSDB_VALID_TRACKS)
+
+
+# ----------------------------------------------------------------------------- blends
+
+
+def test_blend_is_the_mean_of_its_members_and_runs_each_once(
+    two_stem_tracks: list[Track],
+) -> None:
+    calls: dict[str, int] = {"leaky": 0, "exact": 0}
+
+    def counted(name: str, estimate):
+        def run(track: Track):
+            calls[name] += 1
+            return estimate(track)
+
+        return run
+
+    def exact(track: Track) -> dict[str, np.ndarray]:
+        return dict(track.stems)
+
+    members = {"leaky": counted("leaky", _leaky_estimate), "exact": counted("exact", exact)}
+    estimators = blend_estimators(members, [("leaky", "exact")])
+    assert list(estimators) == ["leaky", "exact", "leaky+exact"]
+    track = two_stem_tracks[0]
+    for estimate in estimators.values():
+        outputs = estimate(track)
+    for stem, reference in track.stems.items():
+        expected = (_leaky_estimate(track)[stem] + reference) / 2
+        np.testing.assert_allclose(outputs[stem], expected, atol=1e-12)
+    assert calls == {"leaky": 1, "exact": 1}
+    # a blend whose members were not scored on their own runs them itself
+    alone = blend_estimators(members, [("leaky", "exact")])["leaky+exact"]
+    alone(two_stem_tracks[1])
+    assert calls == {"leaky": 2, "exact": 2}
+
+
+@pytest.mark.parametrize(
+    ("blend", "message"),
+    [(("a", "c"), "names c, which is not a model given"), (("a", "a"), "two or more different")],
+)
+def test_a_blend_of_unknown_or_repeated_models_is_refused(blend, message: str) -> None:
+    members = {"a": _leaky_estimate, "b": _leaky_estimate}
+    with pytest.raises(UserError, match=message):
+        blend_estimators(members, [blend])
+
+
+@pytest.mark.slow
+def test_blend_command_scores_a_model_blended_with_itself_as_the_model(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    musdb = _musdb_folder(tmp_path / "musdb", n_tracks=2, seconds=1.0)
+    status = blend_main(
+        [f"a={tiny_model}", f"b={tiny_model}", "--blend", "a+b", "--musdb", str(musdb)]
+    )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    rows = {
+        line.split(" | ")[0][2:]: line.split(" | ")[1:]
+        for line in captured.out.splitlines()
+        if line.startswith("| ") and not line.startswith("| system")
+    }
+    assert set(rows) == {"a", "b", "a+b"}
+    assert rows["a"] == rows["b"] == rows["a+b"]  # the mean of equal stems is those stems
+    assert "2 tracks of the valid split" in captured.out
