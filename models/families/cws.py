@@ -15,6 +15,14 @@ With complex masks (``mask_domain="complex"``) the U-Net still reads the magnitu
 the real and imaginary parts it is given) and its head gives a real and an imaginary logit per
 stem, channel and bin (``activate_complex_masks``); the imaginary half of the head starts at
 zero, so training starts from the magnitude mask.
+
+``stereo_features`` (complex masks, stereo) adds the magnitudes of each band's mid (L + R) / 2
+and side (L - R) / 2 to the input channels. Left and right magnitudes alone cannot tell a
+centred source (side near zero) from a wide one of equal level on both sides, since that
+difference lies in the phases; the graph computes them from the spectrum it is given, so the
+front end and the engine are unchanged. They come after the left/right channels, so that a
+model without them grows them with their first convolution's weights at zero
+(``MaskNet.input_growth``).
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ class CwsConfig(SeparatorConfig):
     dilation: time dilation of the convolutions at the top level, multiplied by two per level
         down (longer memory where the resolution is coarse).
     lstm_hidden: width of the bottleneck LSTM; 0 for none.
+    stereo_features: add each band's mid and side magnitudes to the input (needs complex
+        masks, which give the network the phases, and two channels).
     """
 
     family = "cws"
@@ -56,6 +66,7 @@ class CwsConfig(SeparatorConfig):
     kernel_freq: int = 3
     dilation: int = 1
     lstm_hidden: int = 0
+    stereo_features: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,6 +81,11 @@ class CwsConfig(SeparatorConfig):
         if self.channels < 1 or self.depth < 0 or self.dilation < 1 or self.lstm_hidden < 0:
             raise ConfigError(
                 "channels and dilation must be at least 1, depth and lstm_hidden at least 0."
+            )
+        if self.stereo_features and (self.n_channels != 2 or self.n_mask_parts != 2):
+            raise ConfigError(
+                "stereo_features needs two channels and mask_domain complex: mid and side come "
+                "from the phases, which only complex masks give the network."
             )
         if self.kernel_time < 1 or self.kernel_freq < 1 or self.kernel_freq % 2 == 0:
             raise ConfigError(
@@ -116,6 +132,8 @@ class CwsMaskNet(MaskNet):
     residual_outputs = ("lstm_out",)
     # Complex masks read the magnitudes too (forward): only the head grows.
     mask_heads = ("head",)
+    # Stereo features are extra input channels after the others (their weights start at zero).
+    input_growth = ("input_norm", "encoder.0.convs.0.conv")
 
     def __init__(self, config: CwsConfig) -> None:
         super().__init__()
@@ -123,13 +141,14 @@ class CwsMaskNet(MaskNet):
         subband = config.spectral_preset.subband(config.n_bands)
         self.n_bins = subband.n_bins
         n_in = config.n_bands * config.n_channels
+        n_features = n_in + (2 * config.n_bands if config.stereo_features else 0)
         # Pad the bins to a multiple of 2 ** depth so that pooling and upsampling line up.
         step = 2**config.depth
         self.n_freq = -(-self.n_bins // step) * step
-        self.input_norm = nn.BatchNorm2d(n_in)
+        self.input_norm = nn.BatchNorm2d(n_features)
         widths = [config.channels * 2**level for level in range(config.depth + 1)]
         self.encoder = nn.ModuleList()
-        channels_in = n_in
+        channels_in = n_features
         for level in range(config.depth):
             self.encoder.append(
                 _ConvBlock(
@@ -205,6 +224,13 @@ class CwsMaskNet(MaskNet):
         config = self.config
         complex_masks = config.n_mask_parts == 2
         magnitude = features.square().sum(dim=-1).sqrt() if complex_masks else features
+        if config.stereo_features:
+            # (batch, n_frames, bands x channels, bins, 2) -> (..., bands, channels, bins, 2)
+            pairs = features.unflatten(2, (config.n_bands, 2))
+            left, right = pairs[:, :, :, 0], pairs[:, :, :, 1]
+            # (batch, n_frames, bands, mid/side, bins) -> (..., bands x 2, bins)
+            mid_side = torch.stack([left + right, left - right], dim=3) * 0.5
+            magnitude = torch.cat([magnitude, mid_side.square().sum(-1).sqrt().flatten(2, 3)], 2)
         # Convolution pasts first, in the order the blocks run; the LSTM's state last.
         states = list(state[: len(self._stateful)])
         lstm_state = state[len(self._stateful) :]

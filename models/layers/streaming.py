@@ -51,6 +51,10 @@ class MaskNet(nn.Module):
     # network's head is then the real half of the complex one's, which can grow an imaginary
     # half at zero and start from the same masks (``train.load_initial_weights``).
     mask_heads: tuple[str, ...] = ()
+    # Modules whose input channels may grow (new input features appended after the others): a
+    # network without the features grows them with their weights at zero, the rest of the
+    # module's parameters (a norm's) at their initial values (``train.load_initial_weights``).
+    input_growth: tuple[str, ...] = ()
 
     def state_spec(self) -> tuple[StateSpec, ...]:
         raise NotImplementedError

@@ -769,7 +769,9 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
     (e.g. a ``cws`` model given a bottleneck LSTM), which start at zero, or it is the source
     with complex masks where the source has magnitude masks (a family whose network reads the
     same features either way, ``MaskNet.mask_heads``), the imaginary half of its mask head at
-    zero; either way training starts from the source's function, checked on a test input."""
+    zero, or input features appended (``MaskNet.input_growth``: ``cws``'s stereo features),
+    their weights at zero; in every case training starts from the source's function, checked on
+    a test input."""
     if Path(path).suffix == ".onnx":
         source = separator_from_onnx(path)
     else:
@@ -780,7 +782,8 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
     refusal = (
         f"--init {path} holds a {source.config.family} model of another configuration "
         f"({source.config.to_dict()}); fine-tuning needs the same family, size and preset, "
-        "or a model that only adds residual branches or an imaginary half of the masks to it."
+        "or a model that only adds residual branches, input features or an imaginary half of "
+        "the masks to it."
     )
     if not _grow_from(model, source):
         raise UserError(refusal)
@@ -788,8 +791,9 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
 
 def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     """Loads ``source``'s weights into a model that only adds residual branches to it (their
-    closing modules zeroed) or an imaginary half to its masks (the mask heads' second half
-    zeroed); False, with ``model`` untouched, when it is not such a model."""
+    closing modules zeroed), input features (the growing modules' new input weights zeroed) or
+    an imaginary half to its masks (the mask heads' second half zeroed); False, with ``model``
+    untouched, when it is not such a model."""
     theirs = source.state_dict()
     ours = model.state_dict()
     domains = (source.config.mask_domain, model.config.mask_domain)
@@ -804,10 +808,25 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
         model.stems,
     ) and model.frame_shape == frame_shape
 
+    growing = tuple(f"net.{name}." for name in model.net.input_growth)
+
+    def input_axis(name: str, value: torch.Tensor) -> int | None:
+        """The axis of a growing module's input channels, where ours has more of them than the
+        source's and nothing else differs (a norm's 1-D tensors: 0; a convolution's weight: 1)."""
+        mine = ours[name].shape
+        axis = 0 if value.dim() == 1 else 1
+        if not name.startswith(growing) or value.dim() in (0, 3) or len(mine) != value.dim():
+            return None
+        pairs = enumerate(zip(mine, value.shape, strict=True))
+        same_elsewhere = all(a == b for i, (a, b) in pairs if i != axis)
+        return axis if same_elsewhere and mine[axis] > value.shape[axis] else None
+
     def fits(name: str, value: torch.Tensor) -> bool:
         if name not in ours:
             return False
         if ours[name].shape == value.shape:
+            return True
+        if input_axis(name, value) is not None:
             return True
         # a mask head's logits: the source's are the real half
         doubled = (2 * value.shape[0], *value.shape[1:]) if value.dim() else None
@@ -823,7 +842,15 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
         if name.startswith(closing):
             grown[name] = torch.zeros_like(ours[name])
     for name, value in theirs.items():
-        if ours[name].shape != value.shape:
+        if ours[name].shape == value.shape:
+            continue
+        axis = input_axis(name, value)
+        if axis is not None:
+            # the source's channels first; a weight's new inputs at zero, so they add nothing;
+            # a norm's new channels at their initial values (the weights after it are zero)
+            grown[name] = ours[name].clone() if value.dim() == 1 else torch.zeros_like(ours[name])
+            grown[name].narrow(axis, 0, value.shape[axis]).copy_(value)
+        else:
             # the real half from the source, the imaginary half at zero: imaginary logits of
             # zero give the magnitude mask itself (layers/masks.py)
             grown[name] = torch.cat([value, torch.zeros_like(value)])

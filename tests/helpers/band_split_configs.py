@@ -41,6 +41,15 @@ def complex_configs() -> list[SeparatorConfig]:
         CwsConfig(
             preset="live", n_bands=2, channels=4, depth=1, lstm_hidden=8, mask_domain="complex"
         ),
+        # mid and side magnitudes beside left and right (computed in the graph from the phases)
+        CwsConfig(
+            preset="live",
+            n_bands=4,
+            channels=4,
+            depth=1,
+            mask_domain="complex",
+            stereo_features=True,
+        ),
     ]
 
 
@@ -57,4 +66,6 @@ def config_name(config: SeparatorConfig) -> str:
         extra = f"-{config.bands}-w{config.width}x{config.n_blocks}"
     if config.n_channels == 1:
         extra += "-mono"
+    if getattr(config, "stereo_features", False):
+        extra += "-stereo"
     return f"{config.family}-{config.preset}-{config.mask}-{config.mask_domain}{extra}"

@@ -536,6 +536,9 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_musdb18(tmp_path: Path)
 
 
 def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: Path) -> None:
+    # Seeded: in a network this narrow, a random draw can leave the decoder's path from the
+    # bottleneck dead (every relu at zero), and then no branch there changes the masks.
+    torch.manual_seed(1)
     cws = get_family("cws")
     source = SeparatorNet(cws.config("small", preset="live", channels=2))
     # batch norm's running statistics away from the identity: they must travel too
@@ -665,3 +668,37 @@ def test_a_time_limit_cuts_the_epochs_once_and_the_cosine_ends_at_the_cut(
 def test_a_time_limit_is_refused_out_of_range() -> None:
     with pytest.raises(ConfigError, match="time_limit_s must be a number"):
         tiny_config(synthetic_songs=1, time_limit_s=-1)
+
+
+def test_init_grows_a_magnitude_cws_model_stereo_features_whose_weights_start_at_zero(
+    tmp_path: Path,
+) -> None:
+    cws = get_family("cws")
+    source = SeparatorNet(cws.config("small", preset="live", channels=2))
+    for module in source.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(tmp_path / "source.pt", source)
+    stereo = cws.config("small", preset="live", channels=2, mask_domain="complex")
+    grown = SeparatorNet(type(stereo)(**{**stereo.__dict__, "stereo_features": True}))
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    n_in = source.net.input_norm.num_features
+    first = grown.net.encoder[0].convs[0].conv.weight
+    assert torch.equal(first[:, :n_in], source.net.encoder[0].convs[0].conv.weight)
+    assert first.shape[1] == n_in + 2 * 4 and torch.count_nonzero(first[:, n_in:]) == 0
+    torch.testing.assert_close(
+        grown.net.input_norm.running_var[:n_in], source.net.input_norm.running_var
+    )
+    source.eval()
+    grown.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        # the complex model reads the phases (mid and side differ from left and right), yet
+        # starts as the magnitude model
+        torch.testing.assert_close(grown.masks(spectra).real, source.masks(spectra))
+        waveform = torch.randn((1, 2, 8000))
+        torch.testing.assert_close(grown(waveform), source(waveform), atol=1e-5, rtol=1e-4)
+    # stereo features without complex masks are refused in one sentence
+    with pytest.raises(UserError, match="stereo_features needs two channels and mask_domain"):
+        cws.config("small", preset="live", stereo_features=True)
