@@ -535,18 +535,24 @@ def test_ci_trains_exports_and_evaluates_a_tiny_model_on_musdb18(tmp_path: Path)
     assert all(scores["stems"][stem]["SDR"] is not None for stem in STEMS)
 
 
+def _saved_cws_source(path: Path) -> SeparatorNet:
+    """A small magnitude-mask ``cws`` model, saved as a checkpoint to grow from; its batch norms'
+    running statistics away from the identity, since they must travel too."""
+    source = SeparatorNet(get_family("cws").config("small", preset="live", channels=2))
+    for module in source.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(path, source)
+    return source
+
+
 def test_init_grows_a_cws_model_a_bottleneck_lstm_that_starts_at_zero(tmp_path: Path) -> None:
     # Seeded: in a network this narrow, a random draw can leave the decoder's path from the
     # bottleneck dead (every relu at zero), and then no branch there changes the masks.
     torch.manual_seed(1)
     cws = get_family("cws")
-    source = SeparatorNet(cws.config("small", preset="live", channels=2))
-    # batch norm's running statistics away from the identity: they must travel too
-    for module in source.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    save_checkpoint(tmp_path / "source.pt", source)
+    source = _saved_cws_source(tmp_path / "source.pt")
     grown = SeparatorNet(cws.config("small", preset="live", channels=2, lstm_hidden=8))
     load_initial_weights(grown, str(tmp_path / "source.pt"))
     assert torch.count_nonzero(grown.net.lstm_out.weight) == 0
@@ -674,14 +680,10 @@ def test_init_grows_a_magnitude_cws_model_stereo_features_whose_weights_start_at
     tmp_path: Path,
 ) -> None:
     cws = get_family("cws")
-    source = SeparatorNet(cws.config("small", preset="live", channels=2))
-    for module in source.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    save_checkpoint(tmp_path / "source.pt", source)
-    stereo = cws.config("small", preset="live", channels=2, mask_domain="complex")
-    grown = SeparatorNet(type(stereo)(**{**stereo.__dict__, "stereo_features": True}))
+    source = _saved_cws_source(tmp_path / "source.pt")
+    grown = SeparatorNet(
+        cws.config("small", preset="live", channels=2, mask_domain="complex", stereo_features=True)
+    )
     load_initial_weights(grown, str(tmp_path / "source.pt"))
     n_in = source.net.input_norm.num_features
     first = grown.net.encoder[0].convs[0].conv.weight
