@@ -9,6 +9,9 @@
 # libraries come from the machine's torch (the nvidia-* packages): torch is imported first so
 # that they are loaded before onnxruntime looks for them.
 # Run from the repository root:  OUT=out/ort bash models/recipes/gpu/ort-cuda-check.sh
+# Carry .ortgpu/p5, .gpu/whl and .gpu/site in the call that runs it. Seen in session 13: the
+# parts p1-p4 carried by the four calls before stayed on the machine, but .gpu, carried by the
+# first call only, was gone by the second, so carry what a call reads in that call.
 set -u
 OUT=${OUT:-out/ort}
 PYTHON=${PYTHON:-python3}
