@@ -66,7 +66,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process: alive
-    return True
+    # A process killed whose parent died too can stay a zombie until init reaps it (never, in
+    # a container whose PID 1 does not): it answers signal 0 but writes nothing any more.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux), or gone since: signal 0 said alive
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def clean_stale(out_dir: str | os.PathLike[str]) -> list[Path]:

@@ -135,6 +135,25 @@ def test_stale_temporaries_of_dead_runs_are_cleaned(tmp_path: Path) -> None:
     assert sorted(path.name for path in tmp_path.iterdir()) == [running.name, "gone"]
 
 
+def test_a_temporary_of_a_killed_run_not_yet_reaped_is_cleaned(tmp_path: Path) -> None:
+    """A worker killed with its server stays a zombie until something reaps it (in a
+    container, perhaps never): it answers signal 0, yet its temporary is stale. Seen as a
+    flaky service test, where the re-run left the killed run's temporary beside the stems."""
+    killed = subprocess.Popen(["sleep", "60"])
+    try:
+        killed.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{killed.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stale = tmp_path / f".song.livestems-new-{killed.pid}-0123abcd"
+        stale.mkdir()
+        assert clean_stale(tmp_path) == [stale]
+        assert not stale.exists()
+    finally:
+        killed.wait()
+
+
 @pytest.mark.slow
 def test_case_3_a_run_killed_while_writing_leaves_one_whole_set(tmp_path: Path) -> None:
     """A re-run with another model, killed -9 while it writes its stems (seen on disk: the
