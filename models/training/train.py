@@ -812,10 +812,10 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
 
     def input_axis(name: str, value: torch.Tensor) -> int | None:
         """The axis of a growing module's input channels, where ours has more of them than the
-        source's and nothing else differs (a norm's 1-D tensors: 0; a convolution's weight: 1)."""
+        source's and nothing else differs (a norm's 1-D tensors: 0; a weight's: 1)."""
         mine = ours[name].shape
         axis = 0 if value.dim() == 1 else 1
-        if not name.startswith(growing) or value.dim() in (0, 3) or len(mine) != value.dim():
+        if not name.startswith(growing) or value.dim() == 0 or len(mine) != value.dim():
             return None
         pairs = enumerate(zip(mine, value.shape, strict=True))
         same_elsewhere = all(a == b for i, (a, b) in pairs if i != axis)
