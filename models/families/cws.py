@@ -17,12 +17,9 @@ stem, channel and bin (``activate_complex_masks``); the imaginary half of the he
 zero, so training starts from the magnitude mask.
 
 ``stereo_features`` (complex masks, stereo) adds the magnitudes of each band's mid (L + R) / 2
-and side (L - R) / 2 to the input channels. Left and right magnitudes alone cannot tell a
-centred source (side near zero) from a wide one of equal level on both sides, since that
-difference lies in the phases; the graph computes them from the spectrum it is given, so the
-front end and the engine are unchanged. They come after the left/right channels, so that a
-model without them grows them with their first convolution's weights at zero
-(``MaskNet.input_growth``).
+and side (L - R) / 2 to the input channels (``layers/stereo.py`` says why), after the
+left/right channels, so that a model without them grows them with their first convolution's
+weights at zero (``MaskNet.input_growth``).
 """
 
 from __future__ import annotations
@@ -36,6 +33,7 @@ from torch import nn
 
 from ..layers.front_end import SubbandFrontEnd
 from ..layers.masks import activate_complex_masks, activate_masks
+from ..layers.stereo import check_stereo_features, mid_side_magnitudes
 from ..layers.streaming import CausalTimeConv2d, MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily
@@ -82,11 +80,8 @@ class CwsConfig(SeparatorConfig):
             raise ConfigError(
                 "channels and dilation must be at least 1, depth and lstm_hidden at least 0."
             )
-        if self.stereo_features and (self.n_channels != 2 or self.n_mask_parts != 2):
-            raise ConfigError(
-                "stereo_features needs two channels and mask_domain complex: mid and side come "
-                "from the phases, which only complex masks give the network."
-            )
+        if self.stereo_features:
+            check_stereo_features(self)
         if self.kernel_time < 1 or self.kernel_freq < 1 or self.kernel_freq % 2 == 0:
             raise ConfigError(
                 f"kernel_time must be at least 1 and kernel_freq odd, got {self.kernel_time} "
@@ -229,8 +224,8 @@ class CwsMaskNet(MaskNet):
             pairs = features.unflatten(2, (config.n_bands, 2))
             left, right = pairs[:, :, :, 0], pairs[:, :, :, 1]
             # (batch, n_frames, bands, mid/side, bins) -> (..., bands x 2, bins)
-            mid_side = torch.stack([left + right, left - right], dim=3) * 0.5
-            magnitude = torch.cat([magnitude, mid_side.square().sum(-1).sqrt().flatten(2, 3)], 2)
+            mid_side = mid_side_magnitudes(left, right, dim=3)
+            magnitude = torch.cat([magnitude, mid_side.flatten(2, 3)], 2)
         # Convolution pasts first, in the order the blocks run; the LSTM's state last.
         states = list(state[: len(self._stateful)])
         lstm_state = state[len(self._stateful) :]

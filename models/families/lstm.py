@@ -11,7 +11,13 @@ layer works on one frame except the LSTM, whose hidden and cell states are the s
 With complex masks (``mask_domain="complex"``) the trunk still reads the magnitudes (computed
 from the real and imaginary parts it is given) and the last layer is twice as wide: a real and an
 imaginary logit per stem, channel and bin (``activate_complex_masks``). The imaginary half of
-the last batch norm starts with a weight of zero, so training starts from the magnitude mask.
+the last batch norm starts with a weight of zero, and the learned output mean per bin shifts the
+real half only, so training starts from the magnitude mask, and a magnitude model grows into a
+complex one (``--init``) as the same function.
+
+``stereo_features`` (complex masks, stereo) adds the mid and side magnitudes, |L + R| / 2 and
+|L - R| / 2 (``layers/stereo.py`` says why), as two more input channels after left and right:
+``fc1``'s new input weights start at zero when a model without them grows them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from torch import nn
 from ..layers.front_end import StftFrontEnd
 from ..layers.masks import activate_complex_masks, activate_masks
 from ..layers.norm import frame_norm
+from ..layers.stereo import check_stereo_features, mid_side_magnitudes
 from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily
@@ -38,6 +45,8 @@ class LstmConfig(SeparatorConfig):
     n_layers: LSTM layers.
     bandwidth_hz: highest frequency the network reads (masks still cover every bin).
     dropout: between LSTM layers, training only.
+    stereo_features: add the mid and side magnitudes to the input (needs complex masks, which
+        give the network the phases, and two channels).
     """
 
     family = "lstm"
@@ -46,6 +55,7 @@ class LstmConfig(SeparatorConfig):
     n_layers: int = 2
     bandwidth_hz: float = 16000.0
     dropout: float = 0.3
+    stereo_features: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,6 +72,8 @@ class LstmConfig(SeparatorConfig):
             )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if self.stereo_features:
+            check_stereo_features(self)
 
     @property
     def n_bandwidth_bins(self) -> int:
@@ -74,6 +86,10 @@ class LstmMaskNet(MaskNet):
     # The batch norm as it was (on a transposed view, then the output scale and mean apart):
     # the same function, reachable only so that ``train_benchmark`` can time the old path.
     legacy_norm = False
+    # Complex masks read the magnitudes too (forward): only the last layer and its norm grow.
+    mask_heads = ("fc3", "bn3")
+    # Stereo features are extra input channels after left and right (their weights start at 0).
+    input_growth = ("fc1",)
 
     def __init__(self, config: LstmConfig) -> None:
         super().__init__()
@@ -86,7 +102,8 @@ class LstmMaskNet(MaskNet):
         self.n_parts = n_parts = config.n_mask_parts
         self.input_mean = nn.Parameter(torch.zeros(n_in))
         self.input_scale = nn.Parameter(torch.ones(n_in))
-        self.fc1 = nn.Linear(n_channels * n_in, hidden, bias=False)
+        n_features = n_channels + (2 if config.stereo_features else 0)
+        self.fc1 = nn.Linear(n_features * n_in, hidden, bias=False)
         self.bn1 = nn.BatchNorm1d(hidden)
         self.lstm = nn.LSTM(
             hidden,
@@ -141,28 +158,32 @@ class LstmMaskNet(MaskNet):
             last for complex masks) and the new state.
         """
         magnitude = features if self.n_parts == 1 else features.square().sum(dim=-1).sqrt()
+        if self.config.stereo_features:
+            # (batch, n_frames, 2, n_bins, 2) -> mid and side (batch, n_frames, 2, n_bins)
+            mid_side = mid_side_magnitudes(features[:, :, 0], features[:, :, 1], dim=2)
+            magnitude = torch.cat([magnitude, mid_side], dim=2)
         x = (magnitude[..., : self.n_in] + self.input_mean) * self.input_scale
-        # (batch, n_frames, n_channels, n_in) -> (batch, n_frames, n_channels * n_in)
+        # (batch, n_frames, features, n_in) -> (batch, n_frames, features * n_in)
         x = x.flatten(2)
         x = torch.tanh(self._frame_norm(self.bn1, self.fc1(x)))
         recurrent, (lstm_h, lstm_c) = self.lstm(x, (lstm_h, lstm_c))
         x = torch.cat([x, recurrent], dim=-1)
         x = torch.relu(self._frame_norm(self.bn2, self.fc2(x)))
         x = self.fc3(x)
+        # bn3's features are (parts, stems, channels, bins) flattened, so the per-bin output
+        # scale repeats; the output mean shifts the real part only (an imaginary logit of zero
+        # is the magnitude mask itself).
+        n_repeats = len(self.config.stems) * self.config.n_channels
+        scale = self.output_scale.repeat(self.n_parts * n_repeats)
+        shift = self.output_mean.repeat(n_repeats)
+        if self.n_parts == 2:
+            shift = torch.cat([shift, torch.zeros_like(shift)])
         if self.legacy_norm:
-            x = self._frame_norm(self.bn3, x)
-            x = x.unflatten(-1, (-1, self.n_bins)) * self.output_scale + self.output_mean
-            return self._masks(x.flatten(2)), lstm_h, lstm_c
-        # bn3, then the output scale and mean per bin, folded into one affine map per feature:
-        # the widest layer is read once, not three times. Its features are (parts, stems,
-        # channels, bins) flattened, so the per-bin vectors repeat.
-        n_repeats = self.n_parts * len(self.config.stems) * self.config.n_channels
-        x = frame_norm(
-            self.bn3,
-            x,
-            scale=self.output_scale.repeat(n_repeats),
-            shift=self.output_mean.repeat(n_repeats),
-        )
+            x = self._frame_norm(self.bn3, x) * scale + shift
+            return self._masks(x), lstm_h, lstm_c
+        # bn3, then the output scale and mean, folded into one affine map per feature: the
+        # widest layer is read once, not three times.
+        x = frame_norm(self.bn3, x, scale=scale, shift=shift)
         return self._masks(x), lstm_h, lstm_c
 
 

@@ -49,7 +49,9 @@ class MaskNet(nn.Module):
     # Modules whose output channels are the mask logits, the imaginary half second with complex
     # masks, in a network that reads the same features with either mask domain: a magnitude
     # network's head is then the real half of the complex one's, which can grow an imaginary
-    # half at zero and start from the same masks (``train.load_initial_weights``).
+    # half as the family builds it (imaginary logits of zero) and start from the same masks
+    # (``train.load_initial_weights``). A mask head's parameters before a norm in it (lstm's
+    # ``fc3`` before ``bn3``) must fit the same way.
     mask_heads: tuple[str, ...] = ()
     # Modules whose input channels may grow (new input features appended after the others): a
     # network without the features grows them with their weights at zero, the rest of the

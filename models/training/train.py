@@ -768,8 +768,8 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
     them: it has every one of the source's weights plus residual branches the source lacks
     (e.g. a ``cws`` model given a bottleneck LSTM), which start at zero, or it is the source
     with complex masks where the source has magnitude masks (a family whose network reads the
-    same features either way, ``MaskNet.mask_heads``), the imaginary half of its mask head at
-    zero, or input features appended (``MaskNet.input_growth``: ``cws``'s stereo features),
+    same features either way, ``MaskNet.mask_heads``), the imaginary half of its mask head as
+    built (its logits zero), or input features appended (``MaskNet.input_growth``: stereo features),
     their weights at zero; in every case training starts from the source's function, checked on
     a test input."""
     if Path(path).suffix == ".onnx":
@@ -792,7 +792,8 @@ def load_initial_weights(model: SeparatorNet, path: str) -> None:
 def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     """Loads ``source``'s weights into a model that only adds residual branches to it (their
     closing modules zeroed), input features (the growing modules' new input weights zeroed) or
-    an imaginary half to its masks (the mask heads' second half zeroed); False, with ``model``
+    an imaginary half to its masks (the mask heads' second half as built, giving imaginary
+    logits of zero); False, with ``model``
     untouched, when it is not such a model."""
     theirs = source.state_dict()
     ours = model.state_dict()
@@ -851,9 +852,11 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
             grown[name] = ours[name].clone() if value.dim() == 1 else torch.zeros_like(ours[name])
             grown[name].narrow(axis, 0, value.shape[axis]).copy_(value)
         else:
-            # the real half from the source, the imaginary half at zero: imaginary logits of
-            # zero give the magnitude mask itself (layers/masks.py)
-            grown[name] = torch.cat([value, torch.zeros_like(value)])
+            # the real half from the source, the imaginary half as this model was built: each
+            # family builds it to give imaginary logits of zero, the magnitude mask itself
+            # (layers/masks.py), e.g. a zero head (cws) or a norm's zero weight after random
+            # weights (lstm: zeros on both sides would leave that path without a gradient)
+            grown[name] = torch.cat([value, ours[name][value.shape[0] :]])
     model.load_state_dict(grown)
     # The grown model must compute the source's function before training changes it.
     generator = torch.Generator().manual_seed(0)

@@ -38,6 +38,8 @@ def complex_configs() -> list[SeparatorConfig]:
     return [
         LstmConfig(preset="live", hidden_size=16, n_layers=2, mask_domain="complex"),
         LstmConfig(preset="ultra", hidden_size=12, mask_domain="complex", mask="sigmoid"),
+        # mid and side magnitudes beside left and right (computed in the graph from the phases)
+        LstmConfig(preset="live", hidden_size=8, mask_domain="complex", stereo_features=True),
         CwsConfig(
             preset="live", n_bands=2, channels=4, depth=1, lstm_hidden=8, mask_domain="complex"
         ),

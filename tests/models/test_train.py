@@ -23,6 +23,7 @@ from livestems.models.data.datasets import STEMS  # noqa: E402
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
 from livestems.models.families.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from livestems.models.families.config import ConfigError  # noqa: E402
+from livestems.models.families.from_onnx import separator_from_onnx  # noqa: E402
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.models.training.train import (  # noqa: E402
@@ -612,12 +613,74 @@ def test_init_grows_a_magnitude_cws_model_an_imaginary_half_that_starts_at_zero(
         load_initial_weights(back, str(tmp_path / "complex.pt"))
     for name, value in back.state_dict().items():
         assert torch.equal(value, before[name]), name
-    # a family whose network reads other features with complex masks does not grow so
-    lstm = get_family("lstm")
-    save_checkpoint(tmp_path / "lstm.pt", SeparatorNet(lstm.config("small", hidden_size=8)))
-    complex_lstm = SeparatorNet(lstm.config("small", hidden_size=8, mask_domain="complex"))
+    # a family whose network reads other features with complex masks (bsrnn: the real and
+    # imaginary parts) does not grow so
+    bsrnn = get_family("bsrnn")
+    tiny = {"width": 4, "n_blocks": 1, "bands": "coarse"}
+    save_checkpoint(tmp_path / "bsrnn.pt", SeparatorNet(bsrnn.config("small", **tiny)))
+    complex_bsrnn = SeparatorNet(bsrnn.config("small", mask_domain="complex", **tiny))
     with pytest.raises(UserError, match="an imaginary half of the masks"):
-        load_initial_weights(complex_lstm, str(tmp_path / "lstm.pt"))
+        load_initial_weights(complex_bsrnn, str(tmp_path / "bsrnn.pt"))
+
+
+def test_init_grows_an_lstm_of_sigmoid_masks_whose_output_mean_shifts_the_real_part_only(
+    tmp_path: Path,
+) -> None:
+    # Softmax masks centre the imaginary logits across stems, which hides a per-bin shift of
+    # them; sigmoid masks do not.
+    lstm = get_family("lstm")
+    source = SeparatorNet(lstm.config("small", hidden_size=8, mask="sigmoid"))
+    with torch.no_grad():
+        source.net.output_mean.normal_(generator=torch.Generator().manual_seed(0))
+    save_checkpoint(tmp_path / "source.pt", source)
+    grown = SeparatorNet(lstm.config("small", hidden_size=8, mask="sigmoid", mask_domain="complex"))
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    source.eval()
+    grown.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        masks = grown.masks(spectra)
+    assert torch.count_nonzero(masks.imag) == 0
+    torch.testing.assert_close(masks.real, source.masks(spectra))
+
+
+def test_init_grows_the_bundled_lstm_live_into_complex_masks_and_stereo_features(
+    tmp_path: Path,
+) -> None:
+    """The shipped magnitude model grows an imaginary half and mid/side inputs and starts as
+    the same separator; the imaginary path has a gradient from the first batch."""
+    from livestems.realtime.runtime.catalog import BUNDLED_DIR
+
+    source = separator_from_onnx(BUNDLED_DIR / "lstm-live.onnx")
+    # Its output mean per bin is near zero (6.7e-5 at most): given one far from zero, the
+    # growth must still leave the imaginary logits at zero.
+    with torch.no_grad():
+        source.net.output_mean.normal_(generator=torch.Generator().manual_seed(0))
+    save_checkpoint(tmp_path / "source.pt", source)
+    lstm = get_family("lstm")
+    grown = SeparatorNet(
+        lstm.config("small", preset="live", mask_domain="complex", stereo_features=True)
+    )
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    n_in = source.net.fc1.weight.shape[1]
+    assert torch.equal(grown.net.fc1.weight[:, :n_in], source.net.fc1.weight)
+    assert torch.count_nonzero(grown.net.fc1.weight[:, n_in:]) == 0
+    half = source.net.fc3.weight.shape[0]
+    assert torch.count_nonzero(grown.net.bn3.weight[half:]) == 0
+    assert torch.count_nonzero(grown.net.fc3.weight[half:]) > 0
+    source.eval()
+    grown.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        masks = grown.masks(spectra)
+        assert torch.count_nonzero(masks.imag) == 0
+        torch.testing.assert_close(masks.real, source.masks(spectra))
+        waveform = torch.randn((1, 2, 8000))
+        torch.testing.assert_close(grown(waveform), source(waveform), atol=1e-5, rtol=1e-4)
+    grown.train()
+    (grown.masks(spectra).imag * torch.randn(masks.shape)).sum().backward()
+    assert grown.net.bn3.weight.grad is not None
+    assert torch.count_nonzero(grown.net.bn3.weight.grad[half:]) > 0
 
 
 def test_a_model_torch_compile_cannot_compile_trains_without_it(
