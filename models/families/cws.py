@@ -17,9 +17,14 @@ stem, channel and bin (``activate_complex_masks``); the imaginary half of the he
 zero, so training starts from the magnitude mask.
 
 ``stereo_features`` (complex masks, stereo) adds the magnitudes of each band's mid (L + R) / 2
-and side (L - R) / 2 to the input channels (``layers/stereo.py`` says why), after the
+and side (L - R) / 2 to the input channels (``layers/phase_features.py`` says why), after the
 left/right channels, so that a model without them grows them with their first convolution's
 weights at zero (``MaskNet.input_growth``).
+
+``phase_deviation`` (complex masks) adds each band and channel's deviation from a steady
+sinusoid, |X_t - P_t| / (|X_t| + |X_{t-1}|) with P_t the frame predicted from the two before it
+(``layers/phase_features.py``): tonal partials against noise and onsets, which magnitudes alone
+do not tell. Its two past frames are stream state (``spectrum_past``); its channels come last.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from torch import nn
 
 from ..layers.front_end import SubbandFrontEnd
 from ..layers.masks import activate_complex_masks, activate_masks
-from ..layers.stereo import check_stereo_features, mid_side_magnitudes
+from ..layers.phase_features import check_stereo_features, mid_side_magnitudes, phase_deviation
 from ..layers.streaming import CausalTimeConv2d, MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily
@@ -53,6 +58,8 @@ class CwsConfig(SeparatorConfig):
     lstm_hidden: width of the bottleneck LSTM; 0 for none.
     stereo_features: add each band's mid and side magnitudes to the input (needs complex
         masks, which give the network the phases, and two channels).
+    phase_deviation: add each band and channel's deviation from a steady sinusoid to the
+        input (needs complex masks).
     """
 
     family = "cws"
@@ -65,6 +72,7 @@ class CwsConfig(SeparatorConfig):
     dilation: int = 1
     lstm_hidden: int = 0
     stereo_features: bool = False
+    phase_deviation: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,6 +90,11 @@ class CwsConfig(SeparatorConfig):
             )
         if self.stereo_features:
             check_stereo_features(self)
+        if self.phase_deviation and self.n_mask_parts != 2:
+            raise ConfigError(
+                "phase_deviation needs mask_domain complex: it comes from the phases, which "
+                "only complex masks give the network."
+            )
         if self.kernel_time < 1 or self.kernel_freq < 1 or self.kernel_freq % 2 == 0:
             raise ConfigError(
                 f"kernel_time must be at least 1 and kernel_freq odd, got {self.kernel_time} "
@@ -137,6 +150,8 @@ class CwsMaskNet(MaskNet):
         self.n_bins = subband.n_bins
         n_in = config.n_bands * config.n_channels
         n_features = n_in + (2 * config.n_bands if config.stereo_features else 0)
+        n_features += n_in if config.phase_deviation else 0
+        self.n_in = n_in
         # Pad the bins to a multiple of 2 ** depth so that pooling and upsampling line up.
         step = 2**config.depth
         self.n_freq = -(-self.n_bins // step) * step
@@ -202,6 +217,8 @@ class CwsMaskNet(MaskNet):
         if self.lstm is not None:
             shape = (1, 1, self.config.lstm_hidden)
             specs += [StateSpec("lstm_h", shape, 1), StateSpec("lstm_c", shape, 1)]
+        if self.config.phase_deviation:
+            specs.append(StateSpec("spectrum_past", (1, 2, self.n_in, self.n_bins, 2), 0))
         return tuple(specs)
 
     def forward(self, features: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -226,10 +243,16 @@ class CwsMaskNet(MaskNet):
             # (batch, n_frames, bands, mid/side, bins) -> (..., bands x 2, bins)
             mid_side = mid_side_magnitudes(left, right, dim=3)
             magnitude = torch.cat([magnitude, mid_side.flatten(2, 3)], 2)
-        # Convolution pasts first, in the order the blocks run; the LSTM's state last.
+        # Convolution pasts first, in the order the blocks run; then the LSTM's state; the
+        # spectrum's past last.
         states = list(state[: len(self._stateful)])
-        lstm_state = state[len(self._stateful) :]
+        lstm_state = state[len(self._stateful) : len(self._stateful) + 2 * bool(self.lstm)]
         new: list[torch.Tensor] = []
+        spectrum_past: list[torch.Tensor] = []
+        if config.phase_deviation:
+            deviation, past = phase_deviation(features, state[-1])
+            magnitude = torch.cat([magnitude, deviation], 2)
+            spectrum_past.append(past)
         # (batch, n_frames, channels, bins) -> (batch, channels, n_frames, bins): conv layout
         x = torch.log1p(magnitude).transpose(1, 2)
         x = self.input_norm(functional.pad(x, (0, self.n_freq - self.n_bins)))
@@ -261,7 +284,7 @@ class CwsMaskNet(MaskNet):
             masks = activate_masks(logits, config.mask, stem_dim=2)
         if self.lstm is not None:
             new += [lstm_h, lstm_c]
-        return (masks, *new)
+        return (masks, *new, *spectrum_past)
 
 
 def build_front_end(config: CwsConfig) -> SubbandFrontEnd:

@@ -16,8 +16,8 @@ real half only, so training starts from the magnitude mask, and a magnitude mode
 complex one (``--init``) as the same function.
 
 ``stereo_features`` (complex masks, stereo) adds the mid and side magnitudes, |L + R| / 2 and
-|L - R| / 2 (``layers/stereo.py`` says why), as two more input channels after left and right:
-``fc1``'s new input weights start at zero when a model without them grows them.
+|L - R| / 2 (``layers/phase_features.py`` says why), as two more input channels after left and
+right: ``fc1``'s new input weights start at zero when a model without them grows them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import nn
 from ..layers.front_end import StftFrontEnd
 from ..layers.masks import activate_complex_masks, activate_masks
 from ..layers.norm import frame_norm
-from ..layers.stereo import check_stereo_features, mid_side_magnitudes
+from ..layers.phase_features import check_stereo_features, mid_side_magnitudes
 from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily

@@ -52,6 +52,18 @@ def complex_configs() -> list[SeparatorConfig]:
             mask_domain="complex",
             stereo_features=True,
         ),
+        # each bin's deviation from a steady sinusoid (two past frames as state), after the
+        # LSTM's state
+        CwsConfig(
+            preset="live",
+            n_bands=2,
+            channels=4,
+            depth=1,
+            lstm_hidden=4,
+            mask_domain="complex",
+            stereo_features=True,
+            phase_deviation=True,
+        ),
     ]
 
 
@@ -70,4 +82,6 @@ def config_name(config: SeparatorConfig) -> str:
         extra += "-mono"
     if getattr(config, "stereo_features", False):
         extra += "-stereo"
+    if getattr(config, "phase_deviation", False):
+        extra += "-phase"
     return f"{config.family}-{config.preset}-{config.mask}-{config.mask_domain}{extra}"

@@ -767,3 +767,24 @@ def test_init_grows_a_magnitude_cws_model_stereo_features_whose_weights_start_at
     # stereo features without complex masks are refused in one sentence
     with pytest.raises(UserError, match="stereo_features needs two channels and mask_domain"):
         cws.config("small", preset="live", stereo_features=True)
+
+
+def test_init_grows_a_stereo_cws_model_the_phase_deviation_and_its_state(tmp_path: Path) -> None:
+    cws = get_family("cws")
+    stereo = {"preset": "live", "channels": 2, "mask_domain": "complex", "stereo_features": True}
+    source = SeparatorNet(cws.config("small", **stereo))
+    save_checkpoint(tmp_path / "source.pt", source)
+    grown = SeparatorNet(cws.config("small", phase_deviation=True, **stereo))
+    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    n_in = source.net.input_norm.num_features
+    first = grown.net.encoder[0].convs[0].conv.weight
+    assert first.shape[1] == n_in + 8 and torch.count_nonzero(first[:, n_in:]) == 0
+    assert [spec.name for spec in grown.net.state_spec()][-1] == "spectrum_past"
+    source.eval()
+    grown.eval()
+    with torch.no_grad():
+        waveform = torch.randn((1, 2, 8000))
+        torch.testing.assert_close(grown(waveform), source(waveform), atol=1e-5, rtol=1e-4)
+    # it comes from the phases: refused without complex masks, in one sentence
+    with pytest.raises(UserError, match="phase_deviation needs mask_domain complex"):
+        cws.config("small", preset="live", phase_deviation=True)
