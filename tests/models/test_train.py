@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -623,25 +624,32 @@ def test_init_grows_a_magnitude_cws_model_an_imaginary_half_that_starts_at_zero(
         load_initial_weights(complex_bsrnn, str(tmp_path / "bsrnn.pt"))
 
 
+def _grow_lstm(tmp_path: Path, source: SeparatorNet, **grown: Any) -> SeparatorNet:
+    """``source`` given an output mean per bin far from zero (a trained one's may be near it),
+    grown by ``--init`` into an lstm of the ``grown`` configuration; both left in eval mode,
+    the grown one checked to start from the source's masks with imaginary parts of zero."""
+    with torch.no_grad():
+        source.net.output_mean.normal_(generator=torch.Generator().manual_seed(0))
+    save_checkpoint(tmp_path / "source.pt", source)
+    model = SeparatorNet(get_family("lstm").config("small", **grown))
+    load_initial_weights(model, str(tmp_path / "source.pt"))
+    source.eval()
+    model.eval()
+    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
+    with torch.no_grad():
+        masks = model.masks(spectra)
+    assert torch.count_nonzero(masks.imag) == 0
+    torch.testing.assert_close(masks.real, source.masks(spectra))
+    return model
+
+
 def test_init_grows_an_lstm_of_sigmoid_masks_whose_output_mean_shifts_the_real_part_only(
     tmp_path: Path,
 ) -> None:
     # Softmax masks centre the imaginary logits across stems, which hides a per-bin shift of
     # them; sigmoid masks do not.
-    lstm = get_family("lstm")
-    source = SeparatorNet(lstm.config("small", hidden_size=8, mask="sigmoid"))
-    with torch.no_grad():
-        source.net.output_mean.normal_(generator=torch.Generator().manual_seed(0))
-    save_checkpoint(tmp_path / "source.pt", source)
-    grown = SeparatorNet(lstm.config("small", hidden_size=8, mask="sigmoid", mask_domain="complex"))
-    load_initial_weights(grown, str(tmp_path / "source.pt"))
-    source.eval()
-    grown.eval()
-    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
-    with torch.no_grad():
-        masks = grown.masks(spectra)
-    assert torch.count_nonzero(masks.imag) == 0
-    torch.testing.assert_close(masks.real, source.masks(spectra))
+    source = SeparatorNet(get_family("lstm").config("small", hidden_size=8, mask="sigmoid"))
+    _grow_lstm(tmp_path, source, hidden_size=8, mask="sigmoid", mask_domain="complex")
 
 
 def test_init_grows_the_bundled_lstm_live_into_complex_masks_and_stereo_features(
@@ -651,34 +659,21 @@ def test_init_grows_the_bundled_lstm_live_into_complex_masks_and_stereo_features
     the same separator; the imaginary path has a gradient from the first batch."""
     from livestems.realtime.runtime.catalog import BUNDLED_DIR
 
+    # its output mean per bin is near zero (6.7e-5 at most): _grow_lstm moves it away
     source = separator_from_onnx(BUNDLED_DIR / "lstm-live.onnx")
-    # Its output mean per bin is near zero (6.7e-5 at most): given one far from zero, the
-    # growth must still leave the imaginary logits at zero.
-    with torch.no_grad():
-        source.net.output_mean.normal_(generator=torch.Generator().manual_seed(0))
-    save_checkpoint(tmp_path / "source.pt", source)
-    lstm = get_family("lstm")
-    grown = SeparatorNet(
-        lstm.config("small", preset="live", mask_domain="complex", stereo_features=True)
-    )
-    load_initial_weights(grown, str(tmp_path / "source.pt"))
+    grown = _grow_lstm(tmp_path, source, mask_domain="complex", stereo_features=True)
     n_in = source.net.fc1.weight.shape[1]
     assert torch.equal(grown.net.fc1.weight[:, :n_in], source.net.fc1.weight)
     assert torch.count_nonzero(grown.net.fc1.weight[:, n_in:]) == 0
     half = source.net.fc3.weight.shape[0]
     assert torch.count_nonzero(grown.net.bn3.weight[half:]) == 0
     assert torch.count_nonzero(grown.net.fc3.weight[half:]) > 0
-    source.eval()
-    grown.eval()
-    spectra = torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)
     with torch.no_grad():
-        masks = grown.masks(spectra)
-        assert torch.count_nonzero(masks.imag) == 0
-        torch.testing.assert_close(masks.real, source.masks(spectra))
         waveform = torch.randn((1, 2, 8000))
         torch.testing.assert_close(grown(waveform), source(waveform), atol=1e-5, rtol=1e-4)
     grown.train()
-    (grown.masks(spectra).imag * torch.randn(masks.shape)).sum().backward()
+    imaginary = grown.masks(torch.randn((1, 20, *source.frame_shape), dtype=torch.complex64)).imag
+    (imaginary * torch.randn(imaginary.shape)).sum().backward()
     assert grown.net.bn3.weight.grad is not None
     assert torch.count_nonzero(grown.net.bn3.weight.grad[half:]) > 0
 
