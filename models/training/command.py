@@ -88,10 +88,16 @@ def _run(args: argparse.Namespace) -> int:
     # before the data loads and the minutes of training, not when the first checkpoint is due
     writable_folder(args.out, "--out")
     state = train(config, args.out, resume=args.resume, show_progress=not args.no_progress)
+    # best.pt is the best epoch by what select_by names: the loss at the SDR's best epoch
+    # is not the run's lowest loss, so say the measure that chose it
+    best = (
+        f"best validation SDR {state.best_valid_sdr:.2f} dB"
+        if config.select_by == "sdr"
+        else f"best validation loss {state.best_valid_loss:.5f}"
+    )
     print(
-        f"done: {state.epoch} epochs, best validation loss {state.best_valid_loss:.5f} at epoch "
-        f"{state.best_epoch}; export with: livestems export {Path(args.out) / 'best.pt'} "
-        "-o MODEL.onnx"
+        f"done: {state.epoch} epochs, {best} at epoch {state.best_epoch} (best.pt); export "
+        f"with: livestems export {Path(args.out) / 'best.pt'} -o MODEL.onnx"
     )
     return 0
 

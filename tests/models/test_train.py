@@ -286,13 +286,20 @@ def test_the_exported_checkpoint_is_the_weight_average(song_folder: Path, tmp_pa
 
 
 def test_select_by_sdr_keeps_the_epoch_of_the_highest_validation_sdr(
-    song_folder: Path, tmp_path: Path
+    song_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Each epoch logs its validation SDR; best.pt is the epoch with the highest, whatever the
-    loss did, and holds the figure; the loss still drives early stopping."""
+    loss did, and holds the figure; the loss still drives early stopping. The command's last
+    line names the SDR that chose best.pt, not the run's lowest loss (another epoch's)."""
     config = tiny_config(folders=(str(song_folder),), epochs=3, select_by="sdr")
-    train(config, tmp_path / "run", show_progress=False)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config.to_dict()))
+    run = str(tmp_path / "run")
+    assert livestems(["train", "--config", str(config_file), "--out", run, "--no-progress"]) == 0
+    done = capsys.readouterr().out.splitlines()[-1]
     log = read_log(tmp_path / "run")
+    expected = f"best validation SDR {log[-1]['best_valid_sdr']:.2f} dB at epoch "
+    assert done.startswith("done: 3 epochs, ") and expected in done and "loss" not in done
     sdrs = [record["valid_sdr"] for record in log]
     assert all(math.isfinite(value) for value in sdrs)
     best = max(range(len(sdrs)), key=sdrs.__getitem__)
