@@ -246,10 +246,11 @@ class CwsMaskNet(MaskNet):
         # Convolution pasts first, in the order the blocks run; then the LSTM's state; the
         # spectrum's past last.
         states = list(state[: len(self._stateful)])
-        lstm_state = state[len(self._stateful) : len(self._stateful) + 2 * bool(self.lstm)]
+        lstm_state = state[len(self._stateful) :]
         new: list[torch.Tensor] = []
         spectrum_past: list[torch.Tensor] = []
         if config.phase_deviation:
+            lstm_state = lstm_state[:-1]
             deviation, past = phase_deviation(features, state[-1])
             magnitude = torch.cat([magnitude, deviation], 2)
             spectrum_past.append(past)
