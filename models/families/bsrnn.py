@@ -35,7 +35,7 @@ from torch import nn
 
 from ...realtime.dsp.presets import SpectralPreset
 from ..layers.front_end import StftFrontEnd
-from ..layers.masks import activate_complex_masks, activate_masks
+from ..layers.masks import activate_complex_masks, activate_masks, parts_magnitude
 from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily
@@ -222,7 +222,7 @@ class BsrnnMaskNet(MaskNet):
         if self.n_parts == 1:
             compressed = torch.log1p(features)
         else:
-            magnitude = features.square().sum(dim=-1).sqrt()
+            magnitude = parts_magnitude(features)
             # The spectrum with its magnitude log-compressed, its phase kept.
             scale = torch.log1p(magnitude) / magnitude.clamp_min(MAGNITUDE_FLOOR)
             compressed = features * scale.unsqueeze(-1)

@@ -37,7 +37,7 @@ import torch.nn.functional as functional
 from torch import nn
 
 from ..layers.front_end import SubbandFrontEnd
-from ..layers.masks import activate_complex_masks, activate_masks
+from ..layers.masks import activate_complex_masks, activate_masks, parts_magnitude
 from ..layers.phase_features import check_stereo_features, mid_side_magnitudes, phase_deviation
 from ..layers.streaming import CausalTimeConv2d, MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
@@ -235,7 +235,7 @@ class CwsMaskNet(MaskNet):
         """
         config = self.config
         complex_masks = config.n_mask_parts == 2
-        magnitude = features.square().sum(dim=-1).sqrt() if complex_masks else features
+        magnitude = parts_magnitude(features) if complex_masks else features
         if config.stereo_features:
             # (batch, n_frames, bands x channels, bins, 2) -> (..., bands, channels, bins, 2)
             pairs = features.unflatten(2, (config.n_bands, 2))

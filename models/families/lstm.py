@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..layers.front_end import StftFrontEnd
-from ..layers.masks import activate_complex_masks, activate_masks
+from ..layers.masks import activate_complex_masks, activate_masks, parts_magnitude
 from ..layers.norm import frame_norm
 from ..layers.phase_features import check_stereo_features, mid_side_magnitudes
 from ..layers.streaming import MaskNet, StateSpec
@@ -157,7 +157,7 @@ class LstmMaskNet(MaskNet):
             masks [shape=(batch, n_frames, n_stems, n_channels, n_bins)] ((real, imaginary)
             last for complex masks) and the new state.
         """
-        magnitude = features if self.n_parts == 1 else features.square().sum(dim=-1).sqrt()
+        magnitude = features if self.n_parts == 1 else parts_magnitude(features)
         if self.config.stereo_features:
             # (batch, n_frames, 2, n_bins, 2) -> mid and side (batch, n_frames, 2, n_bins)
             mid_side = mid_side_magnitudes(features[:, :, 0], features[:, :, 1], dim=2)

@@ -76,6 +76,12 @@ def network_features(spectra: torch.Tensor, mask_domain: str) -> torch.Tensor:
     return spectra.abs()
 
 
+def parts_magnitude(parts: torch.Tensor) -> torch.Tensor:
+    """The magnitudes [shape=(...)] of (real, imaginary) pairs [shape=(..., 2)]: what a network
+    with complex masks reads as its magnitudes."""
+    return parts.square().sum(dim=-1).sqrt()
+
+
 def mask_values(masks: torch.Tensor, mask_domain: str) -> torch.Tensor:
     """A network's masks as what multiplies the spectra: real masks as they are, (real,
     imaginary) pairs [shape=(..., 2)] as a complex tensor [shape=(...)]."""

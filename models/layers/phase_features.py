@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..families.config import ConfigError, SeparatorConfig
+from .masks import parts_magnitude
 
 
 def check_stereo_features(config: SeparatorConfig) -> None:
@@ -34,7 +35,7 @@ def mid_side_magnitudes(left: torch.Tensor, right: torch.Tensor, dim: int) -> to
             trailing (real, imaginary) axis.
     """
     mid_side = torch.stack([left + right, left - right], dim=dim) * 0.5
-    return _magnitude(mid_side)
+    return parts_magnitude(mid_side)
 
 
 def phase_deviation(
@@ -60,18 +61,14 @@ def phase_deviation(
     extended = torch.cat([past, features], dim=1)
     # Slices counted from the ends, so that an exported graph keeps its time axis dynamic.
     now, last, before = extended[:, 2:], extended[:, 1:-1], extended[:, :-2]
-    now_size, last_size = _magnitude(now), _magnitude(last)
+    now_size, last_size = parts_magnitude(now), parts_magnitude(last)
     last_unit = last / (last_size.unsqueeze(-1) + eps)
-    before_unit = before / (_magnitude(before).unsqueeze(-1) + eps)
+    before_unit = before / (parts_magnitude(before).unsqueeze(-1) + eps)
     # the advance u_{t-1} * conj(u_{t-2}), then the prediction X_{t-1} times it
     advance = _multiply(last_unit, before_unit * before_unit.new_tensor([1.0, -1.0]))
     predicted = _multiply(last, advance)
-    deviation = _magnitude(now - predicted) / (now_size + last_size + eps)
+    deviation = parts_magnitude(now - predicted) / (now_size + last_size + eps)
     return deviation, extended[:, -2:]
-
-
-def _magnitude(parts: torch.Tensor) -> torch.Tensor:
-    return parts.square().sum(-1).sqrt()
 
 
 def _multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -793,8 +793,7 @@ def _grow_from(model: SeparatorNet, source: SeparatorNet) -> bool:
     """Loads ``source``'s weights into a model that only adds residual branches to it (their
     closing modules zeroed), input features (the growing modules' new input weights zeroed) or
     an imaginary half to its masks (the mask heads' second half as built, giving imaginary
-    logits of zero); False, with ``model``
-    untouched, when it is not such a model."""
+    logits of zero); False, with ``model`` untouched, when it is not such a model."""
     theirs = source.state_dict()
     ours = model.state_dict()
     domains = (source.config.mask_domain, model.config.mask_domain)
