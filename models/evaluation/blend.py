@@ -11,6 +11,13 @@ tracks in one pass (each model runs once per track; a blend reuses its members' 
 Models of different front ends and latencies blend too: each member's stems are already cut to
 the references' timeline. Live, a blend would need every member per hop and its outputs delayed
 to the slowest member's latency; the README says what it measured and why none ships.
+
+Two more ways to spend compute on the same model, measured the same way and not shipped either
+(the README has the figures): ``--swapped NAME`` adds ``NAME-swapped``, the model run on the
+mixture with left and right exchanged (its stems exchanged back), so ``--blend NAME+NAME-swapped``
+is test-time augmentation; ``--spatial NAME`` adds ``NAME-spatial``, the model's stems through a
+causal multichannel Wiener filter whose spatial covariances are averaged over the past
+(``spatial_wiener``), where the processor's ``--wiener`` has one frame only.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.signal import istft, stft
 
 from ...realtime.errors import UserError
 from ..data.datasets import Track, musdb_tracks
@@ -78,6 +86,121 @@ def blend_estimators(
     return estimators
 
 
+def swapped_estimator(estimate: Estimator) -> Estimator:
+    """``estimate`` run on the mixture with its two channels exchanged, and its stems exchanged
+    back: for a model that is not symmetric in left and right, a second opinion on the same
+    song."""
+
+    def swapped(track: Track) -> Mapping[str, np.ndarray]:
+        if track.mixture.shape[1] != 2:
+            raise UserError(f"{track.name} is not stereo, so its channels cannot be exchanged.")
+        mirrored = Track(
+            track.name,
+            {stem: audio[:, ::-1] for stem, audio in track.stems.items()},
+            np.ascontiguousarray(track.mixture[:, ::-1]),
+            track.sample_rate,
+        )
+        return {stem: audio[:, ::-1] for stem, audio in estimate(mirrored).items()}
+
+    return swapped
+
+
+#: The spatial Wiener filter's frame (about 23 ms at 44.1 kHz) and hop: a quarter frame.
+SPATIAL_FRAME = 1024
+SPATIAL_HOP = 256
+
+
+def spatial_wiener(
+    mixture: np.ndarray,
+    stems: Mapping[str, np.ndarray],
+    sample_rate: int,
+    memory_s: float = 1.0,
+    eps: float = 1e-10,
+) -> dict[str, np.ndarray]:
+    """Stems re-estimated by a causal multichannel Wiener filter, as Open-Unmix's post-filter
+    but with its statistics from the past only.
+
+    Per bin and frame, stem j's power ``v_j`` is its estimate's mean power over the channels and
+    its spatial covariance ``R_j`` is the sum of its estimates' outer products ``y_j y_j^H`` over
+    the frames so far, each weighted by ``exp(-age / memory_s)``, over the same sum of ``v_j``;
+    the filtered stem is ``v_j R_j (sum_k v_k R_k + eps I)^-1 x``. Frame ``t`` reads frames
+    ``<= t`` only, so the filter adds no look-ahead beyond its frame's.
+
+    Args:
+        mixture: [shape=(n_samples, n_channels)]
+        stems: ``{stem: [shape=(n_samples, n_channels)]}``, a model's estimates on the same
+            timeline.
+        sample_rate: of both.
+        memory_s: the time constant of the covariances' average.
+
+    Returns:
+        ``{stem: [shape=(n_samples, n_channels)] float64}``.
+    """
+
+    def spectrum(audio: np.ndarray) -> np.ndarray:  # (frames, bins, channels)
+        frames = stft(
+            np.asarray(audio, dtype=np.float64).T,
+            nperseg=SPATIAL_FRAME,
+            noverlap=SPATIAL_FRAME - SPATIAL_HOP,
+            boundary="zeros",
+            padded=True,
+        )[2]
+        return frames.transpose(2, 1, 0)
+
+    names = list(stems)
+    x = spectrum(mixture)
+    estimates = np.stack([spectrum(stems[name]) for name in names])  # (stems, frames, bins, ch)
+    n_frames, n_bins, n_channels = x.shape
+    decay = np.exp(-SPATIAL_HOP / (memory_s * sample_rate))
+    covariance_sum = np.zeros((len(names), n_bins, n_channels, n_channels), dtype=complex)
+    power_sum = np.zeros((len(names), n_bins))
+    identity = eps * np.eye(n_channels)
+    filtered = np.zeros_like(estimates)
+    for frame in range(n_frames):
+        y = estimates[:, frame]  # (stems, bins, ch)
+        power = np.mean(np.abs(y) ** 2, axis=-1)
+        covariance_sum = decay * covariance_sum + y[..., :, None] * y.conj()[..., None, :]
+        power_sum = decay * power_sum + power
+        spatial = covariance_sum / (power_sum[..., None, None] + eps)
+        stem_covariance = power[..., None, None] * spatial
+        whitened = np.linalg.solve(stem_covariance.sum(axis=0) + identity, x[frame][..., None])
+        filtered[:, frame] = (stem_covariance @ whitened[None])[..., 0]
+    n_samples = len(mixture)
+    out = {}
+    for index, name in enumerate(names):
+        audio = istft(
+            filtered[index].transpose(2, 1, 0),
+            nperseg=SPATIAL_FRAME,
+            noverlap=SPATIAL_FRAME - SPATIAL_HOP,
+            boundary=True,
+        )[1].T
+        out[name] = np.zeros((n_samples, n_channels))
+        out[name][: min(n_samples, len(audio))] = audio[:n_samples]
+    return out
+
+
+def once_per_track(estimate: Estimator) -> Estimator:
+    """``estimate``, keeping its last track's stems: what wraps it (``spatial_estimator``) then
+    reuses the stems the member was scored with instead of running the model again."""
+    last: list[tuple[str, Mapping[str, np.ndarray]]] = []
+
+    def cached(track: Track) -> Mapping[str, np.ndarray]:
+        if not last or last[0][0] != track.name:
+            last[:] = [(track.name, estimate(track))]
+        return last[0][1]
+
+    return cached
+
+
+def spatial_estimator(estimate: Estimator, memory_s: float = 1.0) -> Estimator:
+    """``estimate``'s stems through ``spatial_wiener``."""
+
+    def filtered(track: Track) -> Mapping[str, np.ndarray]:
+        return spatial_wiener(track.mixture, estimate(track), track.sample_rate, memory_s)
+
+    return filtered
+
+
 def _named_model(text: str) -> tuple[str, str]:
     name, separator, path = text.partition("=")
     if not separator or not name or not path:
@@ -92,6 +215,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("models", nargs="+", type=_named_model, help="NAME=MODEL.onnx")
     parser.add_argument("--blend", action="append", default=[], help="NAME+NAME[+...]")
+    parser.add_argument(
+        "--swapped",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also score NAME-swapped: NAME on the channel-swapped mixture, swapped back",
+    )
+    parser.add_argument(
+        "--spatial",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also score NAME-spatial: NAME's stems through the causal spatial Wiener filter",
+    )
+    parser.add_argument(
+        "--spatial-memory-s",
+        type=float,
+        default=1.0,
+        help="time constant of the spatial Wiener filter's covariance average (default 1 s)",
+    )
     parser.add_argument("--musdb", default=os.environ.get("LIVESTEMS_MUSDB"))
     parser.add_argument("--split", default="valid")
     parser.add_argument("--tracks", type=int, help="only the split's first N tracks")
@@ -100,6 +243,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.musdb:
             raise UserError("Give --musdb PATH (or set LIVESTEMS_MUSDB).")
         members = {name: streaming_estimator(path, "cpu") for name, path in args.models}
+        for variant, names in (("swapped", args.swapped), ("spatial", args.spatial)):
+            for name in names:
+                if name not in members:
+                    raise UserError(
+                        f"--{variant} names {name}, which is not a model given: the models are "
+                        f"{', '.join(members)}."
+                    )
+        # -swapped runs its model once more per track; -spatial filters the stems its member
+        # was just scored with (members are called first, in order, for each track).
+        for name in args.spatial:
+            members[name] = once_per_track(members[name])
+        variants: dict[str, Estimator] = {}
+        for name in args.swapped:
+            variants[f"{name}-swapped"] = swapped_estimator(members[name])
+        for name in args.spatial:
+            variants[f"{name}-spatial"] = spatial_estimator(members[name], args.spatial_memory_s)
+        members.update(variants)
         estimators = blend_estimators(members, [text.split("+") for text in args.blend])
         tracks = musdb_tracks(args.musdb, args.split)[: args.tracks]
         results = evaluate_estimators(estimators, tracks)

@@ -25,7 +25,12 @@ from museval.aggregate import EvalStore, TrackStore  # noqa: E402
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
 from livestems.models.evaluation import evaluate as evaluation  # noqa: E402
-from livestems.models.evaluation.blend import blend_estimators  # noqa: E402
+from livestems.models.evaluation.blend import (  # noqa: E402
+    SPATIAL_FRAME,
+    blend_estimators,
+    spatial_wiener,
+    swapped_estimator,
+)
 from livestems.models.evaluation.blend import main as blend_main  # noqa: E402
 from livestems.models.evaluation.evaluate import (  # noqa: E402
     BSSEVAL_METRICS,
@@ -455,6 +460,57 @@ def test_a_blend_of_unknown_or_repeated_models_is_refused(blend, message: str) -
         blend_estimators(members, [blend])
 
 
+def test_swapped_estimator_runs_the_model_on_the_mirrored_mix_and_mirrors_its_stems_back(
+    two_stem_tracks: list[Track],
+) -> None:
+    def left_everywhere(track: Track) -> dict[str, np.ndarray]:
+        """Not symmetric: every stem is the mixture's left channel, in both channels."""
+        return {stem: track.mixture[:, [0, 0]] for stem in track.stems}
+
+    track = two_stem_tracks[0]
+    swapped = swapped_estimator(left_everywhere)(track)
+    for stem in track.stems:
+        np.testing.assert_array_equal(swapped[stem], track.mixture[:, [1, 1]])
+    exact = swapped_estimator(lambda track: dict(track.stems))(track)
+    for stem, reference in track.stems.items():
+        np.testing.assert_array_equal(exact[stem], reference)
+
+
+def _panned_track(n_samples: int) -> Track:
+    """Two sources at different places in the stereo image: a tone left of centre, noise
+    bursts right of it."""
+    burst = _bursts(n_samples, seed=3)
+    return _track("panned", {"a": _tone(n_samples, 440.0, 0.3, pan=0.2), "b": burst * [0.3, 1.0]})
+
+
+def test_spatial_wiener_keeps_stems_that_are_already_right() -> None:
+    track = _panned_track(2 * RATE)
+    filtered = spatial_wiener(track.mixture, track.stems, RATE)
+    for stem, reference in track.stems.items():
+        inner = slice(SPATIAL_FRAME, -SPATIAL_FRAME)
+        error = filtered[stem][inner] - reference[inner]
+        sdr = 10 * np.log10(np.sum(reference[inner] ** 2) / np.sum(error**2))
+        assert sdr > 20.0, (stem, sdr)
+
+
+def test_spatial_wiener_reads_no_future() -> None:
+    """What comes after sample m changes nothing before m minus one frame (the frame's own
+    look-ahead)."""
+    track = _panned_track(RATE)
+    m = RATE // 2
+    changed = {stem: audio.copy() for stem, audio in track.stems.items()}
+    for audio in changed.values():
+        audio[m:] = np.random.default_rng(0).standard_normal(audio[m:].shape) * 0.5
+    mixture = np.sum(list(changed.values()), axis=0)
+    before = spatial_wiener(track.mixture, track.stems, RATE)
+    after = spatial_wiener(mixture, changed, RATE)
+    for stem in track.stems:
+        np.testing.assert_allclose(
+            after[stem][: m - SPATIAL_FRAME], before[stem][: m - SPATIAL_FRAME], atol=1e-9
+        )
+        assert not np.allclose(after[stem][m:], before[stem][m:])
+
+
 @pytest.mark.slow
 def test_blend_command_scores_a_model_blended_with_itself_as_the_model(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -462,6 +518,7 @@ def test_blend_command_scores_a_model_blended_with_itself_as_the_model(
     musdb = _musdb_folder(tmp_path / "musdb", n_tracks=2, seconds=1.0)
     status = blend_main(
         [f"a={tiny_model}", f"b={tiny_model}", "--blend", "a+b", "--musdb", str(musdb)]
+        + ["--swapped", "a", "--spatial", "b"]
     )
     captured = capsys.readouterr()
     assert status == 0, captured.err
@@ -470,6 +527,20 @@ def test_blend_command_scores_a_model_blended_with_itself_as_the_model(
         for line in captured.out.splitlines()
         if line.startswith("| ") and not line.startswith("| system")
     }
-    assert set(rows) == {"a", "b", "a+b"}
+    assert set(rows) == {"a", "b", "a+b", "a-swapped", "b-spatial"}
     assert rows["a"] == rows["b"] == rows["a+b"]  # the mean of equal stems is those stems
+    assert rows["a-swapped"] != rows["a"] and rows["b-spatial"] != rows["b"]
     assert "2 tracks of the valid split" in captured.out
+
+
+@pytest.mark.parametrize("option", ["--swapped", "--spatial"])
+def test_blend_command_refuses_a_variant_of_a_model_not_given(
+    tiny_model: Path, tmp_path: Path, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    musdb = _musdb_folder(tmp_path / "musdb", n_tracks=1, seconds=0.5)
+    status = blend_main([f"a={tiny_model}", option, "c", "--musdb", str(musdb)])
+    error = capsys.readouterr().err.strip()
+    assert status == 1
+    assert error == (
+        f"livestems blend: {option} names c, which is not a model given: the models are a."
+    )
