@@ -67,8 +67,35 @@ def complex_configs() -> list[SeparatorConfig]:
     ]
 
 
+def ensemble_configs() -> list[SeparatorConfig]:
+    """Ensembles (the mean of their members' masks): two ``cws`` of different widths and inputs
+    on one subband front end, complex masks, one with stereo and phase features and an LSTM (so
+    every kind of member state, each behind its prefix); and two ``lstm`` with magnitude masks."""
+    from livestems.models.families.cws import CwsConfig
+    from livestems.models.families.ensemble import ensemble_config
+    from livestems.models.families.lstm import LstmConfig
+
+    cws = {"preset": "live", "n_bands": 2, "depth": 1, "mask_domain": "complex"}
+    return [
+        ensemble_config(
+            [
+                CwsConfig(
+                    channels=4, lstm_hidden=4, stereo_features=True, phase_deviation=True, **cws
+                ),
+                CwsConfig(channels=3, **cws),
+            ]
+        ),
+        ensemble_config(
+            [
+                LstmConfig(preset="live", hidden_size=8, n_layers=1),
+                LstmConfig(preset="live", hidden_size=6, n_layers=2),
+            ]
+        ),
+    ]
+
+
 def band_split_and_complex_configs() -> list[SeparatorConfig]:
-    return bsrnn_configs() + complex_configs()
+    return bsrnn_configs() + complex_configs() + ensemble_configs()
 
 
 def config_name(config: SeparatorConfig) -> str:
