@@ -34,6 +34,9 @@ from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily, config_from_dict, get_family
 
+#: What every member must share with the ensemble (and so with each other).
+SHARED_FIELDS = ("preset", "stems", "n_channels", "mask", "mask_domain")
+
 
 def _member_configs(config: EnsembleConfig) -> list[SeparatorConfig]:
     return [config_from_dict(dict(member)) for member in config.members]
@@ -67,13 +70,7 @@ class EnsembleConfig(SeparatorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.members:
-            shared = {
-                "preset": self.preset,
-                "stems": self.stems,
-                "n_channels": self.n_channels,
-                "mask": self.mask,
-                "mask_domain": self.mask_domain,
-            }
+            shared = {field: getattr(self, field) for field in SHARED_FIELDS}
             pair = get_family("cws").config("small", **shared).to_dict()
             object.__setattr__(self, "members", (pair, dict(pair)))
         if len(self.members) < 2:
@@ -92,8 +89,7 @@ class EnsembleConfig(SeparatorConfig):
                     f"Member {index} is a {member.family} model, an offline baseline that "
                     "cannot run frame by frame."
                 )
-            shared = ("preset", "stems", "n_channels", "mask", "mask_domain")
-            for field in shared:
+            for field in SHARED_FIELDS:
                 if getattr(member, field) != getattr(self, field):
                     raise ConfigError(
                         f"Member {index} has {field} {getattr(member, field)!r} where the "
@@ -135,17 +131,17 @@ class EnsembleMaskNet(MaskNet):
     def __init__(self, config: EnsembleConfig) -> None:
         super().__init__()
         self.config = config
-        self.members = torch.nn.ModuleList(
-            get_family(member.family).build_net(member) for member in _member_configs(config)
+        nets = [get_family(member.family).build_net(member) for member in _member_configs(config)]
+        self.members = torch.nn.ModuleList(nets)
+        self._n_states = [len(net.state_spec()) for net in nets]
+        self._specs = tuple(
+            StateSpec(f"m{index}_{spec.name}", spec.shape, spec.batch_axis)
+            for index, net in enumerate(nets)
+            for spec in net.state_spec()
         )
-        self._n_states = [len(member.state_spec()) for member in self.members]
 
     def state_spec(self) -> tuple[StateSpec, ...]:
-        return tuple(
-            StateSpec(f"m{index}_{spec.name}", spec.shape, spec.batch_axis)
-            for index, member in enumerate(self.members)
-            for spec in member.state_spec()
-        )
+        return self._specs
 
     def forward(self, features: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Masks for a run of frames: the members' mean; then every member's new state, in
