@@ -182,11 +182,13 @@ def spatial_wiener(
 def once_per_track(estimate: Estimator) -> Estimator:
     """``estimate``, keeping its last track's stems: what wraps it (``spatial_estimator``) then
     reuses the stems the member was scored with instead of running the model again."""
-    last: list[tuple[str, Mapping[str, np.ndarray]]] = []
+    # Keyed by the track object, not its name: swapped_estimator hands the model another
+    # Track of the same name (the mirrored mix). Holding it keeps its id from being reused.
+    last: list[tuple[Track, Mapping[str, np.ndarray]]] = []
 
     def cached(track: Track) -> Mapping[str, np.ndarray]:
-        if not last or last[0][0] != track.name:
-            last[:] = [(track.name, estimate(track))]
+        if not last or last[0][0] is not track:
+            last[:] = [(track, estimate(track))]
         return last[0][1]
 
     return cached

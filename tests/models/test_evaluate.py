@@ -28,6 +28,7 @@ from livestems.models.evaluation import evaluate as evaluation  # noqa: E402
 from livestems.models.evaluation.blend import (  # noqa: E402
     SPATIAL_FRAME,
     blend_estimators,
+    once_per_track,
     spatial_wiener,
     swapped_estimator,
 )
@@ -471,6 +472,11 @@ def test_swapped_estimator_runs_the_model_on_the_mirrored_mix_and_mirrors_its_st
     swapped = swapped_estimator(left_everywhere)(track)
     for stem in track.stems:
         np.testing.assert_array_equal(swapped[stem], track.mixture[:, [1, 1]])
+    # a member whose stems are kept for its -spatial variant still runs on the mirrored mix
+    cached = once_per_track(left_everywhere)
+    cached(track)
+    for stem, audio in swapped_estimator(cached)(track).items():
+        np.testing.assert_array_equal(audio, track.mixture[:, [1, 1]])
     exact = swapped_estimator(lambda track: dict(track.stems))(track)
     for stem, reference in track.stems.items():
         np.testing.assert_array_equal(exact[stem], reference)
