@@ -139,6 +139,32 @@ def _training_section(
     return lines
 
 
+def _members_section(member_recipes: Sequence[Path], member_logs: Sequence[Path]) -> list[str]:
+    """How an ensemble's weights were made: each member's last run (its recipe, where that run
+    started, its log), then the command that puts their ``best.pt`` files in one model."""
+    lines = ["## Training", "", "The mean of the masks of these networks, each trained apart:", ""]
+    runs = []
+    for index, (recipe, log) in enumerate(zip(member_recipes, member_logs, strict=True)):
+        values = json.loads(recipe.read_text())
+        run = f"RUN{index}"
+        runs.append(f"{run}/best.pt")
+        start = f", starting from `{values['init']}`" if values.get("init") else ""
+        summary = _log_summary(log, selected_by_sdr=values.get("select_by") == "sdr")
+        lines.append(
+            f"- member {index} (`{values['family']}`, model settings "
+            f"{json.dumps(values.get('model', {}), sort_keys=True)}): `livestems train --config "
+            f"{recipe.as_posix()} --out {run}`{start}; trained for {summary}; the log: "
+            f"`{log.as_posix()}`."
+        )
+    lines += [
+        "",
+        f"Then `python -m livestems.models.families.ensemble {' '.join(runs)} -o ENSEMBLE.pt` "
+        "and `livestems export ENSEMBLE.pt --float16 -o MODEL.onnx`.",
+        "",
+    ]
+    return lines
+
+
 def model_card_markdown(
     model_path: Path,
     recipe: Path | None = None,
@@ -146,6 +172,8 @@ def model_card_markdown(
     scores: dict[str, Any] | None = None,
     pretrain_recipes: Sequence[Path] = (),
     pretrain_logs: Sequence[Path] = (),
+    member_recipes: Sequence[Path] = (),
+    member_logs: Sequence[Path] = (),
 ) -> str:
     meta = OnnxHopModel(model_path, provider="cpu").metadata
     preset = meta.preset
@@ -173,7 +201,10 @@ def model_card_markdown(
     ]
     if scores is not None:
         lines += _scores_section(scores, model_path.stem)
-    lines += _training_section(recipe, log, pretrain_recipes, pretrain_logs)
+    if member_recipes:
+        lines += _members_section(member_recipes, member_logs)
+    else:
+        lines += _training_section(recipe, log, pretrain_recipes, pretrain_logs)
     lines += ["## Terms", "", MUSDB_TERMS, ""]
     return "\n".join(lines)
 
@@ -193,7 +224,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pretrain-log", action="append", default=[], help="that run's log.jsonl (the same order)"
     )
+    parser.add_argument(
+        "--member-recipe",
+        action="append",
+        default=[],
+        help="an ensemble's member: the recipe of its last run (repeated, in member order)",
+    )
+    parser.add_argument(
+        "--member-log", action="append", default=[], help="that run's log.jsonl (the same order)"
+    )
     args = parser.parse_args(argv)
+    if len(args.member_log) != len(args.member_recipe):
+        print("model_card: give one --member-log per --member-recipe.", file=sys.stderr)
+        return 1
+    if args.member_recipe and (args.recipe or args.pretrain_recipe):
+        print(
+            "model_card: an ensemble's card takes --member-recipe, not --recipe or "
+            "--pretrain-recipe.",
+            file=sys.stderr,
+        )
+        return 1
     if args.pretrain_log and len(args.pretrain_log) != len(args.pretrain_recipe):
         print("model_card: give one --pretrain-log per --pretrain-recipe.", file=sys.stderr)
         return 1
@@ -207,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores,
             [Path(path) for path in args.pretrain_recipe],
             [Path(path) for path in args.pretrain_log],
+            [Path(path) for path in args.member_recipe],
+            [Path(path) for path in args.member_log],
         )
     except (UserError, OSError, ValueError) as error:
         print(f"model_card: {error}", file=sys.stderr)

@@ -257,3 +257,46 @@ def test_a_card_names_the_pre_training_and_the_sdr_selected_epoch(tmp_path: Path
     assert all(part in card for part in order), card
     assert card.index(order[0]) < card.index(order[1]) < card.index(order[2])
     assert f"Then trained by `{middle.as_posix()}` for 2 epochs" in card
+
+
+def test_an_ensemble_card_names_each_members_run_and_the_command_that_joins_them(
+    tmp_path: Path,
+) -> None:
+    _, model_path = _tiny_model_file(tmp_path / "tiny.onnx")
+    recipes, logs = [], []
+    for index, (init, channels) in enumerate((("runs/a/best.pt", 8), (None, 12))):
+        recipe = tmp_path / f"member{index}.json"
+        values = {"family": "cws", "select_by": "sdr", "model": {"channels": channels}}
+        recipe.write_text(json.dumps({**values, "init": init} if init else values))
+        log = tmp_path / f"member{index}.jsonl"
+        log.write_text(
+            "\n".join(
+                json.dumps(
+                    {
+                        "epoch": e,
+                        "step": 40 * (e + 1),
+                        "valid_sdr": s,
+                        "best_valid_sdr": max(s, 3.0),
+                        "best_epoch": 1,
+                        "valid_loss": 0.1,
+                        "seconds": 900,
+                    }
+                )
+                for e, s in enumerate((2.9, 3.0 + index))
+            )
+        )
+        recipes.append(recipe)
+        logs.append(log)
+    card = model_card_markdown(model_path, member_recipes=recipes, member_logs=logs)
+    assert (
+        f'- member 0 (`cws`, model settings {{"channels": 8}}): `livestems train --config '
+        f"{recipes[0].as_posix()} --out RUN0`, starting from `runs/a/best.pt`; trained for 2 "
+        "epochs (80 batches" in card
+    )
+    assert '- member 1 (`cws`, model settings {"channels": 12}): ' in card
+    assert "best validation SDR 4.00 dB" in card
+    assert (
+        "`python -m livestems.models.families.ensemble RUN0/best.pt RUN1/best.pt -o ENSEMBLE.pt`"
+        in card
+    )
+    assert "Reproduce with" not in card  # no single recipe: the members' runs say it
