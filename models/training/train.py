@@ -731,6 +731,14 @@ class WeightAverage:
 Scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau | torch.optim.lr_scheduler.LambdaLR
 
 
+def epochs_to_train(config: TrainConfig, state: LoopState | None) -> int:
+    """The run's epochs: ``config.epochs``, or fewer where a time limit planned fewer. Epochs
+    lowered in ``config.json`` before a ``--resume`` win over an earlier plan (the plan is kept
+    in ``last.pt`` and would otherwise go on to its own end)."""
+    planned = state.planned_epochs if state else 0
+    return min(planned, config.epochs) if planned else config.epochs
+
+
 def make_scheduler(
     config: TrainConfig, optimizer: torch.optim.Optimizer, state: LoopState | None = None
 ) -> Scheduler:
@@ -744,7 +752,7 @@ def make_scheduler(
     warmup, floor = config.warmup_batches, config.min_lr_ratio
 
     def factor(step: int) -> float:
-        epochs = (state.planned_epochs if state else 0) or config.epochs
+        epochs = epochs_to_train(config, state)
         total = epochs * config.batches_per_epoch
         if step < warmup:
             return (step + 1) / warmup
@@ -1047,7 +1055,7 @@ def train(
     call_start = time.perf_counter()
     epochs_here = 0
     last_epoch_s = 0.0  # the latest epoch's wall time, validation included
-    while state.epoch < (state.planned_epochs or config.epochs) and not state.stopped_early:
+    while state.epoch < epochs_to_train(config, state) and not state.stopped_early:
         epoch_wall_start = time.perf_counter()
         if config.time_limit_s and epochs_here:
             if time.perf_counter() - call_start + last_epoch_s > config.time_limit_s:

@@ -736,6 +736,30 @@ def test_a_time_limit_cuts_the_epochs_once_and_the_cosine_ends_at_the_cut(
         assert log[-1]["lr"] == pytest.approx(config.lr * config.min_lr_ratio)
 
 
+def test_epochs_lowered_for_a_resume_win_over_a_time_limits_plan(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    """A run whose time limit planned many epochs, resumed with fewer in its configuration (as
+    one edits config.json before --resume), stops at the fewer, its cosine ended there."""
+    config = tiny_config(
+        folders=(str(song_folder),),
+        epochs=100_000,
+        lr_schedule="cosine",
+        warmup_batches=2,
+        min_lr_ratio=0.05,
+        time_limit_s=3600.0,
+    )
+    run = tmp_path / "run"
+    train(config, run, show_progress=False, max_batches=2 * config.batches_per_epoch)
+    assert read_log(run)[1]["planned_epochs"] > 4
+    values = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**values, "epochs": 4}))
+    train(TrainConfig.from_file(run / "config.json"), run, resume=True, show_progress=False)
+    log = read_log(run)
+    assert [record["epoch"] for record in log] == [0, 1, 2, 3]
+    assert log[-1]["lr"] == pytest.approx(config.lr * config.min_lr_ratio)
+
+
 def test_a_time_limit_is_refused_out_of_range() -> None:
     with pytest.raises(ConfigError, match="time_limit_s must be a number"):
         tiny_config(synthetic_songs=1, time_limit_s=-1)
