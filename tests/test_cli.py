@@ -65,14 +65,14 @@ def test_unbuilt_command_says_so_in_one_line(name: str, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_main_job_plays_the_bundled_demo_through_the_bundled_live_model_headless() -> None:
-    assert model_catalog.bundled_model_file() == model_catalog.BUNDLED_DIR / "cws-live.onnx"
+    assert model_catalog.bundled_model_file() == model_catalog.BUNDLED_DIR / "ensemble-live.onnx"
     assert model_catalog.bundled_demo_song() == model_catalog.DEMO_SONG
     result = _run()
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("livestems: playing the demo (demo.ogg, 3.0 s) through cws-live")
+    assert lines[0].startswith("livestems: playing the demo (demo.ogg, 3.0 s) through ensemble-live")
     report = dict(line.split(":", 1) for line in lines if line.startswith(REPORT_LABELS))
-    assert report["model"].strip() == "cws-live.onnx"
+    assert report["model"].strip() == "ensemble-live.onnx"
     assert report["algorithmic latency"].strip().startswith("568 samples = 12.88 ms")
     if "Rendering through the engine offline instead" in result.stdout:
         assert report["played"].strip().startswith("3.0")  # every second of it went through

@@ -50,7 +50,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="MODEL",
-        help="a .onnx file or a model's name (default: the bundled default model, cws-live)",
+        help="a .onnx file or a model's name (default: the bundled default model, ensemble-live)",
     )
     parser.add_argument(
         "--backend",

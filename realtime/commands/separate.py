@@ -41,7 +41,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="M.onnx|NAME",
         help="a model file, or the name of one that 'livestems models' lists "
-        "(default: the bundled default model, cws-live)",
+        "(default: the bundled default model, ensemble-live)",
     )
     arguments.add_provider_option(parser)
     arguments.add_postfilter_option(parser)

@@ -22,9 +22,10 @@ DEMO_SONG = BUNDLED_DIR / "demo.ogg"
 
 
 # The model the main job, the window and every --model-less command use: the bundled model with
-# the best validation SDR within the live compute bound (README.md's scores table: the cws family
-# at the live preset); other bundled models are chosen by name.
-DEFAULT_MODEL = "cws-live"
+# the best validation SDR within the live compute bound (README.md's scores table: two cws
+# networks' masks averaged, the ensemble family, at the live preset); other bundled models are
+# chosen by name.
+DEFAULT_MODEL = "ensemble-live"
 
 
 def bundled_model_file() -> Path | None:

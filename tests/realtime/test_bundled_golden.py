@@ -17,10 +17,16 @@ from livestems.realtime.runtime.onnx_model import OnnxHopModel
 BUNDLED = sorted(BUNDLED_DIR.glob("*.onnx"))
 
 
-def test_the_four_bundled_models_are_here() -> None:
+def test_the_five_bundled_models_are_here() -> None:
     if not BUNDLED:
         pytest.skip("this checkout has no bundled model")
-    names = {"lstm-live.onnx", "lstm-ultra.onnx", "cws-live.onnx", "bsrnn-live.onnx"}
+    names = {
+        "lstm-live.onnx",
+        "lstm-ultra.onnx",
+        "cws-live.onnx",
+        "bsrnn-live.onnx",
+        "ensemble-live.onnx",
+    }
     assert names <= {path.name for path in BUNDLED}
 
 
