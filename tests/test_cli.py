@@ -70,7 +70,9 @@ def test_main_job_plays_the_bundled_demo_through_the_bundled_live_model_headless
     result = _run()
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("livestems: playing the demo (demo.ogg, 3.0 s) through ensemble-live")
+    assert lines[0].startswith(
+        "livestems: playing the demo (demo.ogg, 3.0 s) through ensemble-live"
+    )
     report = dict(line.split(":", 1) for line in lines if line.startswith(REPORT_LABELS))
     assert report["model"].strip() == "ensemble-live.onnx"
     assert report["algorithmic latency"].strip().startswith("568 samples = 12.88 ms")

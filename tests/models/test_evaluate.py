@@ -475,7 +475,7 @@ def test_swapped_estimator_runs_the_model_on_the_mirrored_mix_and_mirrors_its_st
     # a member whose stems are kept for its -spatial variant still runs on the mirrored mix
     cached = once_per_track(left_everywhere)
     cached(track)
-    for stem, audio in swapped_estimator(cached)(track).items():
+    for audio in swapped_estimator(cached)(track).values():
         np.testing.assert_array_equal(audio, track.mixture[:, [1, 1]])
     exact = swapped_estimator(lambda track: dict(track.stems))(track)
     for stem, reference in track.stems.items():

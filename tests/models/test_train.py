@@ -709,19 +709,24 @@ def test_a_model_torch_compile_cannot_compile_trains_without_it(
     assert math.isfinite(read_log(tmp_path / "run")[0]["valid_loss"])
 
 
-def test_a_time_limit_cuts_the_epochs_once_and_the_cosine_ends_at_the_cut(
-    song_folder: Path, tmp_path: Path
-) -> None:
-    """After two epochs the run plans the epochs that fit in time_limit_s, logs the plan, keeps
-    it through --resume, and the cosine schedule reaches its floor at the plan's last batch."""
-    config = tiny_config(
+def _time_limited_config(song_folder: Path, time_limit_s: float) -> TrainConfig:
+    """Epochs without end but for the time limit's plan, on a cosine with a short warm-up."""
+    return tiny_config(
         folders=(str(song_folder),),
         epochs=100_000,
         lr_schedule="cosine",
         warmup_batches=2,
         min_lr_ratio=0.05,
-        time_limit_s=6.0,
+        time_limit_s=time_limit_s,
     )
+
+
+def test_a_time_limit_cuts_the_epochs_once_and_the_cosine_ends_at_the_cut(
+    song_folder: Path, tmp_path: Path
+) -> None:
+    """After two epochs the run plans the epochs that fit in time_limit_s, logs the plan, keeps
+    it through --resume, and the cosine schedule reaches its floor at the plan's last batch."""
+    config = _time_limited_config(song_folder, 6.0)
     run = tmp_path / "run"
     train(config, run, show_progress=False, max_batches=3 * config.batches_per_epoch)
     log = read_log(run)
@@ -741,14 +746,7 @@ def test_epochs_lowered_for_a_resume_win_over_a_time_limits_plan(
 ) -> None:
     """A run whose time limit planned many epochs, resumed with fewer in its configuration (as
     one edits config.json before --resume), stops at the fewer, its cosine ended there."""
-    config = tiny_config(
-        folders=(str(song_folder),),
-        epochs=100_000,
-        lr_schedule="cosine",
-        warmup_batches=2,
-        min_lr_ratio=0.05,
-        time_limit_s=3600.0,
-    )
+    config = _time_limited_config(song_folder, 3600.0)
     run = tmp_path / "run"
     train(config, run, show_progress=False, max_batches=2 * config.batches_per_epoch)
     assert read_log(run)[1]["planned_epochs"] > 4
