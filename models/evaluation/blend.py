@@ -30,9 +30,26 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.signal import istft, stft
 
+from ...realtime.dsp.wiener import wiener_from_covariances
 from ...realtime.errors import UserError
 from ..data.datasets import Track, musdb_tracks
 from .evaluate import Estimator, evaluate_estimators, streaming_estimator
+
+
+def once_per_track(estimate: Estimator) -> Estimator:
+    """``estimate``, keeping its last track's stems: what reads a member again for the same
+    track (a blend, ``spatial_estimator``) reuses the stems the member was scored with instead
+    of running the model again."""
+    # Keyed by the track object, not its name: swapped_estimator hands the model another
+    # Track of the same name (the mirrored mix). Holding it keeps its id from being reused.
+    last: list[tuple[Track, Mapping[str, np.ndarray]]] = []
+
+    def cached(track: Track) -> Mapping[str, np.ndarray]:
+        if not last or last[0][0] is not track:
+            last[:] = [(track, estimate(track))]
+        return last[0][1]
+
+    return cached
 
 
 def blend_estimators(
@@ -59,28 +76,18 @@ def blend_estimators(
             )
         if len(set(blend)) < 2:
             raise UserError(f"The blend {'+'.join(blend)} needs two or more different models.")
-    last: dict[str, tuple[str, Mapping[str, np.ndarray]]] = {}
-
-    def member(name: str) -> Estimator:
-        def estimate(track: Track) -> Mapping[str, np.ndarray]:
-            stems = members[name](track)
-            last[name] = (track.name, stems)
-            return stems
-
-        return estimate
+    # Each member keeps its last track's stems: a blend reads them, or runs a member that was
+    # not scored on its own.
+    cached = {name: once_per_track(estimate) for name, estimate in members.items()}
 
     def blended(names: Sequence[str]) -> Estimator:
         def estimate(track: Track) -> Mapping[str, np.ndarray]:
-            outputs = []
-            for name in names:
-                if name not in last or last[name][0] != track.name:
-                    last[name] = (track.name, members[name](track))  # not scored on its own
-                outputs.append(last[name][1])
+            outputs = [cached[name](track) for name in names]
             return {stem: np.mean([out[stem] for out in outputs], axis=0) for stem in outputs[0]}
 
         return estimate
 
-    estimators: dict[str, Estimator] = {name: member(name) for name in members}
+    estimators: dict[str, Estimator] = dict(cached)
     for blend in blends:
         estimators["+".join(blend)] = blended(tuple(blend))
     return estimators
@@ -154,7 +161,6 @@ def spatial_wiener(
     decay = np.exp(-SPATIAL_HOP / (memory_s * sample_rate))
     covariance_sum = np.zeros((len(names), n_bins, n_channels, n_channels), dtype=complex)
     power_sum = np.zeros((len(names), n_bins))
-    identity = eps * np.eye(n_channels)
     filtered = np.zeros_like(estimates)
     for frame in range(n_frames):
         y = estimates[:, frame]  # (stems, bins, ch)
@@ -162,9 +168,9 @@ def spatial_wiener(
         covariance_sum = decay * covariance_sum + y[..., :, None] * y.conj()[..., None, :]
         power_sum = decay * power_sum + power
         spatial = covariance_sum / (power_sum[..., None, None] + eps)
-        stem_covariance = power[..., None, None] * spatial
-        whitened = np.linalg.solve(stem_covariance.sum(axis=0) + identity, x[frame][..., None])
-        filtered[:, frame] = (stem_covariance @ whitened[None])[..., 0]
+        filtered[:, frame] = wiener_from_covariances(
+            power[..., None, None] * spatial, x[frame], eps
+        )
     n_samples = len(mixture)
     out = {}
     for index, name in enumerate(names):
@@ -177,21 +183,6 @@ def spatial_wiener(
         out[name] = np.zeros((n_samples, n_channels))
         out[name][: min(n_samples, len(audio))] = audio[:n_samples]
     return out
-
-
-def once_per_track(estimate: Estimator) -> Estimator:
-    """``estimate``, keeping its last track's stems: what wraps it (``spatial_estimator``) then
-    reuses the stems the member was scored with instead of running the model again."""
-    # Keyed by the track object, not its name: swapped_estimator hands the model another
-    # Track of the same name (the mirrored mix). Holding it keeps its id from being reused.
-    last: list[tuple[Track, Mapping[str, np.ndarray]]] = []
-
-    def cached(track: Track) -> Mapping[str, np.ndarray]:
-        if not last or last[0][0] is not track:
-            last[:] = [(track, estimate(track))]
-        return last[0][1]
-
-    return cached
 
 
 def spatial_estimator(estimate: Estimator, memory_s: float = 1.0) -> Estimator:
@@ -252,16 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"--{variant} names {name}, which is not a model given: the models are "
                         f"{', '.join(members)}."
                     )
-        # -swapped runs its model once more per track; -spatial filters the stems its member
-        # was just scored with (members are called first, in order, for each track).
-        for name in args.spatial:
-            members[name] = once_per_track(members[name])
+        # -swapped runs its model once more per track (on the mirrored mix, so from the model
+        # itself); -spatial filters the stems its member was just scored with (members are
+        # called first, in order, for each track).
+        cached = {name: once_per_track(estimate) for name, estimate in members.items()}
         variants: dict[str, Estimator] = {}
         for name in args.swapped:
             variants[f"{name}-swapped"] = swapped_estimator(members[name])
         for name in args.spatial:
-            variants[f"{name}-spatial"] = spatial_estimator(members[name], args.spatial_memory_s)
-        members.update(variants)
+            variants[f"{name}-spatial"] = spatial_estimator(cached[name], args.spatial_memory_s)
+        members = {**cached, **variants}
         estimators = blend_estimators(members, [text.split("+") for text in args.blend])
         tracks = musdb_tracks(args.musdb, args.split)[: args.tracks]
         results = evaluate_estimators(estimators, tracks)

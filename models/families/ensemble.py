@@ -25,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -33,6 +33,9 @@ from ..layers.front_end import FrontEnd
 from ..layers.streaming import MaskNet, StateSpec
 from .config import ConfigError, SeparatorConfig
 from .registry import ModelFamily, config_from_dict, get_family
+
+if TYPE_CHECKING:  # separator.py imports the registry, which loads this module
+    from .separator import SeparatorNet
 
 #: What every member must share with the ensemble (and so with each other).
 SHARED_FIELDS = ("preset", "stems", "n_channels", "mask", "mask_domain")
@@ -166,7 +169,7 @@ def build_front_end(config: EnsembleConfig) -> FrontEnd:
 FAMILY = ModelFamily("ensemble", EnsembleConfig, EnsembleMaskNet, build_front_end, {"default": {}})
 
 
-def ensemble_from_checkpoints(paths: Sequence[str]) -> Any:
+def ensemble_from_checkpoints(paths: Sequence[str]) -> SeparatorNet:
     """A ``SeparatorNet`` of the ensemble of these checkpoints, each member with its weights."""
     from .checkpoint import load_checkpoint
     from .separator import SeparatorNet
@@ -175,7 +178,8 @@ def ensemble_from_checkpoints(paths: Sequence[str]) -> Any:
     model = SeparatorNet(ensemble_config([member.config for member in members]))
     for net, member in zip(model.net.members, members, strict=True):  # type: ignore[arg-type]
         net.load_state_dict(member.net.state_dict())
-    return model.eval()
+    model.eval()
+    return model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"livestems ensemble: {error}", file=sys.stderr)
         return 1
     n_parameters = sum(parameter.numel() for parameter in model.parameters())
+    assert isinstance(model.config, EnsembleConfig)  # ensemble_from_checkpoints built it
     print(
         f"Wrote {args.output}: the mean of {len(args.checkpoints)} models' masks "
         f"({', '.join(member['family'] for member in model.config.members)}), "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WIENER_EPS", "wiener_postfilter"]
+__all__ = ["WIENER_EPS", "wiener_from_covariances", "wiener_postfilter"]
 
 #: What keeps a silent bin's covariance invertible (the torch twin's default).
 WIENER_EPS = 1e-8
@@ -34,12 +34,25 @@ def wiener_postfilter(
         masks: [shape=(n_stems, n_channels, n_bins), float32]
         out: [shape=(n_stems, n_channels, n_bins), complex64]
     """
-    n_channels = spectrum.shape[0]
     estimates = masks * spectrum[None]  # (stems, channels, bins)
     y = estimates.transpose(0, 2, 1)  # (stems, bins, channels)
     covariance = y[..., :, None] * y.conj()[..., None, :]  # (stems, bins, ch, ch)
-    mix_covariance = covariance.sum(axis=0) + eps * np.eye(n_channels, dtype=spectrum.dtype)
-    x = spectrum.T[..., None]  # (bins, channels, 1)
-    whitened = np.linalg.solve(mix_covariance, x)  # C_xx^-1 x, once per bin for all stems
-    filtered = (covariance @ whitened[None])[..., 0]  # (stems, bins, channels)
-    out[...] = filtered.transpose(0, 2, 1)
+    out[...] = wiener_from_covariances(covariance, spectrum.T, eps).transpose(0, 2, 1)
+
+
+def wiener_from_covariances(covariance: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
+    """Each stem's multichannel Wiener estimate from the stems' covariances, one frame:
+    ``R_j (sum_k R_k + eps I)^-1 x``, whatever ``R_j`` stands for (one frame's outer product
+    here, an average over the past in ``models/evaluation/blend.py``'s ``spatial_wiener``).
+
+    Args:
+        covariance: [shape=(n_stems, n_bins, n_channels, n_channels), complex]
+        x: [shape=(n_bins, n_channels), complex], the mixture's frame.
+
+    Returns:
+        [shape=(n_stems, n_bins, n_channels)]
+    """
+    n_channels = x.shape[-1]
+    mix_covariance = covariance.sum(axis=0) + eps * np.eye(n_channels, dtype=covariance.dtype)
+    whitened = np.linalg.solve(mix_covariance, x[..., None])  # C_xx^-1 x, once for all stems
+    return (covariance @ whitened[None])[..., 0]
