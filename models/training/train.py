@@ -37,7 +37,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,16 @@ class TrainConfig:
             compiling first).
         ema_decay: keep an exponential moving average of the weights with this decay per batch
             (0: none); validation, ``best.pt`` and the export use the average.
+        ema_ramp: ramp the average's decay up from 0.1 over the first batches, so that it is
+            not held to random initial weights; ``false`` holds it at ``ema_decay`` from the
+            first batch, for a run whose ``init`` weights are already trained (the ramp would
+            hand the average to the first batches' updates, which move a trained model away
+            from its best before the learning rate has settled).
+        freeze_norms: batch norms keep the running statistics they start with (``init``'s) and
+            normalise with them in training too, their scales and shifts still learning. The
+            statistics of a run's kept epoch are part of what its validation SDR chose: estimated
+            again on training batches, without any weight change, they cost ``ensemble-live``
+            0.12 dB (session 16), which every continuation first had to win back.
         lr_schedule: ``plateau`` (decay by ``lr_decay_factor`` when validation stalls) or
             ``cosine`` (linear warm-up over ``warmup_batches``, then a cosine to
             ``lr * min_lr_ratio`` at the last batch).
@@ -168,6 +179,8 @@ class TrainConfig:
     deterministic: bool = False
     compile: bool = False
     ema_decay: float = 0.0
+    ema_ramp: bool = True
+    freeze_norms: bool = False
     lr_schedule: str = "plateau"
     warmup_batches: int = 0
     min_lr_ratio: float = 0.01
@@ -179,6 +192,16 @@ class TrainConfig:
     time_limit_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if not self.ema_ramp and (self.init is None or not self.ema_decay):
+            raise ConfigError(
+                "ema_ramp false holds the weight average at ema_decay from the first batch: it "
+                "needs ema_decay and init (trained weights to start the average from)."
+            )
+        if self.freeze_norms and self.init is None:
+            raise ConfigError(
+                "freeze_norms keeps the batch norms' statistics the run starts with: it needs "
+                "init (trained weights whose statistics to keep)."
+            )
         if self.select_by not in SELECT_BY:
             raise ConfigError(
                 f"Unknown select_by {self.select_by!r}: choose one of {', '.join(SELECT_BY)}."
@@ -628,6 +651,28 @@ def _device(name: str, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def set_training_mode(model: SeparatorNet, freeze_norms: bool) -> None:
+    """Training mode, with the batch norms in evaluation mode where ``freeze_norms`` asks
+    (they then normalise with their running statistics and leave them as they are)."""
+    model.train()
+    if freeze_norms:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+@contextmanager
+def evaluating(model: SeparatorNet) -> Iterator[None]:
+    """Evaluation mode for the block, then every module's mode as it was (frozen norms too)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
 def build_model(config: TrainConfig) -> SeparatorNet:
     torch.manual_seed(config.seed)
     family = get_family(config.family)
@@ -643,12 +688,12 @@ def validation_sdr(model: SeparatorNet, tracks: Sequence[Track]) -> float:
     and it moves with BSSEval's SDR. Frames where the reference is silent are left out."""
     from ..evaluation.evaluate import SILENT_MEAN_SQUARE, torch_estimator
 
-    model.eval()
     device = next(model.parameters()).device
     estimate = torch_estimator(model, str(device))
     per_stem: dict[str, list[float]] = {}
     for track in tracks:
-        estimates = estimate(track)
+        with evaluating(model):
+            estimates = estimate(track)
         window = track.sample_rate
         for stem, reference in track.stems.items():
             n_frames = len(reference) // window
@@ -660,18 +705,16 @@ def validation_sdr(model: SeparatorNet, tracks: Sequence[Track]) -> float:
             if kept.any():
                 sdr = 10 * np.log10(signal[kept] / error[kept])
                 per_stem.setdefault(stem, []).append(float(np.median(sdr)))
-    model.train()
     return float(np.mean([np.median(values) for values in per_stem.values()]))
 
 
 def validation_loss(model: SeparatorNet, tracks: Sequence[Track], config: TrainConfig) -> float:
-    model.eval()
     device = next(model.parameters()).device
-    losses = [
-        loss_value(model, whole_track_batch(t).to(device), config, training=False).item()
-        for t in tracks
-    ]
-    model.train()
+    with evaluating(model):
+        losses = [
+            loss_value(model, whole_track_batch(t).to(device), config, training=False).item()
+            for t in tracks
+        ]
     return float(sum(losses) / len(losses))
 
 
@@ -702,10 +745,12 @@ class WeightAverage:
     """An exponential moving average of a model's weights (Polyak averaging), the model that
     validates and is exported when ``ema_decay`` is set. The decay ramps up from 0.1 over the
     first batches (``min(decay, (1 + n) / (10 + n))``), so that an early average is not held to
-    the random initial weights; buffers (batch norm's running statistics) are copied."""
+    the random initial weights, unless ``ramp`` is off (trained initial weights); buffers
+    (batch norm's running statistics) are copied."""
 
-    def __init__(self, model: SeparatorNet, decay: float) -> None:
+    def __init__(self, model: SeparatorNet, decay: float, ramp: bool = True) -> None:
         self.decay = decay
+        self.ramp = ramp
         self.model = copy.deepcopy(model).eval()
         self.updates = 0
         for parameter in self.model.parameters():
@@ -713,7 +758,9 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: SeparatorNet) -> None:
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        decay = self.decay
+        if self.ramp:
+            decay = min(decay, (1 + self.updates) / (10 + self.updates))
         self.updates += 1
         averaged: list[torch.Tensor] = list(self.model.parameters())
         torch._foreach_lerp_(averaged, [p.detach() for p in model.parameters()], 1.0 - decay)
@@ -1006,7 +1053,8 @@ def train(
         load_initial_weights(model, config.init)
     elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
-    model.to(device).train()
+    model.to(device)
+    set_training_mode(model, config.freeze_norms)
     for module in model.modules():
         if isinstance(module, nn.RNNBase):
             # cuDNN wants each LSTM's weights in one block; on the H200 they were not, and
@@ -1018,11 +1066,11 @@ def train(
     # one LoopState object for the whole call: the scheduler reads its planned_epochs
     state = LoopState()
     scheduler = make_scheduler(config, optimizer, state)
-    average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
+    average = WeightAverage(model, config.ema_decay, config.ema_ramp) if config.ema_decay else None
     if resume:
         saved_model, extra = load_checkpoint(last_path, map_location=device)
         model.load_state_dict(saved_model.state_dict())
-        model.train()
+        set_training_mode(model, config.freeze_norms)
         optimizer.load_state_dict(extra["optimizer"])
         scheduler.load_state_dict(extra["scheduler"])
         for name, value in extra["loop"].items():
@@ -1032,7 +1080,7 @@ def train(
             average.load_state_dict(extra["ema"])
     distributed.broadcast_parameters(model)
     if average is not None and not resume:
-        average = WeightAverage(model, config.ema_decay)  # the broadcast weights
+        average = WeightAverage(model, config.ema_decay, config.ema_ramp)  # the broadcast weights
     objective = make_objective(model, config)
     if distributed.is_main and not resume:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.models.training.train import (  # noqa: E402
     TrainConfig,
+    WeightAverage,
     build_model,
     fit_input_statistics,
     load_initial_weights,
@@ -207,6 +208,11 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
         ({"synthetic_songs": 1, "sampling": {"excerpt_s": -1}}, r"excerpt_s must be in"),
         ({"synthetic_songs": 1, "sampling": {"width_range": [2, 1]}}, r"width_range must be"),
         ({"synthetic_songs": 1, "ema_decay": 1.5}, r"ema_decay must be a number in"),
+        (
+            {"synthetic_songs": 1, "ema_decay": 0.99, "ema_ramp": False},
+            r"ema_ramp false .* needs ema_decay and init",
+        ),
+        ({"synthetic_songs": 1, "freeze_norms": True}, r"freeze_norms .* needs init"),
         ({"synthetic_songs": 1, "lr_schedule": "step"}, r"Unknown lr_schedule 'step'"),
         ({"synthetic_songs": 1, "select_by": "sisdr"}, r"Unknown select_by 'sisdr': choose one"),
         (
@@ -283,6 +289,47 @@ def test_the_exported_checkpoint_is_the_weight_average(song_folder: Path, tmp_pa
         assert torch.equal(best[key], average[key]), key
         differs |= not torch.equal(best[key], last[key])
     assert differs  # the average is not the last weights
+
+
+# without a weight average the model that trains is the one validated between epochs, which
+# must come back from validation with its norms still frozen
+@pytest.mark.parametrize("ema_decay", [0.0, 0.5], ids=["trained-model", "average"])
+def test_frozen_norms_keep_the_initial_statistics_while_the_weights_learn(
+    song_folder: Path, tmp_path: Path, ema_decay: float
+) -> None:
+    config = tiny_config(folders=(str(song_folder),), epochs=1, batches_per_epoch=2)
+    train(config, tmp_path / "first", show_progress=False)
+    start = load_checkpoint(tmp_path / "first" / "best.pt")[0]
+    tuned = dataclasses.replace(
+        config, init=str(tmp_path / "first" / "best.pt"), freeze_norms=True, ema_decay=ema_decay
+    )
+    tuned = dataclasses.replace(tuned, epochs=2)
+    train(tuned, tmp_path / "tuned", show_progress=False)
+    for name in ("best.pt", "last.pt"):
+        after = load_checkpoint(tmp_path / "tuned" / name)[0]
+        buffers = dict(after.named_buffers())
+        statistics = [key for key in buffers if key.endswith(("running_mean", "running_var"))]
+        assert statistics
+        for key in statistics:
+            assert torch.equal(buffers[key], dict(start.named_buffers())[key]), (name, key)
+        moved = dict(after.named_parameters())
+        assert any(not torch.equal(moved[k], v) for k, v in start.named_parameters())
+
+
+def test_without_the_ramp_the_average_holds_the_initial_weights_at_the_full_decay() -> None:
+    # a continuation's initial weights are its best so far: with the ramp the first update
+    # hands the average nine tenths of the way to the moved weights, without it a hundredth
+    model = build_model(tiny_config(synthetic_songs=1))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    ramped, held = WeightAverage(model, 0.99), WeightAverage(model, 0.99, ramp=False)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    ramped.update(model)
+    held.update(model)
+    name, parameter = next(iter(held.model.named_parameters()))
+    assert torch.allclose(parameter, start[name] + 0.01)
+    assert torch.allclose(dict(ramped.model.named_parameters())[name], start[name] + 0.9)
 
 
 def test_select_by_sdr_keeps_the_epoch_of_the_highest_validation_sdr(
