@@ -1,11 +1,11 @@
 """A torch model rebuilt from an exported ONNX file, so that a shipped model can be fine-tuned
-(``livestems train --init realtime/bundled/lstm-live.onnx``) when the run that trained it kept
-no checkpoint.
+(``livestems train --init models/recipes/long-runs/lstm-live-frozen/init.onnx``, the ``lstm-live``
+bundled until session 16) when the run that trained it kept no checkpoint.
 
 The ONNX file holds every weight (float16 or float32) and the configuration in its metadata.
 For the ``lstm`` family the linear layers are MatMul operands (transposed), in the order the
 graph uses them (fc1, then fc2 and fc3 after the LSTM); the batch norms keep their names where
-the graph has BatchNormalization nodes (the bundled ``lstm-live``'s export; the exporter now
+the graph has BatchNormalization nodes (that ``lstm-live``'s export; the exporter now
 folds them into products and sums, whose statistics cannot be told apart, and such files are
 refused); each LSTM layer is ONNX's W, R and B with the gates in ONNX's order (input, output,
 forget, cell) where torch has (input, forget, cell, output). Other families' graphs fold their
