@@ -117,10 +117,10 @@ class TrainConfig:
             hand the average to the first batches' updates, which move a trained model away
             from its best before the learning rate has settled).
         freeze_norms: batch norms keep the running statistics they start with (``init``'s) and
-            normalise with them in training too, their scales and shifts still learning. The
-            statistics of a run's kept epoch are part of what its validation SDR chose: estimated
-            again on training batches, without any weight change, they cost ``ensemble-live``
-            0.12 dB (session 16), which every continuation first had to win back.
+            normalise with them in training too, their scales and shifts still learning.
+            Estimated again as training estimates them (momentum 0.1 over augmented batches),
+            without any weight change, they cost ``ensemble-live`` 0.12 dB of validation SDR
+            (session 16), which every continuation first had to win back.
         lr_schedule: ``plateau`` (decay by ``lr_decay_factor`` when validation stalls) or
             ``cosine`` (linear warm-up over ``warmup_batches``, then a cosine to
             ``lr * min_lr_ratio`` at the last batch).
