@@ -1053,6 +1053,13 @@ def train(
         load_initial_weights(model, config.init)
     elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
+    if config.freeze_norms and not any(
+        isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()
+    ):
+        raise UserError(
+            f"freeze_norms keeps batch norms' statistics, and this {config.family} model has no "
+            "batch norm (its layer norms keep no statistics): leave the key out."
+        )
     model.to(device)
     set_training_mode(model, config.freeze_norms)
     for module in model.modules():

@@ -316,6 +316,19 @@ def test_frozen_norms_keep_the_initial_statistics_while_the_weights_learn(
         assert any(not torch.equal(moved[k], v) for k, v in start.named_parameters())
 
 
+def test_frozen_norms_are_refused_for_a_model_without_batch_norms(tmp_path: Path) -> None:
+    source = SeparatorNet(get_family("bsrnn").config("small", preset="ultra"))
+    save_checkpoint(tmp_path / "bsrnn.pt", source)
+    config = tiny_config(
+        family="bsrnn", model={}, synthetic_songs=1, init=str(tmp_path / "bsrnn.pt")
+    )
+    config = dataclasses.replace(config, freeze_norms=True)
+    with pytest.raises(UserError, match=r"this bsrnn model has no batch norm") as refused:
+        train(config, tmp_path / "run", show_progress=False)
+    assert "\n" not in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
 def test_without_the_ramp_the_average_holds_the_initial_weights_at_the_full_decay() -> None:
     # a continuation's initial weights are its best so far: with the ramp the first update
     # hands the average nine tenths of the way to the moved weights, without it a hundredth
