@@ -92,7 +92,8 @@ def _training_section(
 ) -> list[str]:
     """How the weights were made: the recipe and its log, and where the recipe starts from
     another run's weights (its ``init``), the earlier runs' recipes and logs too, earliest
-    first, each run's ``best.pt`` the next one's ``init``."""
+    first, each run's weights (its ``best.pt``, or its kept export where the ``init`` is an ONNX
+    file) the next one's ``init``."""
     lines = ["## Training", ""]
     values: dict[str, Any] = json.loads(recipe.read_text()) if recipe is not None else {}
     init = values.get("init")
@@ -102,13 +103,25 @@ def _training_section(
         for earlier in reversed(pretrain_recipes):
             if not follower:
                 break
-            steps.insert(
-                0,
-                f"`livestems train --config {earlier.as_posix()} --out "
-                f"{Path(follower).parent.as_posix()}`",
-            )
+            if Path(follower).suffix == ".onnx":
+                # the next run started from a shipped export, rebuilt in torch (its run kept no
+                # checkpoint); the file is kept, since exports made now fold the batch norms
+                # and --init cannot read those back
+                step = (
+                    f"`livestems train --config {earlier.as_posix()} --out "
+                    f"runs/{earlier.stem}` (its float16 export is kept as `{follower}`, the "
+                    "next run's `init`)"
+                )
+            else:
+                step = (
+                    f"`livestems train --config {earlier.as_posix()} --out "
+                    f"{Path(follower).parent.as_posix()}`"
+                )
+            steps.insert(0, step)
             follower = json.loads(earlier.read_text()).get("init")
-        if len(steps) > 1:
+        if len(steps) > 1 and steps[0].endswith(")"):  # the kept export's note is there
+            steps[0] = steps[0][:-1] + "; the pre-training)"
+        elif len(steps) > 1:
             steps[0] += " (the pre-training; each run's `best.pt` is the next one's `init`)"
         elif init:
             steps[0] += f" (it starts from the weights of `{init}`, its `init`)"

@@ -257,6 +257,18 @@ def test_a_card_names_the_pre_training_and_the_sdr_selected_epoch(tmp_path: Path
     assert all(part in card for part in order), card
     assert card.index(order[0]) < card.index(order[1]) < card.index(order[2])
     assert f"Then trained by `{middle.as_posix()}` for 2 epochs" in card
+    # A run from a shipped export (lstm-live's continuation): the pre-training and the kept
+    # export that is the init, then the recipe; not a run folder named after the ONNX file's.
+    recipe.write_text('{"init": "models/kept/init.onnx"}\n')
+    card = model_card_markdown(model_path, recipe, log, None, [pretrain], [pre_log])
+    order = [
+        f"--config {pretrain.as_posix()} --out runs/pre`",
+        "its float16 export is kept as `models/kept/init.onnx`, the next run's `init`",
+        f"--config {recipe.as_posix()} --out RUN`",
+    ]
+    assert all(part in card for part in order), card
+    assert card.index(order[0]) < card.index(order[1]) < card.index(order[2])
+    assert "--out models/kept" not in card
 
 
 def test_an_ensemble_card_names_each_members_run_and_the_command_that_joins_them(
