@@ -113,9 +113,9 @@ class TrainConfig:
             (0: none); validation, ``best.pt`` and the export use the average.
         ema_ramp: ramp the average's decay up from 0.1 over the first batches, so that it is
             not held to random initial weights; ``false`` holds it at ``ema_decay`` from the
-            first batch, for a run whose ``init`` weights are already trained (the ramp would
-            hand the average to the first batches' updates, which move a trained model away
-            from its best before the learning rate has settled).
+            first batch, for a run whose ``init`` weights are already trained (the ramp hands
+            the average to the first batches' weights, where the trained ones are the better
+            start).
         freeze_norms: batch norms keep the running statistics they start with (``init``'s) and
             normalise with them in training too, their scales and shifts still learning.
             Estimated again as training estimates them (momentum 0.1 over augmented batches),
@@ -651,14 +651,18 @@ def _device(name: str, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def batch_norms(model: nn.Module) -> list[nn.Module]:
+    """The model's batch norms: the layers that keep running statistics."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def set_training_mode(model: SeparatorNet, freeze_norms: bool) -> None:
     """Training mode, with the batch norms in evaluation mode where ``freeze_norms`` asks
     (they then normalise with their running statistics and leave them as they are)."""
     model.train()
     if freeze_norms:
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+        for norm in batch_norms(model):
+            norm.eval()
 
 
 @contextmanager
@@ -691,20 +695,20 @@ def validation_sdr(model: SeparatorNet, tracks: Sequence[Track]) -> float:
     device = next(model.parameters()).device
     estimate = torch_estimator(model, str(device))
     per_stem: dict[str, list[float]] = {}
-    for track in tracks:
-        with evaluating(model):
+    with evaluating(model):
+        for track in tracks:
             estimates = estimate(track)
-        window = track.sample_rate
-        for stem, reference in track.stems.items():
-            n_frames = len(reference) // window
-            frames = reference[: n_frames * window].reshape(n_frames, -1).astype(np.float64)
-            guess = estimates[stem][: n_frames * window].reshape(n_frames, -1)
-            signal = np.mean(frames**2, axis=1)
-            error = np.mean((frames - guess) ** 2, axis=1) + 1e-12
-            kept = signal > SILENT_MEAN_SQUARE
-            if kept.any():
-                sdr = 10 * np.log10(signal[kept] / error[kept])
-                per_stem.setdefault(stem, []).append(float(np.median(sdr)))
+            window = track.sample_rate
+            for stem, reference in track.stems.items():
+                n_frames = len(reference) // window
+                frames = reference[: n_frames * window].reshape(n_frames, -1).astype(np.float64)
+                guess = estimates[stem][: n_frames * window].reshape(n_frames, -1)
+                signal = np.mean(frames**2, axis=1)
+                error = np.mean((frames - guess) ** 2, axis=1) + 1e-12
+                kept = signal > SILENT_MEAN_SQUARE
+                if kept.any():
+                    sdr = 10 * np.log10(signal[kept] / error[kept])
+                    per_stem.setdefault(stem, []).append(float(np.median(sdr)))
     return float(np.mean([np.median(values) for values in per_stem.values()]))
 
 
@@ -1040,6 +1044,13 @@ def train(
     if config.time_limit_s and distributed.world_size > 1:
         # each rank would time itself and could cut a different number of epochs
         raise UserError("time_limit_s is for one process; leave it out under torchrun.")
+    # before the songs are loaded, so that the refusal comes at once (build_model seeds torch
+    # itself, so the model built below is the same)
+    if config.freeze_norms and not batch_norms(build_model(config)):
+        raise UserError(
+            f"freeze_norms keeps batch norms' statistics, and this {config.family} model has no "
+            "batch norm (its layer norms keep no statistics): leave the key out."
+        )
     train_tracks, valid_tracks = load_training_data(config)
 
     model = build_model(config)
@@ -1053,13 +1064,6 @@ def train(
         load_initial_weights(model, config.init)
     elif not resume and config.fit_input_statistics:
         fit_input_statistics(model, sampler, config.seed)
-    if config.freeze_norms and not any(
-        isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules()
-    ):
-        raise UserError(
-            f"freeze_norms keeps batch norms' statistics, and this {config.family} model has no "
-            "batch norm (its layer norms keep no statistics): leave the key out."
-        )
     model.to(device)
     set_training_mode(model, config.freeze_norms)
     for module in model.modules():
