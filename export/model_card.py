@@ -98,7 +98,10 @@ def _training_section(
     values: dict[str, Any] = json.loads(recipe.read_text()) if recipe is not None else {}
     init = values.get("init")
     if recipe is not None:
-        steps = [f"`livestems train --config {recipe.as_posix()} --out RUN`"]
+        # each step: its command and what the card says of it in parentheses
+        steps: list[tuple[str, list[str]]] = [
+            (f"`livestems train --config {recipe.as_posix()} --out RUN`", [])
+        ]
         follower = init
         for earlier in reversed(pretrain_recipes):
             if not follower:
@@ -108,25 +111,25 @@ def _training_section(
                 # checkpoint); the file is kept, since exports made now fold the batch norms
                 # and --init cannot read those back
                 step = (
-                    f"`livestems train --config {earlier.as_posix()} --out "
-                    f"runs/{earlier.stem}` (its float16 export is kept as `{follower}`, the "
-                    "next run's `init`)"
+                    f"`livestems train --config {earlier.as_posix()} --out runs/{earlier.stem}`",
+                    [f"its float16 export is kept as `{follower}`, the next run's `init`"],
                 )
             else:
-                step = (
-                    f"`livestems train --config {earlier.as_posix()} --out "
-                    f"{Path(follower).parent.as_posix()}`"
-                )
+                out = Path(follower).parent.as_posix()
+                step = (f"`livestems train --config {earlier.as_posix()} --out {out}`", [])
             steps.insert(0, step)
             follower = json.loads(earlier.read_text()).get("init")
-        if len(steps) > 1 and steps[0].endswith(")"):  # the kept export's note is there
-            steps[0] = steps[0][:-1] + "; the pre-training)"
+        if len(steps) > 1 and steps[0][1]:
+            steps[0][1].append("the pre-training")
         elif len(steps) > 1:
-            steps[0] += " (the pre-training; each run's `best.pt` is the next one's `init`)"
+            steps[0][1].append("the pre-training; each run's `best.pt` is the next one's `init`")
         elif init:
-            steps[0] += f" (it starts from the weights of `{init}`, its `init`)"
+            steps[0][1].append(f"it starts from the weights of `{init}`, its `init`")
+        commands = [
+            f"{command} ({'; '.join(notes)})" if notes else command for command, notes in steps
+        ]
         lines += [
-            f"Reproduce with {', then '.join(steps)}, then `livestems export RUN/best.pt "
+            f"Reproduce with {', then '.join(commands)}, then `livestems export RUN/best.pt "
             "--float16 -o MODEL.onnx`. The recipe:",
             "",
             "```json",

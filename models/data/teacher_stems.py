@@ -21,6 +21,8 @@ licence, so never commit it.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,11 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ...realtime.errors import UserError
+from ...realtime.io.atomic_file import atomic_write
 from ...realtime.io.audio_file import save_audio_atomic
 from ...realtime.runtime.catalog import resolve_model
 from ...realtime.runtime.onnx_model import OnnxHopModel
 from ...realtime.runtime.separation import separate_signal
 from .datasets import SAMPLE_RATE, STEMS, TrackRef, musdb_tracks, stem_folder_tracks
+
+#: The file in the output folder that names the teacher.
+TEACHER_RECORD = "teacher.json"
 
 
 def write_teacher_stems(
@@ -46,6 +52,8 @@ def write_teacher_stems(
 
     A song folder that already holds every stem is kept as it is (a stopped run goes on where it
     was); the files are written whole or not at all (``save_audio_atomic``).
+    ``out_dir/teacher.json`` names the model (file name and SHA-256): a folder of another
+    model's stems is refused, not topped up with this one's.
     """
     meta = model.metadata
     if meta.sample_rate != SAMPLE_RATE:
@@ -59,6 +67,8 @@ def write_teacher_stems(
             f"needs {', '.join(STEMS)}."
         )
     out_dir = Path(out_dir)
+    digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
+    claimed = _check_claim(out_dir, digest)
     folders = []
     for ref in refs:
         folder = out_dir / ref.name
@@ -66,6 +76,9 @@ def write_teacher_stems(
         if all((folder / f"{stem}.wav").exists() for stem in STEMS):
             continue
         track = ref.load()
+        if not claimed:  # only now, so that a refusal above leaves no folder behind
+            _claim(out_dir, model.path.name, digest)
+            claimed = True
         # [shape=(n_stems, n_samples, n_channels)], aligned to the mixture
         stems = separate_signal(model, np.ascontiguousarray(track.mixture, dtype=np.float32))
         folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +87,34 @@ def write_teacher_stems(
         if report is not None:
             report(ref.name)
     return folders
+
+
+def _check_claim(out_dir: Path, digest: str) -> bool:
+    """Whether ``out_dir`` is this teacher's already; a folder of another's is refused."""
+    record = out_dir / TEACHER_RECORD
+    if not record.exists():
+        return False
+    try:
+        held = json.loads(record.read_text())
+        same = held["sha256"] == digest
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{record} cannot be read: delete {out_dir} and run again.") from None
+    if not same:
+        raise UserError(
+            f"{out_dir} holds the stems of another teacher ({held.get('model')}): choose "
+            "another --out, or delete it to start again."
+        )
+    return True
+
+
+def _claim(out_dir: Path, model_name: str, digest: str) -> None:
+    """Write ``teacher.json``, which names the model whose stems the folder holds."""
+    record = {"model": model_name, "sha256": digest}
+    try:
+        with atomic_write(out_dir / TEACHER_RECORD) as file:
+            file.write(json.dumps(record).encode() + b"\n")
+    except OSError as error:
+        raise UserError(f"Cannot write {out_dir / TEACHER_RECORD}: {error.strerror}.") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,12 +62,31 @@ def test_a_stopped_run_goes_on_where_it_was(tmp_path: Path) -> None:
     assert (tmp_path / "teacher" / "a" / "vocals.wav").stat().st_mtime_ns == kept
 
 
+def test_another_teachers_folder_is_refused_and_kept(tmp_path: Path, capsys) -> None:
+    """Stems of two teachers in one folder would train a student towards a mix of both."""
+    songs = _songs(tmp_path / "songs", ["a", "b"])
+    out = tmp_path / "teacher"
+    assert main(["--folder", str(songs), "--model", TEACHER, "--out", str(out)]) == 0
+    kept = (out / "a" / "vocals.wav").read_bytes()
+    (out / "b" / "drums.wav").unlink()  # a stopped run: one song to go
+    capsys.readouterr()
+    assert main(["--folder", str(songs), "--model", "lstm-live", "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert "holds the stems of another teacher (lstm-ultra.onnx)" in error
+    assert error.count("\n") == 1
+    assert (out / "a" / "vocals.wav").read_bytes() == kept
+    assert not (out / "b" / "drums.wav").exists()
+    # the same teacher finishes the song it had left
+    assert main(["--folder", str(songs), "--model", TEACHER, "--out", str(out)]) == 0
+    assert (out / "b" / "drums.wav").exists()
+
+
 def test_only_musdbs_train_split_is_written(tmp_path: Path, capsys) -> None:
     """A teacher's stems of a validation song would carry its references into training."""
     musdb = tmp_path / "musdb"
     _songs(musdb / "train", [MUSDB_VALID_TRACKS[0], "A Train Song"])
     assert main(["--musdb", str(musdb), "--model", TEACHER, "--out", str(tmp_path / "t")]) == 0
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["A Train Song"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir() if p.is_dir()) == ["A Train Song"]
     assert "1 songs' teacher stems (lstm-ultra.onnx)" in capsys.readouterr().out
 
 
