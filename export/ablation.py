@@ -1,7 +1,7 @@
 """The ablation table of README.md: each training recipe of a folder trained, exported and scored.
 
     python -m livestems.export.ablation --runs RUNS [--recipes models/recipes/ablation]
-        [--musdb PATH] [--only NAME ...] [--readme README.md]
+        [--musdb PATH] [--only NAME ...] [--readme README.md] [--block ablation]
 
 Every ``*.json`` in ``--recipes`` is one row (``pretrain/NAME.json``, where there is one, is
 trained first and starts the row's run): the same model, data, budget in batches and seed,
@@ -11,7 +11,9 @@ differing only in what the row is about. For each, in order: ``livestems train``
 path with museval BSSEval v4, as the scoreboard scores (and from its cache when the model file
 has not changed). It prints the table, mean SDR per stem and the command that reproduces each
 row, and with ``--readme`` writes it between the ``ablation:begin`` and ``ablation:end``
-markers of README.md.
+markers of README.md (``--block learning-curve``: between ``learning-curve:begin`` and
+``learning-curve:end``, for the rows of ``models/recipes/learning-curve``, which differ only in
+how many songs train).
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from ..models.training.train import TrainConfig
 from ..realtime.errors import UserError
 from .onnx_export import export_onnx
 
-BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+
+def markers(block: str) -> tuple[str, str]:
+    """The comments that enclose a table of README.md."""
+    return f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+
+
 DEFAULT_RECIPES = Path(__file__).parents[1] / "models" / "recipes" / "ablation"
 
 
@@ -96,6 +103,29 @@ def run_row(recipe: Path, runs: Path, musdb: str | None) -> Path:
     return model_file
 
 
+def replace_block(
+    text: str, block: str, lines: list[str], names: set[str], recipes: str | os.PathLike[str]
+) -> str:
+    """``text`` with the table between ``block``'s markers replaced by ``lines``.
+
+    Rows not run this time (``--only``) keep the line the README has for them, so that one new
+    row does not mean retraining every other one, as long as their recipe still exists.
+    """
+    begin, end = markers(block)
+    if begin not in text or end not in text:
+        raise UserError(f"The README has no {begin} ... {end} block to write the table into.")
+    kept = [
+        line
+        for line in text.split(begin, 1)[1].split(end, 1)[0].splitlines()
+        if (name := line.split("|")[1].strip() if line.count("|") > 2 else "")
+        and name not in names
+        and (Path(recipes) / f"{name}.json").exists()
+    ]
+    rows = sorted([*lines[2:], *kept], key=lambda line: line.split("|")[1].strip())
+    table = f"{begin}\n" + "\n".join([*lines[:2], *rows]) + f"\n{end}"
+    return re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: table, text, flags=re.S)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m livestems.export.ablation")
     parser.add_argument("--runs", required=True, help="a folder for the runs and model files")
@@ -105,12 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="*", help="run only these rows (--readme keeps the others' lines)"
     )
     parser.add_argument("--readme", help="replace the ablation block of this README")
+    parser.add_argument("--block", default="ablation", help="the README block's marker name")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="scoring processes")
     args = parser.parse_args(argv)
     try:
         recipes = sorted(Path(args.recipes).glob("*.json"))
         if not recipes:
             raise UserError(f"{args.recipes} holds no recipes (*.json).")
+        if args.readme:  # found out now, not after hours of training
+            replace_block(Path(args.readme).read_text(), args.block, [], set(), args.recipes)
         runs = Path(args.runs)
         models = {}
         for recipe in recipes:
@@ -152,21 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if args.readme:
         readme = Path(args.readme)
-        text = readme.read_text()
-        # rows not run this time (--only) keep the line the README has for them, so that one
-        # new row does not mean retraining every other one
-        kept = [
-            line
-            for line in text.split(BEGIN, 1)[-1].split(END, 1)[0].splitlines()
-            if (name := line.split("|")[1].strip() if line.count("|") > 2 else "")
-            and name not in results
-            and (Path(args.recipes) / f"{name}.json").exists()
-        ]
-        rows = sorted([*lines[2:], *kept], key=lambda line: line.split("|")[1].strip())
-        block = f"{BEGIN}\n" + "\n".join([*lines[:2], *rows]) + f"\n{END}"
-        if BEGIN not in text:
-            raise SystemExit(f"{readme} has no {BEGIN} marker")
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        text = replace_block(readme.read_text(), args.block, lines, set(results), args.recipes)
         readme.write_text(text)
     return 0
 

@@ -90,6 +90,9 @@ class TrainConfig:
             Debian packages ship, one stem per General MIDI family group) added to the
             training data (seeds 0, 1, ...).
         valid_tracks: validate on at most this many tracks (0: all).
+        train_tracks: train on at most this many of MUSDB's train-split songs (0: all), drawn
+            by a fixed shuffle (seed 0, not ``seed``), so that a smaller draw is part of every
+            larger one: a learning curve over the number of songs.
         sampling: the excerpts and augmentations (``training_data.SamplingConfig``).
         batch_size, batches_per_epoch, epochs: the loop.
         loss: ``l1`` (plus conservation) or ``mse``.
@@ -159,6 +162,7 @@ class TrainConfig:
     synthetic_duration_s: float = 10.0
     midi_songs: int = 0
     valid_tracks: int = 0
+    train_tracks: int = 0
     sampling: SamplingConfig = SamplingConfig()
     batch_size: int = 16
     batches_per_epoch: int = 20
@@ -260,6 +264,7 @@ class TrainConfig:
             "early_stop_patience",
             "synthetic_songs",
             "valid_tracks",
+            "train_tracks",
             "seed",
         ):
             value = getattr(self, name)
@@ -357,7 +362,12 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
     train: list[Track] = []
     valid: list[Track] = []
     if config.musdb is not None:
-        train += load_tracks(musdb_tracks(config.musdb, "train"))
+        refs = musdb_tracks(config.musdb, "train")
+        if 0 < config.train_tracks < len(refs):
+            # the shuffle does not follow ``seed``: the draws of a learning curve are nested
+            order = np.random.default_rng(0).permutation(len(refs))
+            refs = [refs[i] for i in sorted(order[: config.train_tracks])]
+        train += load_tracks(refs)
         valid += load_tracks(musdb_tracks(config.musdb, "valid"))
     for folder in config.folders:
         # a user's folder may hold a broken song: it is named and the rest still train

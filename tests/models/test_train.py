@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.data.datasets import STEMS  # noqa: E402
+from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS  # noqa: E402
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
 from livestems.models.families.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from livestems.models.families.config import ConfigError  # noqa: E402
@@ -33,6 +33,7 @@ from livestems.models.training.train import (  # noqa: E402
     build_model,
     fit_input_statistics,
     load_initial_weights,
+    load_training_data,
     make_scheduler,
     train,
     validation_sdr,
@@ -223,11 +224,36 @@ def test_resume_and_run_folder_mistakes_end_in_one_sentence(
         # found by the fuzz test: a number where a list of folders goes
         ({"synthetic_songs": 1, "folders": 0}, r"folders must be a list of folder paths\."),
         ({"synthetic_songs": 1, "time_limit_s": "1h"}, r"time_limit_s must be a number"),
+        ({"synthetic_songs": 1, "train_tracks": -2}, r"train_tracks must be a whole number"),
     ],
 )
 def test_bad_training_settings_are_refused_in_one_sentence(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(values)
+
+
+def test_train_tracks_draws_nested_subsets_of_musdbs_train_split(tmp_path: Path) -> None:
+    # a MUSDB18-HQ-style folder of eight training songs and one of MUSDB's validation songs
+    for index in range(8):
+        write_song_folder(tmp_path / "train", tonal_song(f"song{index}", index, 0.5), True)
+    valid_song = tonal_song(MUSDB_VALID_TRACKS[0], 8, 0.5)
+    write_song_folder(tmp_path / "train", valid_song, True)
+
+    def songs(count: int, seed: int = 42) -> list[str]:
+        train, valid = load_training_data(
+            TrainConfig(musdb=str(tmp_path), train_tracks=count, seed=seed)
+        )
+        assert [track.name for track in valid] == [MUSDB_VALID_TRACKS[0]]
+        return [track.name for track in train]
+
+    every = songs(0)
+    assert every == [f"song{index}" for index in range(8)]
+    assert songs(8) == songs(100) == every
+    three, five = songs(3), songs(5)
+    assert len(three) == 3 and len(five) == 5
+    assert set(three) < set(five) < set(every)
+    assert three != every[:3]  # a shuffle, not the first songs by name
+    assert songs(5, seed=7) == five  # the draw does not follow the run's seed
 
 
 def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
