@@ -1,0 +1,73 @@
+"""The committed training recipes: each one still loads, and the learning curve's rows differ
+from the bundled recipe only in what the README says they do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from livestems.models.training.train import TrainConfig  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parents[2] / "models" / "recipes"
+
+# JSON files under models/recipes that are outputs beside the recipes, not recipes.
+NOT_RECIPES = {
+    "scores-valid.json",  # the scores of a scoreboard run
+    "benchmarks/train-benchmark.json",  # the training benchmark's figures
+    "gpu/runs-s13/bench.json",  # livestems bench on a lent GPU
+}
+
+
+def recipe_files() -> list[Path]:
+    return sorted(
+        path
+        for path in RECIPES.rglob("*.json")
+        if path.relative_to(RECIPES).as_posix() not in NOT_RECIPES
+    )
+
+
+def test_recipes_are_found() -> None:
+    names = {path.relative_to(RECIPES).as_posix() for path in recipe_files()}
+    assert {"lstm-live.json", "lstm-ultra.json", "long-runs/cws-live.json"} <= names
+    assert len(names) > 50
+
+
+@pytest.mark.parametrize(
+    "recipe", recipe_files(), ids=lambda path: path.relative_to(RECIPES).as_posix()
+)
+def test_every_committed_recipe_loads(recipe: Path) -> None:
+    # A key renamed or removed in TrainConfig would leave a README command that fails on its
+    # first line; every recipe the README points at must still be a valid configuration.
+    TrainConfig.from_file(recipe)
+
+
+def test_learning_curve_rows_differ_from_the_bundled_recipe_only_in_songs_seed_and_selection() -> (
+    None
+):
+    bundled = TrainConfig.from_file(RECIPES / "lstm-live.json").to_dict()
+    rows = sorted((RECIPES / "learning-curve").glob("*.json"))
+    assert len(rows) == 8
+    seen = set()
+    for row in rows:
+        values = TrainConfig.from_file(row).to_dict()
+        differing = {
+            key for key in bundled.keys() | values.keys() if bundled.get(key) != values.get(key)
+        }
+        assert differing <= {"train_tracks", "seed", "select_by"}, row.name
+        assert values["select_by"] == "sdr"
+        seen.add((values["train_tracks"], values["seed"]))
+    assert seen == {(n, seed) for n in (10, 20, 40, 80) for seed in (42, 7)}
+
+
+def test_every_init_inside_the_repository_is_there() -> None:
+    # Continuations start from weights kept beside their recipes; one that names a file which
+    # was never committed cannot be reproduced from a clone. (An init under runs/ is the output
+    # of an earlier step of the same README recipe, made by the reader.)
+    root = RECIPES.parents[1]
+    inits = {TrainConfig.from_file(path).init for path in recipe_files()} - {None, ""}
+    kept = {init for init in inits if init.startswith("models/")}
+    assert len(kept) >= 10
+    assert [init for init in sorted(kept) if not (root / init).is_file()] == []
