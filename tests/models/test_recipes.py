@@ -3,6 +3,8 @@ from the bundled recipe only in what the README says they do."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,32 @@ def test_every_init_inside_the_repository_is_there() -> None:
     kept = {init for init in inits if init.startswith("models/")}
     assert len(kept) >= 10
     assert [init for init in sorted(kept) if not (root / init).is_file()] == []
+
+
+def test_midi_rows_are_learning_curve_rows_with_midi_songs_added_or_pretrained_on() -> None:
+    # The README reads each MIDI row against the real-songs-only row of the same songs and seed:
+    # that comparison holds only if the songs rendered from MIDI files are the one difference,
+    # either beside the real songs (midi_songs) or before them (a pre-training run, as the
+    # ablation's row 4, whose recipe it is but for the seed).
+    folder = RECIPES / "learning-curve-midi"
+    pretrain_row = TrainConfig.from_file(RECIPES / "ablation" / "pretrain" / "4-midi.json")
+    rows = sorted(folder.glob("*.json"))
+    assert len(rows) == 6
+    pretrained = 0
+    for row in rows:
+        values = TrainConfig.from_file(row).to_dict()
+        twin_name = re.sub(r"-(after-)?midi\d+", "", row.name)
+        twin = TrainConfig.from_file(RECIPES / "learning-curve" / twin_name).to_dict()
+        differing = {key for key in twin.keys() | values.keys() if twin.get(key) != values.get(key)}
+        pretrain = folder / "pretrain" / row.name
+        if pretrain.exists():
+            pretrained += 1
+            assert differing == set(), row.name
+            first = TrainConfig.from_file(pretrain)
+            assert first.seed == values["seed"]
+            assert dataclasses.replace(first, seed=pretrain_row.seed) == pretrain_row
+        else:
+            assert differing == {"midi_songs"}, row.name
+            assert values["midi_songs"] > 0
+            assert values["synthetic_duration_s"] == 10.0
+    assert pretrained == 2
