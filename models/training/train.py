@@ -49,7 +49,7 @@ from torch import nn
 
 from ...realtime.errors import UserError
 from ...realtime.io.atomic_file import atomic_write
-from ..data.datasets import Track, load_tracks, musdb_tracks, stem_folder_tracks
+from ..data.datasets import STEMS, Track, load_tracks, musdb_tracks, stem_folder_tracks
 from ..data.spectral_data import SpectralBatch, SpectralSampler
 from ..data.training_data import Batch, ExcerptSampler, SamplingConfig, whole_track_batch
 from ..families.checkpoint import load_checkpoint, save_checkpoint
@@ -89,6 +89,11 @@ class TrainConfig:
         midi_songs: songs rendered from real compositions (``synth_midi``: MIDI files that
             Debian packages ship, one stem per General MIDI family group) added to the
             training data (seeds 0, 1, ...).
+        midi_stems: the stems that the songs from MIDI files lend (empty: all). The others are
+            silent in those songs, so the silence-aware draw takes them from the other songs:
+            ``["vocals", "other"]`` trains on MIDI songs' tunes and chords over real songs'
+            drums and bass, in cross-song remixes (a whole-song draw needs every stem loud, so
+            it keeps to songs that lend them all).
         valid_tracks: validate on at most this many tracks (0: all).
         train_tracks: train on at most this many of MUSDB's train-split songs (0: all), drawn
             by a fixed shuffle (seed 0, not ``seed``), so that a smaller draw is part of every
@@ -161,6 +166,7 @@ class TrainConfig:
     synthetic_valid_songs: int = 4
     synthetic_duration_s: float = 10.0
     midi_songs: int = 0
+    midi_stems: tuple[str, ...] = ()
     valid_tracks: int = 0
     train_tracks: int = 0
     sampling: SamplingConfig = SamplingConfig()
@@ -291,6 +297,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["folders"] = list(self.folders)
+        values["midi_stems"] = list(self.midi_stems)
         for name in ("gain_range", "width_range", "limiter_push_db"):
             values["sampling"][name] = list(getattr(self.sampling, name))
         return values
@@ -316,6 +323,18 @@ class TrainConfig:
                         raise ConfigError(f"sampling {name} must be a pair of numbers.")
                     sampling[name] = tuple(sampling[name])
             values["sampling"] = SamplingConfig(**sampling)
+        if "midi_stems" in values:
+            stems = values["midi_stems"]
+            if (
+                not isinstance(stems, (list, tuple))
+                or not all(isinstance(stem, str) for stem in stems)
+                or not set(stems) <= set(STEMS)
+            ):
+                raise ConfigError(
+                    f"midi_stems must be a list of stems among {_names(list(STEMS))}, "
+                    f"got {stems!r}."
+                )
+            values["midi_stems"] = tuple(stems)
         if "folders" in values:
             folders = values["folders"]
             if not isinstance(folders, (list, tuple)) or not all(
@@ -384,7 +403,10 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
         from ..synth.midi import midi_tracks
 
         duration = config.synthetic_duration_s
-        train += midi_tracks(config.midi_songs, 0, duration)
+        train += [
+            lending(track, config.midi_stems)
+            for track in midi_tracks(config.midi_songs, 0, duration)
+        ]
         if not valid:
             first = SYNTHETIC_VALID_FIRST_SEED
             valid += midi_tracks(config.synthetic_valid_songs, first, duration)
@@ -396,6 +418,19 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
     if config.valid_tracks > 0:
         valid = valid[: config.valid_tracks]
     return train, valid
+
+
+def lending(track: Track, stems: Sequence[str]) -> Track:
+    """``track`` with every stem but ``stems`` silent (all of them kept when ``stems`` is
+    empty); the mixture is the sum of what is left, as it is of every song."""
+    if not stems:
+        return track
+    kept = {
+        name: audio if name in stems else np.zeros_like(audio)
+        for name, audio in track.stems.items()
+    }
+    mixture = np.sum(list(kept.values()), axis=0, dtype=np.float32)
+    return dataclasses.replace(track, stems=kept, mixture=mixture)
 
 
 # -- losses -------------------------------------------------------------------------------------

@@ -79,15 +79,16 @@ def test_midi_rows_are_learning_curve_rows_with_midi_songs_added_or_pretrained_o
     # The README reads each MIDI row against the real-songs-only row of the same songs and seed:
     # that comparison holds only if the songs rendered from MIDI files are the one difference,
     # either beside the real songs (midi_songs) or before them (a pre-training run, as the
-    # ablation's row 4, whose recipe it is but for the seed).
+    # ablation's row 4, whose recipe it is but for the seed), or beside them lending only their
+    # vocals and other (midi_stems).
     folder = RECIPES / "learning-curve-midi"
     pretrain_row = TrainConfig.from_file(RECIPES / "ablation" / "pretrain" / "4-midi.json")
     rows = sorted(folder.glob("*.json"))
-    assert len(rows) == 6
+    assert len(rows) == 8
     pretrained = 0
     for row in rows:
         values = TrainConfig.from_file(row).to_dict()
-        twin_name = re.sub(r"-(after-)?midi\d+", "", row.name)
+        twin_name = re.sub(r"-(after-)?midi\d+(-vocals-other)?", "", row.name)
         twin = TrainConfig.from_file(RECIPES / "learning-curve" / twin_name).to_dict()
         differing = {key for key in twin.keys() | values.keys() if twin.get(key) != values.get(key)}
         pretrain = folder / "pretrain" / row.name
@@ -97,6 +98,9 @@ def test_midi_rows_are_learning_curve_rows_with_midi_songs_added_or_pretrained_o
             first = TrainConfig.from_file(pretrain)
             assert first.seed == values["seed"]
             assert dataclasses.replace(first, seed=pretrain_row.seed) == pretrain_row
+        elif "-vocals-other" in row.name:
+            assert differing == {"midi_songs", "midi_stems"}, row.name
+            assert values["midi_stems"] == ["vocals", "other"]
         else:
             assert differing == {"midi_songs"}, row.name
             assert values["midi_songs"] > 0

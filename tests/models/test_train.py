@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS  # noqa: E402
+from livestems.models.data.datasets import MUSDB_VALID_TRACKS, STEMS, Track  # noqa: E402
 from livestems.models.data.training_data import ExcerptSampler, SamplingConfig  # noqa: E402
 from livestems.models.families.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from livestems.models.families.config import ConfigError  # noqa: E402
@@ -32,6 +32,7 @@ from livestems.models.training.train import (  # noqa: E402
     WeightAverage,
     build_model,
     fit_input_statistics,
+    lending,
     load_initial_weights,
     load_training_data,
     make_scheduler,
@@ -270,6 +271,54 @@ def test_songs_rendered_from_midi_files_train_a_model(tmp_path: Path) -> None:
     )
     state = train(config, tmp_path / "midi", show_progress=False)
     assert state.step == 2 and math.isfinite(state.best_valid_loss)
+
+
+def test_midi_songs_lend_only_the_stems_asked_for() -> None:
+    from livestems.models.synth.midi import bundled_midi_files
+
+    if not bundled_midi_files():
+        pytest.skip("no MIDI packages installed (./setup.sh --dev installs them)")
+    fields = dict(midi_songs=2, synthetic_songs=1, synthetic_duration_s=2.0)
+    every, _ = load_training_data(tiny_config(**fields))
+    lent, _ = load_training_data(tiny_config(**fields, midi_stems=("vocals", "other")))
+    assert [t.name for t in lent] == [t.name for t in every]
+    procedural, midi = (lent[0], every[0]), list(zip(lent[1:], every[1:], strict=True))
+    assert all(np.array_equal(procedural[0].stems[s], procedural[1].stems[s]) for s in STEMS)
+    for kept, whole in midi:
+        for stem in ("vocals", "other"):
+            assert np.array_equal(kept.stems[stem], whole.stems[stem])
+            assert np.abs(kept.stems[stem]).max() > 0.01
+        assert not np.any(kept.stems["drums"]) and not np.any(kept.stems["bass"])
+        np.testing.assert_allclose(kept.mixture, kept.stems["vocals"] + kept.stems["other"])
+
+
+def test_lent_stems_come_from_remixes_and_silent_ones_from_the_other_songs() -> None:
+    # songs 0 and 1 lend every stem, songs 2 and 3 only vocals and other; each song's sources
+    # sit at the song's own constant level, so a target's level says which song it came from
+    tracks = []
+    for k in range(4):
+        stems = {stem: np.full((16000, 2), 0.1 * (k + 1), np.float32) for stem in STEMS}
+        track = Track(f"s{k}", stems, np.sum(list(stems.values()), axis=0))
+        tracks.append(lending(track, ("vocals", "other")) if k >= 2 else track)
+    config = SamplingConfig(
+        excerpt_s=0.25, gain_range=(1.0, 1.0), channel_swap_probability=0.0, remix_probability=0.5
+    )
+    levels = ExcerptSampler(tracks, config, 16000).batch(0, 0, 0, 256).targets[:, :, 0, 0]
+    song = torch.round(levels / 0.1).long() - 1  # (sample, stem)
+    vocals, drums, bass, other = (song[:, STEMS.index(s)] for s in STEMS)
+    # -1 is silence: a draw kept after max_redraws found only lending songs (1 in 2**11)
+    for stem in (drums, bass):
+        assert set(stem.tolist()) <= {-1, 0, 1}
+        assert float((stem == -1).float().mean()) < 0.02
+    assert {2, 3} <= set(vocals.tolist()) and {2, 3} <= set(other.tolist())
+    # a lending song's tunes sit over a lending-all song's drums: only a remix does that
+    assert float((vocals >= 2).float().mean()) > 0.1
+
+
+def test_midi_stems_must_name_stems() -> None:
+    for bad in (["voice"], "vocals", [1]):
+        with pytest.raises(ConfigError, match="midi_stems must be a list of stems"):
+            TrainConfig.from_dict({"synthetic_songs": 1, "midi_stems": bad})
 
 
 def test_an_unknown_key_with_a_line_break_is_named_on_one_line() -> None:
