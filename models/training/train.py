@@ -429,7 +429,7 @@ def lending(track: Track, stems: Sequence[str]) -> Track:
         name: audio if name in stems else np.zeros_like(audio)
         for name, audio in track.stems.items()
     }
-    mixture = np.sum(list(kept.values()), axis=0, dtype=np.float32)
+    mixture = np.stack(list(kept.values())).sum(axis=0, dtype=np.float32)
     return dataclasses.replace(track, stems=kept, mixture=mixture)
 
 
