@@ -422,7 +422,7 @@ def load_training_data(config: TrainConfig) -> tuple[list[Track], list[Track]]:
 
 def lending(track: Track, stems: Sequence[str]) -> Track:
     """``track`` with every stem but ``stems`` silent (all of them kept when ``stems`` is
-    empty); the mixture is the sum of what is left, as it is of every song."""
+    empty); the mixture is the sum of what is left, as it is of every rendered song."""
     if not stems:
         return track
     kept = {
