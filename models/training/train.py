@@ -207,6 +207,10 @@ class TrainConfig:
                 "ema_ramp false holds the weight average at ema_decay from the first batch: it "
                 "needs ema_decay and init (trained weights to start the average from)."
             )
+        if self.midi_stems and self.midi_songs <= 0:
+            raise ConfigError(
+                "midi_stems picks the stems that songs from MIDI files lend: it needs midi_songs."
+            )
         if self.freeze_norms and self.init is None:
             raise ConfigError(
                 "freeze_norms keeps the batch norms' statistics the run starts with: it needs "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,11 @@ def recipe_files() -> list[Path]:
         for path in RECIPES.rglob("*.json")
         if path.relative_to(RECIPES).as_posix() not in NOT_RECIPES
     )
+
+
+def differing_keys(first: dict[str, Any], second: dict[str, Any]) -> set[str]:
+    """The top-level settings on which two recipes (``TrainConfig.to_dict``) differ."""
+    return {key for key in first.keys() | second.keys() if first.get(key) != second.get(key)}
 
 
 def test_recipes_are_found() -> None:
@@ -55,9 +61,7 @@ def test_learning_curve_rows_differ_from_the_bundled_recipe_only_in_songs_seed_a
     seen = set()
     for row in rows:
         values = TrainConfig.from_file(row).to_dict()
-        differing = {
-            key for key in bundled.keys() | values.keys() if bundled.get(key) != values.get(key)
-        }
+        differing = differing_keys(bundled, values)
         assert differing <= {"train_tracks", "seed", "select_by"}, row.name
         assert values["select_by"] == "sdr"
         seen.add((values["train_tracks"], values["seed"]))
@@ -90,7 +94,7 @@ def test_midi_rows_are_learning_curve_rows_with_midi_songs_added_or_pretrained_o
         values = TrainConfig.from_file(row).to_dict()
         twin_name = re.sub(r"-(after-)?midi\d+(-vocals-other)?", "", row.name)
         twin = TrainConfig.from_file(RECIPES / "learning-curve" / twin_name).to_dict()
-        differing = {key for key in twin.keys() | values.keys() if twin.get(key) != values.get(key)}
+        differing = differing_keys(twin, values)
         pretrain = folder / "pretrain" / row.name
         if pretrain.exists():
             pretrained += 1

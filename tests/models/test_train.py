@@ -318,7 +318,10 @@ def test_lent_stems_come_from_remixes_and_silent_ones_from_the_other_songs() -> 
 def test_midi_stems_must_name_stems() -> None:
     for bad in (["voice"], "vocals", [1]):
         with pytest.raises(ConfigError, match="midi_stems must be a list of stems"):
-            TrainConfig.from_dict({"synthetic_songs": 1, "midi_stems": bad})
+            TrainConfig.from_dict({"synthetic_songs": 1, "midi_songs": 1, "midi_stems": bad})
+    # a key that would do nothing is refused rather than ignored
+    with pytest.raises(ConfigError, match="it needs midi_songs"):
+        TrainConfig.from_dict({"synthetic_songs": 1, "midi_stems": ["vocals"]})
 
 
 def test_an_unknown_key_with_a_line_break_is_named_on_one_line() -> None:
