@@ -68,7 +68,7 @@ def write_teacher_stems(
         )
     out_dir = Path(out_dir)
     digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
-    claimed = _check_claim(out_dir, digest)
+    claimed = check_teacher_claim(out_dir, digest)
     folders = []
     for ref in refs:
         folder = out_dir / ref.name
@@ -77,7 +77,7 @@ def write_teacher_stems(
             continue
         track = ref.load()
         if not claimed:  # only now, so that a refusal above leaves no folder behind
-            _claim(out_dir, model.path.name, digest)
+            claim_for_teacher(out_dir, model.path.name, digest)
             claimed = True
         # [shape=(n_stems, n_samples, n_channels)], aligned to the mixture
         stems = separate_signal(model, np.ascontiguousarray(track.mixture, dtype=np.float32))
@@ -89,7 +89,7 @@ def write_teacher_stems(
     return folders
 
 
-def _check_claim(out_dir: Path, digest: str) -> bool:
+def check_teacher_claim(out_dir: Path, digest: str) -> bool:
     """Whether ``out_dir`` is this teacher's already; a folder of another's is refused."""
     record = out_dir / TEACHER_RECORD
     if not record.exists():
@@ -107,7 +107,7 @@ def _check_claim(out_dir: Path, digest: str) -> bool:
     return True
 
 
-def _claim(out_dir: Path, model_name: str, digest: str) -> None:
+def claim_for_teacher(out_dir: Path, model_name: str, digest: str) -> None:
     """Write ``teacher.json``, which names the model whose stems the folder holds."""
     record = {"model": model_name, "sha256": digest}
     try:
