@@ -15,6 +15,10 @@ Each song is cut into segments (7 s, as MUSDB18-7's previews, every second one k
 written as a song folder that a training config's ``folders`` reads: a sampler draws songs
 alike, so a whole song as one folder would be drawn as often as one preview.
 
+``--guitar-only`` leaves the band part and the teacher out: ``other`` is the guitar alone and
+the rest silent, so that the real guitar enters training only as the ``other`` of cross-song
+remixes, beside MUSDB18's vocals, drums and bass, with no teacher's error in any target.
+
     apt-get download fretsonfire-songs-muldjord fretsonfire-songs-sectoid
     for f in fretsonfire-songs-*.deb; do dpkg-deb -x "$f" fof; done
     python -m livestems.models.data.guitar_songs \\
@@ -48,6 +52,8 @@ GUITAR_FILE = "guitar.ogg"
 BAND_FILE = "song.ogg"
 #: The stem the guitar belongs to (MUSDB18's ``other``: everything but vocals, drums and bass).
 GUITAR_STEM = "other"
+#: What ``teacher.json`` names (and holds as the digest) when the band part is left out.
+NO_TEACHER = "no teacher: the guitar alone"
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ def segment_starts(n_samples: int, segment: int, every: int) -> list[int]:
 
 
 def write_guitar_songs(
-    model: OnnxHopModel,
+    model: OnnxHopModel | None,
     songs: Sequence[GuitarSong],
     out_dir: str | Path,
     *,
@@ -97,44 +103,57 @@ def write_guitar_songs(
 ) -> list[Path]:
     """Each song's segments as ``out_dir/<song>-<k>/<stem>.wav`` (float32); returns them.
 
+    With ``model`` None the band part is left out: ``other`` is the guitar alone and the other
+    stems are silent, songs whose only use is as a source of ``other`` in cross-song remixes
+    (the sampler draws each stem of a remix from a song where it is loud, and a whole excerpt
+    from a song where every stem is), so every target is a true one.
+
     A song whose segments are all written already is kept as it is (a stopped run goes on);
-    ``out_dir/teacher.json`` names the teacher, as for ``teacher_stems``. A part that cannot be
-    decoded is skipped and named through ``report``; the other songs are still written.
+    ``out_dir/teacher.json`` names the teacher, as for ``teacher_stems`` (``NO_TEACHER`` for
+    the guitar alone), so that one folder never mixes two. A part that cannot be decoded is
+    skipped and named through ``report``; the other songs are still written.
     """
-    meta = model.metadata
-    if meta.sample_rate != SAMPLE_RATE or tuple(meta.stems) != tuple(STEMS):
-        raise UserError(
-            f"The teacher {model.path} gives {', '.join(meta.stems)} at {meta.sample_rate} Hz; "
-            f"training needs {', '.join(STEMS)} at {SAMPLE_RATE} Hz."
-        )
+    if model is not None:
+        meta = model.metadata
+        if meta.sample_rate != SAMPLE_RATE or tuple(meta.stems) != tuple(STEMS):
+            raise UserError(
+                f"The teacher {model.path} gives {', '.join(meta.stems)} at "
+                f"{meta.sample_rate} Hz; training needs {', '.join(STEMS)} at {SAMPLE_RATE} Hz."
+            )
     if segment_s <= 0 or every < 1:
         raise UserError("--segment-s must be above 0 and --every at least 1.")
     out_dir = Path(out_dir)
-    digest = hashlib.sha256(model.path.read_bytes()).hexdigest()
+    if model is None:
+        teacher, digest = NO_TEACHER, NO_TEACHER
+    else:
+        teacher, digest = model.path.name, hashlib.sha256(model.path.read_bytes()).hexdigest()
     claimed = check_teacher_claim(out_dir, digest)
     segment = round(segment_s * SAMPLE_RATE)
     written: list[Path] = []
     for song in songs:
         try:
-            band = load_audio(song.folder / BAND_FILE, SAMPLE_RATE)
             guitar = load_audio(song.folder / GUITAR_FILE, SAMPLE_RATE)
+            band = None if model is None else load_audio(song.folder / BAND_FILE, SAMPLE_RATE)
         except AudioFileError as error:
             if report is not None:
                 report(f"skipped {song.name}: {error}")
             continue
         # the two parts are cut from one session: the shorter sets the song's length
-        n_samples = min(len(band), len(guitar))
+        n_samples = len(guitar) if band is None else min(len(band), len(guitar))
         starts = segment_starts(n_samples, segment, every)
         folders = [out_dir / f"{song.name}-{k:03d}" for k in range(len(starts))]
         written.extend(folders)
         if all((f / f"{s}.wav").exists() for f in folders for s in STEMS):
             continue
         if not claimed:  # only now, so that a refusal leaves no folder behind
-            claim_for_teacher(out_dir, model.path.name, digest)
+            claim_for_teacher(out_dir, teacher, digest)
             claimed = True
-        # the whole band part at once, so that every segment's teacher had its past
-        # [shape=(n_stems, n_samples, 2)]
-        stems = separate_signal(model, np.ascontiguousarray(band[:n_samples]))
+        if model is None or band is None:
+            stems = np.zeros((len(STEMS), n_samples, 2), np.float32)
+        else:
+            # the whole band part at once, so that every segment's teacher had its past
+            # [shape=(n_stems, n_samples, 2)]
+            stems = separate_signal(model, np.ascontiguousarray(band[:n_samples]))
         stems[STEMS.index(GUITAR_STEM)] += guitar[:n_samples]
         for folder, start in zip(folders, starts, strict=True):
             folder.mkdir(parents=True, exist_ok=True)
@@ -159,13 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--model", help="the teacher: a model file or name (default: the bundled default)"
     )
+    parser.add_argument(
+        "--guitar-only",
+        action="store_true",
+        help="leave the band out: other is the guitar, the rest silent (for remixes; no teacher)",
+    )
     parser.add_argument("--segment-s", type=float, default=7.0, help="seconds per segment")
     parser.add_argument("--every", type=int, default=2, help="keep every N-th segment")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime's CPU threads")
     args = parser.parse_args(argv)
     try:
         songs = find_guitar_songs(args.songs)
-        model = resolve_model(args.model, provider="cpu", cpu_threads=args.threads)
+        if args.guitar_only and args.model is not None:
+            raise UserError("--guitar-only uses no teacher: leave out --model.")
+        model = (
+            None
+            if args.guitar_only
+            else resolve_model(args.model, provider="cpu", cpu_threads=args.threads)
+        )
         folders = write_guitar_songs(
             model,
             songs,
@@ -179,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(
         f"{len(folders)} training songs cut from {len(songs)} Frets on Fire songs "
-        f"({model.path.name}) under {args.out}."
+        f"({NO_TEACHER if model is None else model.path.name}) under {args.out}."
     )
     return 0
 

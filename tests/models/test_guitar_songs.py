@@ -124,3 +124,28 @@ def test_another_teachers_folder_is_refused(tmp_path: Path, capsys) -> None:
     assert "holds the stems of another teacher (lstm-ultra.onnx)" in capsys.readouterr().err
     with pytest.raises(UserError, match="--segment-s must be above 0"):
         write_guitar_songs(resolve_model(TEACHER, provider="cpu"), [], out, segment_s=0)
+
+
+def test_the_guitar_alone_is_other_with_the_rest_silent_and_no_teacher(
+    tmp_path: Path, capsys
+) -> None:
+    """``--guitar-only``: every target true, the guitar a source of ``other`` for remixes."""
+    root = _pack(tmp_path / "songs", ["a"], seconds=2.5)
+    out = tmp_path / "out"
+    args = ["--songs", str(root), "--out", str(out), "--segment-s", "1", "--every", "1"]
+    assert main([*args, "--guitar-only"]) == 0
+    assert "(no teacher: the guitar alone)" in capsys.readouterr().out
+    guitar = load_audio(root / "pack" / "a" / "guitar.ogg", RATE)
+    tracks = load_tracks(stem_folder_tracks(out))
+    assert [t.name for t in tracks] == ["pack-a-000", "pack-a-001"]
+    for k, track in enumerate(tracks):
+        np.testing.assert_array_equal(track.stems["other"], guitar[k * RATE : (k + 1) * RATE])
+        for stem in ("vocals", "drums", "bass"):
+            assert not track.stems[stem].any()
+    # a teacher's stems never join the guitar alone in one folder, nor the other way round
+    assert main([*args, "--model", TEACHER]) == 1
+    assert "holds the stems of another teacher (no teacher: the guitar alone)" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, "--guitar-only", "--model", TEACHER]) == 1
+    assert "--guitar-only uses no teacher" in capsys.readouterr().err
