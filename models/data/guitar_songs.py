@@ -64,10 +64,13 @@ class GuitarSong:
     folder: Path
 
 
-def find_guitar_songs(root: str | Path) -> list[GuitarSong]:
+def find_guitar_songs(
+    root: str | Path, report: Callable[[str], None] | None = None
+) -> list[GuitarSong]:
     """Every folder under ``root`` that holds both parts, named ``<pack>-<song>``.
 
-    A folder with only one of the two is skipped: its stems cannot be known.
+    A folder with the guitar alone is skipped and named through ``report``: it is not one of
+    Frets on Fire's songs as this module reads them.
     """
     root = Path(root)
     if not root.is_dir():
@@ -75,10 +78,12 @@ def find_guitar_songs(root: str | Path) -> list[GuitarSong]:
     songs = []
     for guitar in sorted(root.rglob(GUITAR_FILE)):
         folder = guitar.parent
-        if not (folder / BAND_FILE).exists():
-            continue
         relative = folder.relative_to(root).parts or (folder.name,)
         name = "-".join(part.lower().replace(" ", "_") for part in relative)
+        if not (folder / BAND_FILE).exists():
+            if report is not None:
+                report(f"skipped {name}: {folder} has {GUITAR_FILE} but no {BAND_FILE}.")
+            continue
         songs.append(GuitarSong(name, folder))
     if not songs:
         raise UserError(
@@ -141,6 +146,10 @@ def write_guitar_songs(
         # the two parts are cut from one session: the shorter sets the song's length
         n_samples = len(guitar) if band is None else min(len(band), len(guitar))
         starts = segment_starts(n_samples, segment, every)
+        if not starts:
+            if report is not None:
+                report(f"skipped {song.name}: shorter than one segment ({segment_s:g} s).")
+            continue
         folders = [out_dir / f"{song.name}-{k:03d}" for k in range(len(starts))]
         written.extend(folders)
         if all((f / f"{s}.wav").exists() for f in folders for s in STEMS):
@@ -188,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime's CPU threads")
     args = parser.parse_args(argv)
     try:
-        songs = find_guitar_songs(args.songs)
+        songs = find_guitar_songs(args.songs, lambda line: print(f"  {line}", flush=True))
         if args.guitar_only and args.model is not None:
             raise UserError("--guitar-only uses no teacher: leave out --model.")
         model = (

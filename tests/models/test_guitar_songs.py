@@ -70,11 +70,13 @@ def test_the_guitar_is_true_the_rest_is_the_teachers_and_the_stems_sum_to_the_so
 def test_a_stopped_run_goes_on_and_a_broken_part_is_skipped_and_named(tmp_path: Path) -> None:
     root = _pack(tmp_path / "songs", ["a", "b", "c"])
     (root / "pack" / "b" / "guitar.ogg").write_bytes(b"not audio")
-    (root / "pack" / "c" / "guitar.ogg").unlink()  # one part only: not a song
-    songs = find_guitar_songs(root)
-    assert [s.name for s in songs] == ["pack-a", "pack-b"]
-    model = resolve_model(TEACHER, provider="cpu")
+    (root / "pack" / "c" / "song.ogg").unlink()  # one part only: not a song
     lines: list[str] = []
+    songs = find_guitar_songs(root, lines.append)
+    assert [s.name for s in songs] == ["pack-a", "pack-b"]
+    assert lines == [f"skipped pack-c: {root / 'pack' / 'c'} has guitar.ogg but no song.ogg."]
+    lines.clear()
+    model = resolve_model(TEACHER, provider="cpu")
     folders = write_guitar_songs(
         model, songs, tmp_path / "out", segment_s=1.0, every=1, report=lines.append
     )
@@ -88,6 +90,9 @@ def test_a_stopped_run_goes_on_and_a_broken_part_is_skipped_and_named(tmp_path: 
     )
     assert lines == []
     assert (tmp_path / "out" / "pack-a-000" / "other.wav").stat().st_mtime_ns == kept
+    # a song shorter than one segment gives none, and says so
+    write_guitar_songs(model, songs[:1], tmp_path / "out", segment_s=9.0, report=lines.append)
+    assert lines == ["skipped pack-a: shorter than one segment (9 s)."]
 
 
 def test_segments_are_whole_and_every_nth() -> None:
