@@ -175,6 +175,11 @@ def write_guitar_songs(
     return written
 
 
+def _report(line: str) -> None:
+    """The command's report of each song written or skipped, as it goes."""
+    print(f"  {line}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m livestems.models.data.guitar_songs",
@@ -197,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime's CPU threads")
     args = parser.parse_args(argv)
     try:
-        songs = find_guitar_songs(args.songs, lambda line: print(f"  {line}", flush=True))
+        songs = find_guitar_songs(args.songs, _report)
         if args.guitar_only and args.model is not None:
             raise UserError("--guitar-only uses no teacher: leave out --model.")
         model = (
@@ -211,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out,
             segment_s=args.segment_s,
             every=args.every,
-            report=lambda line: print(f"  {line}", flush=True),
+            report=_report,
         )
     except UserError as error:
         print(f"livestems: {error}", file=sys.stderr)
