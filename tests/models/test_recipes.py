@@ -68,6 +68,29 @@ def test_learning_curve_rows_differ_from_the_bundled_recipe_only_in_songs_seed_a
     assert seen == {(n, seed) for n in (10, 20, 40, 80) for seed in (42, 7)}
 
 
+def test_cws_learning_curve_rows_are_the_cws_live_recipe_from_scratch_at_the_curves_budget() -> (
+    None
+):
+    # The README sets the cws curve's slope beside the lstm curve's: that holds only if the
+    # rows differ from each other in songs and seed alone, train for the lstm curve's 720
+    # batches of 8, and are cws-live's own recipe started from random weights.
+    cws_live = TrainConfig.from_file(RECIPES / "long-runs" / "cws-live.json").to_dict()
+    lstm_row = TrainConfig.from_file(RECIPES / "learning-curve" / "lstm-live-songs80.json")
+    rows = sorted((RECIPES / "learning-curve-cws").glob("*.json"))
+    assert len(rows) == 8
+    seen = set()
+    for row in rows:
+        values = TrainConfig.from_file(row).to_dict()
+        assert differing_keys(cws_live, values) <= {"epochs", "init", "seed", "train_tracks"}
+        assert values["init"] is None
+        assert values["epochs"] * values["batches_per_epoch"] == (
+            lstm_row.epochs * lstm_row.batches_per_epoch
+        )
+        assert values["batch_size"] == lstm_row.batch_size
+        seen.add((values["train_tracks"], values["seed"]))
+    assert seen == {(n, seed) for n in (10, 20, 40, 80) for seed in (42, 7)}
+
+
 def test_every_init_inside_the_repository_is_there() -> None:
     # Continuations start from weights kept beside their recipes; one that names a file which
     # was never committed cannot be reproduced from a clone. (An init under runs/ is the output
