@@ -202,9 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime's CPU threads")
     args = parser.parse_args(argv)
     try:
-        songs = find_guitar_songs(args.songs, _report)
-        if args.guitar_only and args.model is not None:
+        if args.guitar_only and args.model is not None:  # before any song is read
             raise UserError("--guitar-only uses no teacher: leave out --model.")
+        songs = find_guitar_songs(args.songs, _report)
         model = (
             None
             if args.guitar_only
