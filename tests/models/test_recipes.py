@@ -93,6 +93,23 @@ def test_cws_learning_curve_rows_are_the_cws_live_recipe_from_scratch_at_the_cur
     assert seen == two_seeds | {(10, 3), (80, 3)}
 
 
+def test_latency_rows_are_the_cws_curves_80_song_rows_at_another_preset() -> None:
+    # The README prices latency by setting these rows beside the cws curve's 80-song rows at
+    # `live`: that holds only if the preset is the one difference, seed for seed.
+    rows = sorted((RECIPES / "latency-cws").glob("*.json"))
+    assert len(rows) == 3
+    seen = set()
+    for row in rows:
+        values = TrainConfig.from_file(row).to_dict()
+        live_name = re.sub(r"^cws-(studio|ultra)-", "cws-live-", row.name)
+        live = TrainConfig.from_file(RECIPES / "learning-curve-cws" / live_name).to_dict()
+        assert differing_keys(live, values) == {"preset"}, row.name
+        assert row.name.startswith(f"cws-{values['preset']}-")
+        seen.add((values["preset"], values["seed"]))
+    # Two seeds where the difference from `live` is largest; one at `ultra`, the slowest to train.
+    assert seen == {("studio", 42), ("studio", 7), ("ultra", 42)}
+
+
 def test_every_init_inside_the_repository_is_there() -> None:
     # Continuations start from weights kept beside their recipes; one that names a file which
     # was never committed cannot be reproduced from a clone. (An init under runs/ is the output
