@@ -17,7 +17,7 @@ from livestems.realtime.runtime.onnx_model import OnnxHopModel
 BUNDLED = sorted(BUNDLED_DIR.glob("*.onnx"))
 
 
-def test_the_five_bundled_models_are_here() -> None:
+def test_the_six_bundled_models_are_here() -> None:
     if not BUNDLED:
         pytest.skip("this checkout has no bundled model")
     names = {
@@ -26,6 +26,7 @@ def test_the_five_bundled_models_are_here() -> None:
         "cws-live.onnx",
         "bsrnn-live.onnx",
         "ensemble-live.onnx",
+        "ensemble-studio.onnx",
     }
     assert names <= {path.name for path in BUNDLED}
 
