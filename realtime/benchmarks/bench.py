@@ -46,7 +46,7 @@ from ..engine.processor import StreamProcessor, measure_latency_samples
 from ..engine.sources import FileSource
 from ..errors import UserError
 from ..io.generated_song import generated_song
-from ..runtime.catalog import model_files
+from ..runtime.catalog import find_model_file, model_files
 from ..runtime.onnx_model import CUDA, OnnxHopModel, available_providers
 
 
@@ -216,7 +216,8 @@ def find_models(explicit: list[str], quick: bool, folder: Path) -> list[Path]:
     """The models to measure: those given, else the bundled and user ones, else random-weight
     models of every family and preset from the ``livestems.bench_models`` plug-in (torch)."""
     if explicit:
-        return [Path(name) for name in explicit]
+        # A file or a name, as every other command's --model takes it (see 'livestems models').
+        return [find_model_file(name) for name in explicit]
     found = [path for _, path in model_files()]
     if found:
         return found

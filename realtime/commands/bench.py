@@ -20,7 +20,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list", action="store_true", help="list every benchmark of the project and exit"
     )
-    parser.add_argument("--model", action="append", default=[], help="a .onnx file (repeatable)")
+    parser.add_argument(
+        "--model", action="append", default=[], help="a .onnx file or a model's name (repeatable)"
+    )
     arguments.add_provider_option(parser, several=True)
     parser.add_argument("--block-sizes", nargs="+", type=arguments.block_size)
     parser.add_argument(
