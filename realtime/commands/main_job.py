@@ -34,7 +34,7 @@ def latency_report() -> str:
     for preset in PRESETS.values():
         measured = measure_latency_samples(preset)
         lines.append(
-            f"  {preset.name:<7} analysis {preset.n_fft:>4}, hop {preset.hop:>4}, "
+            f"  {preset.name:<9} analysis {preset.n_fft:>4}, hop {preset.hop:>4}, "
             f"synthesis {preset.synthesis_length:>4}: {measured:>5} samples = "
             f"{1000.0 * measured / preset.sample_rate:6.2f} ms at {preset.sample_rate} Hz"
         )

@@ -4,16 +4,23 @@ Thread contract: plain immutable data and pure functions. Windows are computed o
 processor is prepared, never on the audio path.
 
 A preset belongs to the *model* (a model is trained for one frame geometry), not to the run.
-Three are defined (DESIGN.md, "Spectral front end and latency"):
+Three are defined in DESIGN.md ("Spectral front end and latency"); two more are here to price
+what ``studio`` gains by (README, "What latency is worth"):
 
 - ``studio``: symmetric 4096-sample Hann analysis window, hop 1024, the same window for
   synthesis (weighted overlap-add normalised so that analysis x synthesis sums to one).
-- ``live`` and ``ultra``: a long *asymmetric* analysis window (frequency resolution) with a
-  short synthesis window at its newest end (delay). Their product is a Hann window of the
-  synthesis length, which overlap-adds to exactly one at half its length, so the pair
-  reconstructs perfectly. The design follows Mauler and Martin's low-delay analysis-synthesis
-  scheme as used for low-latency STFT enhancement (e.g. Wang et al., "STFT-domain neural speech
-  enhancement with very low algorithmic latency").
+- ``stage``: ``studio``'s 4096-sample analysis window made asymmetric, with a 1024-sample
+  synthesis window and hop 512: 23 ms, the delay of standing 8 m from the drummer. It asks how
+  much of ``studio``'s gain a model keeps at a quarter of its delay, with ``studio``'s
+  frequency resolution and half ``live``'s frames.
+- ``live-fine``: ``live``'s synthesis window and hop (so ``live``'s delay) behind ``studio``'s
+  4096-sample analysis window: what frequency resolution alone is worth at 11.6 ms.
+- ``stage``, ``live-fine``, ``live`` and ``ultra``: a long *asymmetric* analysis window (frequency
+  resolution) with a short synthesis window at its newest end (delay). Their product is a Hann
+  window of the synthesis length, which overlap-adds to exactly one at half its length, so the
+  pair reconstructs perfectly. The design follows Mauler and Martin's low-delay
+  analysis-synthesis scheme as used for low-latency STFT enhancement (e.g. Wang et al.,
+  "STFT-domain neural speech enhancement with very low algorithmic latency").
 
 The delay a preset adds is fixed by where the synthesis window starts: a sample leaves the
 overlap-add only when the newest frame that still weights it has been computed.
@@ -43,7 +50,7 @@ class SpectralPreset:
     """One STFT frame geometry.
 
     Attributes:
-        name: the preset's name (``studio``, ``live``, ``ultra``).
+        name: the preset's name (``studio``, ``stage``, ``live-fine``, ``live``, ``ultra``).
         n_fft: analysis window length and FFT size, in samples.
         hop: samples between frames.
         synthesis_length: length of the synthesis window's support, at the newest end of the
@@ -159,6 +166,8 @@ PRESETS: dict[str, SpectralPreset] = {
     preset.name: preset
     for preset in (
         SpectralPreset("studio", n_fft=4096, hop=1024, synthesis_length=4096),
+        SpectralPreset("stage", n_fft=4096, hop=512, synthesis_length=1024),
+        SpectralPreset("live-fine", n_fft=4096, hop=256, synthesis_length=512),
         SpectralPreset("live", n_fft=2048, hop=256, synthesis_length=512),
         SpectralPreset("ultra", n_fft=1024, hop=128, synthesis_length=256),
     )

@@ -97,18 +97,28 @@ def test_latency_rows_are_the_cws_curves_80_song_rows_at_another_preset() -> Non
     # The README prices latency by setting these rows beside the cws curve's 80-song rows at
     # `live`: that holds only if the preset is the one difference, seed for seed.
     rows = sorted((RECIPES / "latency-cws").glob("*.json"))
-    assert len(rows) == 3
+    assert len(rows) == 7
     seen = set()
     for row in rows:
         values = TrainConfig.from_file(row).to_dict()
-        live_name = re.sub(r"^cws-(studio|ultra)-", "cws-live-", row.name)
+        live_name = re.sub(r"^cws-(studio|stage|live-fine|ultra)-", "cws-live-", row.name)
         live = TrainConfig.from_file(RECIPES / "learning-curve-cws" / live_name).to_dict()
         assert differing_keys(live, values) == {"preset"}, row.name
         assert row.name.startswith(f"cws-{values['preset']}-")
         seen.add((values["preset"], values["seed"]))
-    # Two seeds at `studio`, the preset the bundled `ensemble-studio` grew from; one at `ultra`,
-    # the slowest to train.
-    assert seen == {("studio", 42), ("studio", 7), ("ultra", 42)}
+    # Three seeds at `studio`, the preset the bundled `ensemble-studio` grew from (each row a
+    # member's start); two at `stage`, the one that asks how much of it survives a quarter of
+    # the delay; one at `live-fine`, `live`'s delay with `studio`'s analysis window; one at
+    # `ultra`, the slowest to train.
+    assert seen == {
+        ("studio", 42),
+        ("studio", 7),
+        ("studio", 3),
+        ("stage", 42),
+        ("stage", 7),
+        ("live-fine", 42),
+        ("ultra", 42),
+    }
 
 
 def test_every_init_inside_the_repository_is_there() -> None:

@@ -98,8 +98,12 @@ def test_impulse_comes_out_at_exactly_the_reported_latency(
 
 
 def test_latency_budgets_of_the_low_delay_presets() -> None:
+    assert PRESETS["stage"].latency_ms(44100) <= 24.0
+    assert PRESETS["live-fine"].latency_ms(44100) <= 12.0
     assert PRESETS["live"].latency_ms(44100) <= 12.0
     assert PRESETS["ultra"].latency_ms(44100) <= 6.0
+    assert measure_latency_samples(PRESETS["stage"]) / 44100 * 1000 <= 24.0
+    assert measure_latency_samples(PRESETS["live-fine"]) / 44100 * 1000 <= 12.0
     assert measure_latency_samples(PRESETS["live"]) / 44100 * 1000 <= 12.0
     assert measure_latency_samples(PRESETS["ultra"]) / 44100 * 1000 <= 6.0
 

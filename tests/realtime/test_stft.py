@@ -28,12 +28,23 @@ def test_presets_match_the_design_table() -> None:
         128,
         256,
     )
+    # The two beyond DESIGN.md's table, both with studio's analysis window: at a quarter of its
+    # delay, and at live's.
+    beyond = {name: PRESETS[name] for name in ("stage", "live-fine")}
+    assert [(p.n_fft, p.hop, p.synthesis_length) for p in beyond.values()] == [
+        (4096, 512, 1024),
+        (4096, 256, 512),
+    ]
+    assert PRESETS["live-fine"].latency_samples == PRESETS["live"].latency_samples
     assert PRESETS["studio"].is_symmetric
-    assert not PRESETS["live"].is_symmetric and not PRESETS["ultra"].is_symmetric
+    assert not any(PRESETS[name].is_symmetric for name in ("stage", "live-fine", "live", "ultra"))
+    # Ordered from the longest delay to the shortest, as every list of them shows them.
+    latencies = [preset.latency_samples for preset in PRESETS.values()]
+    assert latencies == sorted(latencies, reverse=True)
 
 
 def test_unknown_preset_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="studio, live, ultra"):
+    with pytest.raises(ValueError, match="studio, stage, live-fine, live, ultra"):
         get_preset("stdio")
 
 
