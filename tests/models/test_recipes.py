@@ -107,8 +107,8 @@ def test_latency_rows_are_the_cws_curves_80_song_rows_at_another_preset() -> Non
         assert row.name.startswith(f"cws-{values['preset']}-")
         seen.add((values["preset"], values["seed"]))
     # Three seeds at `studio`, the preset the bundled `ensemble-studio` grew from (each row a
-    # candidate member's start); two at `stage`, the one that asks how much of it survives a quarter of
-    # the delay; one at `live-fine`, `live`'s delay with `studio`'s analysis window; one at
+    # candidate member's start); two at `stage`, which asks how much of that survives a quarter
+    # of the delay; one at `live-fine`, `live`'s delay behind `studio`'s analysis window; one at
     # `ultra`, the slowest to train.
     assert seen == {
         ("studio", 42),
