@@ -39,6 +39,7 @@ CONFIGS = [
     HybridConfig(preset="live", **TINY),
     HybridConfig(preset="ultra", mask="ratio", wave_window=48, wave_stride=16, **TINY),
     HybridConfig(preset="live", mask="sigmoid", n_channels=1, wave_window=32, **TINY),
+    HybridConfig(preset="stage", wave_window=64, wave_stride=32, **TINY),
 ]
 
 
@@ -286,7 +287,7 @@ def test_every_preset_but_studio_builds() -> None:
             built.append(dataclasses.replace(CONFIGS[0], preset=preset).preset)
         except ConfigError:
             pass
-    assert built == ["live", "ultra"]
+    assert built == ["stage", "live-fine", "live", "ultra"]
 
 
 def test_the_training_loss_judges_the_stems_with_the_waveform_branch_added() -> None:
