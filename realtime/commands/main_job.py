@@ -31,10 +31,11 @@ DEMO_BLOCK_SIZE = 256
 def latency_report() -> str:
     """One line per preset: its geometry and the latency measured through the processor."""
     lines = []
+    width = max(len(name) for name in PRESETS)  # the columns line up whatever the names
     for preset in PRESETS.values():
         measured = measure_latency_samples(preset)
         lines.append(
-            f"  {preset.name:<9} analysis {preset.n_fft:>4}, hop {preset.hop:>4}, "
+            f"  {preset.name:<{width}} analysis {preset.n_fft:>4}, hop {preset.hop:>4}, "
             f"synthesis {preset.synthesis_length:>4}: {measured:>5} samples = "
             f"{1000.0 * measured / preset.sample_rate:6.2f} ms at {preset.sample_rate} Hz"
         )
