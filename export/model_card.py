@@ -155,10 +155,20 @@ def _training_section(
     return lines
 
 
-def _members_section(member_recipes: Sequence[Path], member_logs: Sequence[Path]) -> list[str]:
+def _members_section(
+    member_recipes: Sequence[Path], member_logs: Sequence[Path], weights: Sequence[float] = ()
+) -> list[str]:
     """How an ensemble's weights were made: each member's last run (its recipe, where that run
-    started, its log), then the command that puts their ``best.pt`` files in one model."""
-    lines = ["## Training", "", "The mean of the masks of these networks, each trained apart:", ""]
+    started, its log), then the command that puts their ``best.pt`` files in one model, with
+    the members' weights in the mean (``weights``; none: all alike)."""
+    mean = "mean"
+    weights_option = ""
+    if weights:
+        ratio = " : ".join(f"{weight:g}" for weight in weights)
+        mean = f"weighted mean ({ratio}, in member order)"
+        weights_option = " --weights " + " ".join(f"{weight:g}" for weight in weights)
+    lines = ["## Training", "", f"The {mean} of the masks of these networks, each trained apart:"]
+    lines.append("")
     runs = []
     for index, (recipe, log) in enumerate(zip(member_recipes, member_logs, strict=True)):
         values = json.loads(recipe.read_text())
@@ -174,7 +184,8 @@ def _members_section(member_recipes: Sequence[Path], member_logs: Sequence[Path]
         )
     lines += [
         "",
-        f"Then `python -m livestems.models.families.ensemble {' '.join(runs)} -o ENSEMBLE.pt` "
+        f"Then `python -m livestems.models.families.ensemble {' '.join(runs)}{weights_option} "
+        "-o ENSEMBLE.pt` "
         "and `livestems export ENSEMBLE.pt --float16 -o MODEL.onnx`.",
         "",
     ]
@@ -218,7 +229,7 @@ def model_card_markdown(
     if scores is not None:
         lines += _scores_section(scores, model_path.stem)
     if member_recipes:
-        lines += _members_section(member_recipes, member_logs)
+        lines += _members_section(member_recipes, member_logs, meta.config.get("weights", ()))
     else:
         lines += _training_section(recipe, log, pretrain_recipes, pretrain_logs)
     lines += ["## Terms", "", MUSDB_TERMS, ""]

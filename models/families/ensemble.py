@@ -16,12 +16,15 @@ averaging too, and no bundled model has one.
 
 Each member's state tensors keep their names behind ``m<index>_`` (``m0_conv0_past``, ...).
 With softmax or ratio masks the mean of masks that sum to one sums to one: the stems still add
-up to the mix.
+up to the mix. The mean may be weighted (``--weights``: one weight per member, the same for
+every stem, so that a weaker member counts less and the stems still add up to the mix; a
+weight per stem would break that).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,11 +67,14 @@ class EnsembleConfig(SeparatorConfig):
         members'; ``ensemble_config`` fills them in. None given: two ``cws`` networks of the
         ``small`` size with the shared fields (what the benchmarks and the cost table build,
         with random weights, for the family's default).
+    weights: how much each member's masks count in their mean, one per member (normalised to
+        sum to one); none given: all alike.
     """
 
     family = "ensemble"
 
     members: tuple[dict[str, Any], ...] = ()
+    weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +84,18 @@ class EnsembleConfig(SeparatorConfig):
             object.__setattr__(self, "members", (pair, dict(pair)))
         if len(self.members) < 2:
             raise ConfigError("An ensemble needs two or more member models.")
+        if self.weights:
+            if len(self.weights) != len(self.members):
+                raise ConfigError(
+                    f"The ensemble has {len(self.members)} members and {len(self.weights)} "
+                    "weights: give one weight per member."
+                )
+            if not all(math.isfinite(weight) and weight >= 0 for weight in self.weights):
+                raise ConfigError(
+                    f"The ensemble's weights {list(self.weights)} must be finite and not negative."
+                )
+            if sum(self.weights) <= 0:
+                raise ConfigError("The ensemble's weights are all zero: one must be above 0.")
         members = _member_configs(self)
         for index, member in enumerate(members):
             if isinstance(member, EnsembleConfig):
@@ -110,11 +128,16 @@ class EnsembleConfig(SeparatorConfig):
         values = dict(values)
         if "members" in values:
             values["members"] = tuple(dict(member) for member in values["members"])
+        if "weights" in values:
+            values["weights"] = tuple(float(weight) for weight in values["weights"])
         return super().from_dict(values)
 
 
-def ensemble_config(members: Sequence[SeparatorConfig]) -> EnsembleConfig:
-    """The ensemble of these members, its shared fields taken from the first."""
+def ensemble_config(
+    members: Sequence[SeparatorConfig], weights: Sequence[float] = ()
+) -> EnsembleConfig:
+    """The ensemble of these members (weighted by ``weights``, one per member; none given: all
+    alike), its shared fields taken from the first."""
     if not members:
         raise ConfigError("An ensemble needs two or more member models.")
     first = members[0]
@@ -125,11 +148,13 @@ def ensemble_config(members: Sequence[SeparatorConfig]) -> EnsembleConfig:
         mask=first.mask,
         mask_domain=first.mask_domain,
         members=tuple(member.to_dict() for member in members),
+        weights=tuple(float(weight) for weight in weights),
     )
 
 
 class EnsembleMaskNet(MaskNet):
-    """The members' networks side by side; ``forward`` gives the mean of their masks."""
+    """The members' networks side by side; ``forward`` gives the (weighted) mean of their
+    masks."""
 
     def __init__(self, config: EnsembleConfig) -> None:
         super().__init__()
@@ -137,6 +162,9 @@ class EnsembleMaskNet(MaskNet):
         nets = [get_family(member.family).build_net(member) for member in _member_configs(config)]
         self.members = torch.nn.ModuleList(nets)
         self._n_states = [len(net.state_spec()) for net in nets]
+        # Python floats, not a tensor: the export folds them into the graph as constants.
+        weights = config.weights or (1.0,) * len(nets)
+        self._shares = [weight / sum(weights) for weight in weights]
         self._specs = tuple(
             StateSpec(f"m{index}_{spec.name}", spec.shape, spec.batch_axis)
             for index, net in enumerate(nets)
@@ -147,18 +175,18 @@ class EnsembleMaskNet(MaskNet):
         return self._specs
 
     def forward(self, features: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Masks for a run of frames: the members' mean; then every member's new state, in
-        ``state_spec``'s order."""
+        """Masks for a run of frames: the members' (weighted) mean; then every member's new
+        state, in ``state_spec``'s order."""
         total: torch.Tensor | None = None
         new: list[torch.Tensor] = []
         start = 0
-        for member, n_states in zip(self.members, self._n_states, strict=True):
+        for member, n_states, share in zip(self.members, self._n_states, self._shares, strict=True):
             masks, *member_state = member(features, *state[start : start + n_states])
             start += n_states
-            total = masks if total is None else total + masks
+            total = masks * share if total is None else total + masks * share
             new += member_state
         assert total is not None  # two or more members, by the config
-        return (total / len(self.members), *new)
+        return (total, *new)
 
 
 def build_front_end(config: EnsembleConfig) -> FrontEnd:
@@ -169,13 +197,14 @@ def build_front_end(config: EnsembleConfig) -> FrontEnd:
 FAMILY = ModelFamily("ensemble", EnsembleConfig, EnsembleMaskNet, build_front_end, {"default": {}})
 
 
-def ensemble_from_checkpoints(paths: Sequence[str]) -> SeparatorNet:
-    """A ``SeparatorNet`` of the ensemble of these checkpoints, each member with its weights."""
+def ensemble_from_checkpoints(paths: Sequence[str], weights: Sequence[float] = ()) -> SeparatorNet:
+    """A ``SeparatorNet`` of the ensemble of these checkpoints, each member with its trained
+    weights, their masks' mean weighted by ``weights`` (one per checkpoint; none: all alike)."""
     from .checkpoint import load_checkpoint
     from .separator import SeparatorNet
 
     members = [load_checkpoint(path)[0] for path in paths]
-    model = SeparatorNet(ensemble_config([member.config for member in members]))
+    model = SeparatorNet(ensemble_config([member.config for member in members], weights))
     for net, member in zip(model.net.members, members, strict=True):  # type: ignore[arg-type]
         net.load_state_dict(member.net.state_dict())
     model.eval()
@@ -193,17 +222,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("checkpoints", nargs="+", help="two or more .pt files")
     parser.add_argument("-o", "--output", required=True, help="the ensemble's .pt file")
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        default=(),
+        help="how much each checkpoint's masks count, one number per checkpoint in their order "
+        "(default: all alike)",
+    )
     args = parser.parse_args(argv)
     try:
-        model = ensemble_from_checkpoints(args.checkpoints)
+        model = ensemble_from_checkpoints(args.checkpoints, args.weights)
         save_checkpoint(args.output, model, members=list(args.checkpoints))
     except (UserError, OSError) as error:
         print(f"livestems ensemble: {error}", file=sys.stderr)
         return 1
     n_parameters = sum(parameter.numel() for parameter in model.parameters())
     assert isinstance(model.config, EnsembleConfig)  # ensemble_from_checkpoints built it
+    weighted = f", weighted {' : '.join(f'{w:g}' for w in args.weights)}" if args.weights else ""
     print(
-        f"Wrote {args.output}: the mean of {len(args.checkpoints)} models' masks "
+        f"Wrote {args.output}: the mean of {len(args.checkpoints)} models' masks{weighted} "
         f"({', '.join(member['family'] for member in model.config.members)}), "
         f"{n_parameters:,} parameters."
     )

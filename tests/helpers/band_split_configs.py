@@ -70,7 +70,8 @@ def complex_configs() -> list[SeparatorConfig]:
 def ensemble_configs() -> list[SeparatorConfig]:
     """Ensembles (the mean of their members' masks): two ``cws`` of different widths and inputs
     on one subband front end, complex masks, one with stereo and phase features and an LSTM (so
-    every kind of member state, each behind its prefix); and two ``lstm`` with magnitude masks."""
+    every kind of member state, each behind its prefix); and two ``lstm`` with magnitude masks,
+    weighted 1 : 3 (the weights are constants in the graph)."""
     from livestems.models.families.cws import CwsConfig
     from livestems.models.families.ensemble import ensemble_config
     from livestems.models.families.lstm import LstmConfig
@@ -89,7 +90,8 @@ def ensemble_configs() -> list[SeparatorConfig]:
             [
                 LstmConfig(preset="live", hidden_size=8, n_layers=1),
                 LstmConfig(preset="live", hidden_size=6, n_layers=2),
-            ]
+            ],
+            weights=(1, 3),
         ),
     ]
 
@@ -111,4 +113,6 @@ def config_name(config: SeparatorConfig) -> str:
         extra += "-stereo"
     if getattr(config, "phase_deviation", False):
         extra += "-phase"
+    if getattr(config, "weights", ()):
+        extra += "-weighted"
     return f"{config.family}-{config.preset}-{config.mask}-{config.mask_domain}{extra}"

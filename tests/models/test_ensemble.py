@@ -8,6 +8,7 @@ averaged is refused in one sentence."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,30 @@ def test_its_stems_are_the_mean_of_its_members_stems(tmp_path: Path) -> None:
     assert "m1_lstm_h" in {spec.name for spec in ensemble.net.state_spec()}
 
 
+def test_weighted_its_stems_are_the_weighted_mean_and_still_add_up_to_the_mix(
+    tmp_path: Path,
+) -> None:
+    members = _members()
+    ensemble = ensemble_from_checkpoints(_checkpoints(tmp_path), weights=(1, 0, 3))
+    waveform = music_like_tensor(20000, seed=3)
+    with torch.no_grad():
+        expected = 0.25 * members[0](waveform) + 0.75 * members[2](waveform)
+        stems = ensemble(waveform)
+    torch.testing.assert_close(stems, expected, rtol=1e-5, atol=1e-6)
+    # One weight per member, the same for every stem: softmax masks still sum to one, so the
+    # stems add up to the mix, delayed by the latency (its first frames aside, where the
+    # stream has not yet filled an analysis window), within the two-band PQMF's
+    # reconstruction error (4e-4 here, for each member alone too).
+    latency = ensemble.latency_samples
+    settled = ensemble.config.spectral_preset.n_fft
+    torch.testing.assert_close(
+        stems.sum(dim=1)[..., settled:],
+        waveform[..., settled - latency : stems.shape[-1] - latency],
+        rtol=0,
+        atol=1e-3,
+    )
+
+
 def test_the_command_writes_a_checkpoint_that_loads_and_names_its_members(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,6 +106,38 @@ def test_the_command_writes_a_checkpoint_that_loads_and_names_its_members(
     reference = ensemble_from_checkpoints(paths)
     for name, value in reference.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_the_command_keeps_the_weights_in_the_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _checkpoints(tmp_path)
+    out = tmp_path / "ensemble.pt"
+    assert ensemble_main([*paths, "-o", str(out), "--weights", "1", "2", "1"]) == 0
+    assert "masks, weighted 1 : 2 : 1 (cws, cws, cws)" in capsys.readouterr().out
+    model, _ = load_checkpoint(out)
+    assert isinstance(model.config, EnsembleConfig)
+    assert model.config.weights == (1.0, 2.0, 1.0)
+    assert config_from_dict(json.loads(json.dumps(model.config.to_dict()))) == model.config
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (["1", "2"], "The ensemble has 3 members and 2 weights: give one weight per member."),
+        (["1", "-1", "1"], r"The ensemble's weights \[1.0, -1.0, 1.0\] must be finite"),
+        (["1", "nan", "1"], "must be finite and not negative"),
+        (["0", "0", "0"], "The ensemble's weights are all zero"),
+    ],
+)
+def test_the_command_refuses_weights_that_do_not_fit_in_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], weights: list[str], message: str
+) -> None:
+    paths = _checkpoints(tmp_path)
+    assert ensemble_main([*paths, "-o", str(tmp_path / "out.pt"), "--weights", *weights]) == 1
+    error = capsys.readouterr().err.strip()
+    assert re.search(message, error) and "\n" not in error, error
+    assert not (tmp_path / "out.pt").exists()
 
 
 def test_the_command_names_a_checkpoint_it_cannot_read(
