@@ -167,8 +167,12 @@ def _members_section(
         ratio = " : ".join(f"{weight:g}" for weight in weights)
         mean = f"weighted mean ({ratio}, in member order)"
         weights_option = " --weights " + " ".join(f"{weight:g}" for weight in weights)
-    lines = ["## Training", "", f"The {mean} of the masks of these networks, each trained apart:"]
-    lines.append("")
+    lines = [
+        "## Training",
+        "",
+        f"The {mean} of the masks of these networks, each trained apart:",
+        "",
+    ]
     runs = []
     for index, (recipe, log) in enumerate(zip(member_recipes, member_logs, strict=True)):
         values = json.loads(recipe.read_text())

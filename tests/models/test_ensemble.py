@@ -126,7 +126,7 @@ def test_the_command_keeps_the_weights_in_the_checkpoint(
     [
         (["1", "2"], "The ensemble has 3 members and 2 weights: give one weight per member."),
         (["1", "-1", "1"], r"The ensemble's weights \[1.0, -1.0, 1.0\] must be finite"),
-        (["1", "nan", "1"], "must be finite and not negative"),
+        (["1", "inf", "1"], "must be finite and not negative"),
         (["0", "0", "0"], "The ensemble's weights are all zero"),
     ],
 )

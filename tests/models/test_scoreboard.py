@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("museval")
 
-from livestems.export.model_card import _members_section, model_card_markdown  # noqa: E402
+from livestems.export.model_card import model_card_markdown  # noqa: E402
 from livestems.export.onnx_export import export_onnx  # noqa: E402
 from livestems.models.data.datasets import cache_dir, stem_folder_tracks  # noqa: E402
 from livestems.models.evaluation.scoreboard import (  # noqa: E402
@@ -29,6 +29,7 @@ from livestems.models.evaluation.scoreboard import (  # noqa: E402
     score,
     systems_for,
 )
+from livestems.models.families.ensemble import ensemble_config  # noqa: E402
 from livestems.models.families.registry import get_family  # noqa: E402
 from livestems.models.families.separator import SeparatorNet  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
@@ -312,7 +313,10 @@ def test_an_ensemble_card_names_each_members_run_and_the_command_that_joins_them
         in card
     )
     assert "Reproduce with" not in card  # no single recipe: the members' runs say it
-    # A weighted ensemble's card gives its weights, in the text and in the command.
-    weighted = "\n".join(_members_section(recipes, logs, (1.0, 2.0)))
+    # A weighted ensemble's card gives the weights its file holds, in the text and the command.
+    lstm = get_family("lstm").config("small", preset="ultra", hidden_size=8)
+    weighted_path = tmp_path / "weighted.onnx"
+    export_onnx(SeparatorNet(ensemble_config([lstm, lstm], (1, 2))), weighted_path)
+    weighted = model_card_markdown(weighted_path, member_recipes=recipes, member_logs=logs)
     assert "The weighted mean (1 : 2, in member order) of the masks" in weighted
     assert "ensemble RUN0/best.pt RUN1/best.pt --weights 1 2 -o ENSEMBLE.pt`" in weighted
