@@ -42,7 +42,9 @@ from ..realtime.runtime.catalog import find_model_file
 from ..realtime.runtime.onnx_model import OnnxHopModel
 
 IDENTITY = "identity"  # the model setting's value for the identity (dry) model
-BUNDLED = "bundled"  # the model setting's value for the bundled default model (``DEFAULT_MODEL``)
+# The model setting's value for the bundled default model: ``DEFAULT_MODEL`` for a song,
+# ``DEFAULT_LIVE_INPUT_MODEL`` for the input device (``live_input``).
+BUNDLED = "bundled"
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
 
 
@@ -60,8 +62,8 @@ class SessionSettings:
     """What the user chose in Settings: stored by value (QSettings), never by list index.
 
     Attributes:
-        model: a .onnx file, ``BUNDLED`` for the bundled default model, or ``IDENTITY`` for the
-            dry model (no separation).
+        model: a .onnx file, ``BUNDLED`` for the bundled default model of the source (a song or
+            the input device), or ``IDENTITY`` for the dry model (no separation).
         preset: the identity model's frame geometry (a model file brings its own).
         provider: onnxruntime's execution provider: ``auto``, ``cpu`` or ``cuda``.
         output_device, input_device: PortAudio device names (``""``: the default).
@@ -188,8 +190,8 @@ class AudioSession:
     def _load_model(self, settings: SessionSettings) -> str | None:
         model_file, notice = settings.model, None
         if model_file == BUNDLED:
-            try:
-                model_file = str(find_model_file(None))
+            try:  # the default for the source: a song, or the input device (catalog.py)
+                model_file = str(find_model_file(None, self.live_input))
             except UserError:
                 model_file = IDENTITY
                 notice = (

@@ -64,26 +64,30 @@ def test_unbuilt_command_says_so_in_one_line(name: str, capsys: pytest.CaptureFi
 
 
 @pytest.mark.slow
-def test_main_job_plays_the_bundled_demo_through_the_bundled_live_model_headless() -> None:
-    assert model_catalog.bundled_model_file() == model_catalog.BUNDLED_DIR / "ensemble-live.onnx"
+def test_main_job_plays_the_bundled_demo_through_the_default_for_a_recording_headless() -> None:
+    # The demo is a recording: the default for recordings plays it (catalog.py).
+    expected = model_catalog.BUNDLED_DIR / "ensemble-studio.onnx"
+    assert model_catalog.bundled_model_file() == expected
     assert model_catalog.bundled_demo_song() == model_catalog.DEMO_SONG
     result = _run()
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
-        "livestems: playing the demo (demo.ogg, 3.0 s) through ensemble-live"
+        "livestems: playing the demo (demo.ogg, 3.0 s) through ensemble-studio"
     )
     report = dict(line.split(":", 1) for line in lines if line.startswith(REPORT_LABELS))
-    assert report["model"].strip() == "ensemble-live.onnx"
-    assert report["algorithmic latency"].strip().startswith("568 samples = 12.88 ms")
+    assert report["model"].strip() == "ensemble-studio.onnx"
+    assert report["algorithmic latency"].strip().startswith("4152 samples = 94.15 ms")
     if "Rendering through the engine offline instead" in result.stdout:
-        assert report["played"].strip().startswith("3.0")  # every second of it went through
+        # Every second of it went through, and the stems' tail after it: the total latency.
+        latency_s = int(report["total latency"].split()[0]) / 44100
+        assert float(report["played"].split()[0]) == pytest.approx(3.0 + latency_s, abs=0.01)
         assert report["under-runs"].strip().startswith("0")
     else:  # a machine with a sound card played it in real time
         assert float(report["played"].split()[0]) > 2.0
 
 
-REPORT_LABELS = ("model:", "algorithmic latency:", "played:", "under-runs:")
+REPORT_LABELS = ("model:", "algorithmic latency:", "total latency:", "played:", "under-runs:")
 
 
 def test_main_job_without_a_bundle_reports_the_measured_latency_of_every_preset(

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 
 from ...realtime.dsp.presets import PRESETS
 from ...realtime.errors import UserError
-from ...realtime.runtime.catalog import model_files
-from ..session import BLOCK_SIZES, IDENTITY, SessionSettings
+from ...realtime.runtime.catalog import DEFAULT_LIVE_INPUT_MODEL, DEFAULT_MODEL, model_files
+from ..session import BLOCK_SIZES, BUNDLED, IDENTITY, SessionSettings
 
 DEFAULT_DEVICE = "(default)"
 
@@ -54,6 +54,10 @@ class SettingsDialog(QDialog):
         self.input_device = self._combo([DEFAULT_DEVICE, *_device_names(False)])
         self.block_size = self._combo([str(size) for size in BLOCK_SIZES])
         self.model = QComboBox()
+        self.model.addItem(
+            f"default ({DEFAULT_MODEL} for a song, {DEFAULT_LIVE_INPUT_MODEL} for the input)",
+            BUNDLED,
+        )
         self.model.addItem("identity (dry: no separation)", IDENTITY)
         for origin, path in model_files():
             self.model.addItem(f"{path.stem} ({origin})", str(path))

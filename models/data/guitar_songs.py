@@ -7,9 +7,10 @@ the same songs add no audio. Frets on Fire's song packs, which Debian ships unde
 (``fretsonfire-songs-muldjord``: CC BY-SA 3.0; ``fretsonfire-songs-sectoid``: MIT-style), are
 new real recordings, 27 minutes in eight songs, and each comes in two parts: ``guitar.ogg``,
 the lead guitar the player plays, and ``song.ogg``, the rest of the band. So each song's stems
-are half known: the teacher (``ensemble-live`` by default) separates ``song.ogg`` as it would a
-mix, through the stream processor with its latency cut, and the true guitar joins its
-``other``. The stems sum to the whole song (the teacher's softmax masks sum to what it heard).
+are half known: the teacher (the bundled default; session 21's runs had ``ensemble-live``)
+separates ``song.ogg`` as it would a mix, through the stream processor with its latency cut,
+and the true guitar joins its ``other``. The stems sum to the whole song (the teacher's
+softmax masks sum to what it heard).
 
 Each song is cut into segments (7 s, as MUSDB18-7's previews, every second one kept), each
 written as a song folder that a training config's ``folders`` reads: a sampler draws songs

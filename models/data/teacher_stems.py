@@ -5,7 +5,8 @@ A network trained on the true stems of 80 songs of 7 s learns what those referen
 no network of its kind can predict from the mix, and overfits it (``cws-live`` reads 4.00 dB on
 training songs, 3.68 on validation ones). A stronger separator's estimates of the same songs are
 targets a separator can reach: trained on both, a student sees each song twice, once with the
-references and once with what the teacher (``ensemble-live`` by default, the best model here)
+references and once with what the teacher (the bundled default, the best model here;
+session 17's runs had ``ensemble-live``'s)
 makes of it. The teacher runs through the stream processor, as in use, with its latency cut,
 so stem sample ``t`` is mixture sample ``t``; its stems of a mix with softmax masks sum to that
 mix (the spectral path mixes the excerpts from the stems).

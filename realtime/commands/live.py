@@ -20,7 +20,7 @@ from ..engine.engine import Engine, EngineSettings
 from ..engine.processor import StreamProcessor
 from ..engine.report import format_report
 from ..errors import UserError
-from ..runtime.catalog import resolve_model
+from ..runtime.catalog import DEFAULT_LIVE_INPUT_MODEL, resolve_model
 from .command import Command
 
 DEFAULT_BLOCK_SIZE = 256
@@ -50,7 +50,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="MODEL",
-        help="a .onnx file or a model's name (default: the bundled default model, ensemble-live)",
+        help="a .onnx file or a model's name (default: the bundled default for live input, "
+        f"{DEFAULT_LIVE_INPUT_MODEL}, a few milliseconds behind)",
     )
     parser.add_argument(
         "--backend",
@@ -157,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--duration {args.duration}: give a positive number of seconds.")
     if not 0 <= args.buffer_ms < 10_000:
         raise UserError(f"--buffer-ms {args.buffer_ms:g}: give milliseconds from 0 to 10000.")
-    model = resolve_model(args.model, provider=args.provider)
+    model = resolve_model(args.model, provider=args.provider, live_input=True)
     path = model.path
     meta = model.metadata
     mutes = _stem_indices(args.mute, meta.stems, "--mute")

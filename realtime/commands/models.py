@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from ..runtime.catalog import find_model_file, model_card, model_files, user_models_dir
+from ..runtime.catalog import (
+    bundled_model_file,
+    find_model_file,
+    model_card,
+    model_files,
+    user_models_dir,
+)
 from ..runtime.onnx_model import OnnxHopModel, available_providers
 from .command import Command
 
@@ -30,12 +36,19 @@ def _run(args: argparse.Namespace) -> int:
     files = model_files()
     if not files:
         print(f"No models yet: none bundled, none in {user_models_dir()}.")
+    # What a command uses when no --model is given, by where the audio comes from (catalog.py).
+    defaults = (
+        (bundled_model_file(live_input=False), "default for a recording"),
+        (bundled_model_file(live_input=True), "default for live input"),
+    )
     for origin, path in files:
         try:
             meta = OnnxHopModel(path, provider="cpu").metadata
+            roles = [role for default, role in defaults if origin == "bundled" and default == path]
+            role = f"  ({', '.join(roles)})" if roles else ""
             print(
-                f"{origin:<8} {path.name:<28} {meta.family:<5} {meta.preset.name:<7} "
-                f"{meta.latency_ms:6.2f} ms  {', '.join(meta.stems)}"
+                f"{origin:<8} {path.name:<28} {meta.family:<8} {meta.preset.name:<7} "
+                f"{meta.latency_ms:6.2f} ms  {', '.join(meta.stems)}{role}"
             )
         except UserError as error:
             print(f"{origin:<8} {path.name:<28} unusable: {error}")

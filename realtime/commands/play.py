@@ -29,7 +29,7 @@ from ..engine.report import format_report
 from ..engine.sources import FileSource
 from ..errors import UserError
 from ..io.audio_file import load_audio
-from ..runtime.catalog import resolve_model
+from ..runtime.catalog import DEFAULT_MODEL, resolve_model
 from .command import Command
 
 SOLO_KEYS = tuple("!@#$%^&*(")  # a tuple: membership is exact ("" is in every str)
@@ -40,7 +40,11 @@ TRANSPOSE_KEYS = {"-": -1.0, "=": 1.0}
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a song: wav, flac, ogg, mp3 or a MUSDB .stem.mp4")
-    parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
+    parser.add_argument(
+        "--model",
+        help=f"a .onnx file or a model's name (default: {DEFAULT_MODEL}, the bundled default "
+        "for a recording)",
+    )
     arguments.add_provider_option(parser)
     arguments.add_postfilter_option(parser)
     parser.add_argument(

@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..io.atomic_file import atomic_write
 from ..io.audio_file import load_audio
 from ..practice.render import DEFAULT_LOOP_PASSES, PracticeSettings, parse_loop, render_practice
-from ..runtime.catalog import resolve_model
+from ..runtime.catalog import DEFAULT_MODEL, resolve_model
 from .command import Command
 
 
@@ -50,7 +50,11 @@ def _gain(text: str) -> tuple[str, float]:
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("song", help="a song: wav, flac, ogg, mp3 or a MUSDB .stem.mp4")
     parser.add_argument("-o", "--output", required=True, help="the practice track (.wav)")
-    parser.add_argument("--model", help="a .onnx file or a model's name (default: bundled)")
+    parser.add_argument(
+        "--model",
+        help=f"a .onnx file or a model's name (default: {DEFAULT_MODEL}, the bundled default "
+        "for a recording)",
+    )
     arguments.add_provider_option(parser)
     parser.add_argument("--mute", action="append", default=[], metavar="STEM", help="mute a stem")
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem")

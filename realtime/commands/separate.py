@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import arguments
 from ..errors import UserError
 from ..io.stem_set import check_inputs_survive, check_replaceable
-from ..runtime.catalog import resolve_model
+from ..runtime.catalog import DEFAULT_MODEL, resolve_model
 from ..runtime.separation import (
     FORMATS,
     ProgressBar,
@@ -41,7 +41,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="M.onnx|NAME",
         help="a model file, or the name of one that 'livestems models' lists "
-        "(default: the bundled default model, ensemble-live)",
+        f"(default: the bundled default model, {DEFAULT_MODEL})",
     )
     arguments.add_provider_option(parser)
     arguments.add_postfilter_option(parser)

@@ -21,18 +21,27 @@ BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 DEMO_SONG = BUNDLED_DIR / "demo.ogg"
 
 
-# The model the main job, the window and every --model-less command use: the bundled model with
-# the best validation SDR within the live compute bound (README.md's scores table: two cws
-# networks' masks averaged, the ensemble family, at the live preset); other bundled models are
-# chosen by name.
-DEFAULT_MODEL = "ensemble-live"
+# The default model depends on where the audio comes from, because only there does a model's
+# delay reach the ear (README.md, "The bundled models and their scores"):
+# - a recording (the main job, the window playing a song, play, separate, practice, the web
+#   service): the bundled model with the best validation SDR within the compute bound of 0.35
+#   of the hop, however far behind. Mute, solo and the faders act on the stems as they leave
+#   the engine, at the next block, so its delay is heard only as the start of playback after
+#   play or seek, never as lag.
+# - live input (``livestems live``, the window separating the input device): what a musician
+#   plays into must come back a few milliseconds later, so the best model at the live preset.
+# Other bundled models are chosen by name.
+DEFAULT_MODEL = "ensemble-studio"
+DEFAULT_LIVE_INPUT_MODEL = "ensemble-live"
 
 
-def bundled_model_file() -> Path | None:
-    """The default bundled model, else the first bundled one, else ``None``."""
+def bundled_model_file(live_input: bool = False) -> Path | None:
+    """The default bundled model for a recording (``live_input``: for live input), else the
+    first bundled one, else ``None``."""
+    wanted = DEFAULT_LIVE_INPUT_MODEL if live_input else DEFAULT_MODEL
     bundled = [path for origin, path in model_files() if origin == "bundled"]
     for path in bundled:
-        if path.stem == DEFAULT_MODEL:
+        if path.stem == wanted:
             return path
     return bundled[0] if bundled else None
 
@@ -64,11 +73,12 @@ NO_MODEL = (
 )
 
 
-def find_model_file(name: str | None) -> Path:
+def find_model_file(name: str | None, live_input: bool = False) -> Path:
     """``--model``: a file, or the name of a bundled or user model (with or without
-    ``.onnx``); by default the bundled default model (``DEFAULT_MODEL``)."""
+    ``.onnx``); by default the bundled default model (``DEFAULT_MODEL``; with ``live_input``,
+    ``DEFAULT_LIVE_INPUT_MODEL``)."""
     if name is None:
-        default = bundled_model_file()
+        default = bundled_model_file(live_input)
         if default is None:
             raise UserError(NO_MODEL)
         return default
@@ -85,9 +95,13 @@ def find_model_file(name: str | None) -> Path:
     )
 
 
-def resolve_model(name: str | None, provider: str = "auto", cpu_threads: int = 1) -> OnnxHopModel:
+def resolve_model(
+    name: str | None, provider: str = "auto", cpu_threads: int = 1, live_input: bool = False
+) -> OnnxHopModel:
     """The model a command was asked for (see ``find_model_file``), loaded and checked."""
-    return OnnxHopModel(find_model_file(name), provider=provider, cpu_threads=cpu_threads)
+    return OnnxHopModel(
+        find_model_file(name, live_input), provider=provider, cpu_threads=cpu_threads
+    )
 
 
 def model_card(model: OnnxHopModel) -> str:

@@ -50,3 +50,14 @@ def test_stored_settings_round_trip_and_rubbish_falls_back(tmp_path: Path) -> No
     assert load_session_settings(ini_store(str(tmp_path / "new.ini")), SessionSettings()) == (
         SessionSettings(model=BUNDLED)
     )
+
+
+def test_the_dialog_offers_the_default_model_by_what_it_plays(qtbot: QtBot) -> None:
+    dialog = SettingsDialog(SessionSettings(model=BUNDLED))
+    qtbot.addWidget(dialog)
+    assert dialog.model.currentIndex() == 0
+    assert dialog.model.currentText() == (
+        "default (ensemble-studio for a song, ensemble-live for the input)"
+    )
+    assert dialog.chosen().model == BUNDLED
+    assert not dialog.preset.isEnabled()  # each default model brings its own preset

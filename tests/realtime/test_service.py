@@ -45,7 +45,7 @@ def _upload(client: TestClient, name: str, content: bytes) -> tuple[int, dict]:
 def test_a_song_becomes_four_stems_as_wav_flac_and_zip(client: TestClient, data: Path) -> None:
     status, job = _upload(client, "song.wav", song_bytes(2.5))
     assert status == 202, job
-    assert job["state"] == "queued" and job["model"] == "ensemble-live"
+    assert job["state"] == "queued" and job["model"] == "ensemble-studio"
     done = wait_for_jobs(client, [job["id"]], 120)[job["id"]]
     assert done["state"] == "done", done
     assert done["stems"] == ["vocals", "drums", "bass", "other"]
