@@ -2,7 +2,7 @@
 
     import livestems
     stems = livestems.separate(audio, sample_rate)            # {"vocals": array, ...}, any rate
-    sep = livestems.Separator.load("ensemble-live", provider="auto")
+    sep = livestems.Separator.load("ensemble-live", provider="auto")  # live: 12.9 ms behind
     sep.prepare(sample_rate, max_block=512)                    # plugin surface
     out = sep.process(block)            # any block length; state kept until sep.reset()
 

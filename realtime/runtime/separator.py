@@ -124,8 +124,9 @@ class Separator:
         threads: int = 1,
         postfilter: bool = False,
     ) -> Separator:
-        """A model by name (``livestems models``), by file, or the default bundled one
-        (``postfilter``: with the single-frame Wiener post-filter)."""
+        """A model by name (``livestems models``), by file, or the bundled default for a
+        recording (``postfilter``: with the single-frame Wiener post-filter). Live input wants a
+        model a few milliseconds behind: name it (``catalog.DEFAULT_LIVE_INPUT_MODEL``)."""
         name = None if model is None else str(model)
         return cls(resolve_model(name, provider, threads), postfilter)
 
