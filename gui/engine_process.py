@@ -188,8 +188,7 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
         if source is not None:
             getattr(source, command)(*arguments)
     elif command == "open":
-        session.notice = session.load_model()
-        session.load_song(arguments[0])
+        session.open_song(arguments[0])
         session.start()
         return {}
     elif command == "load_model":
@@ -400,7 +399,9 @@ class ProcessSession:
         notice: str | None = self._request("load_model")["notice"]
         return notice
 
-    def load_song(self, path: str | Path) -> None:
+    def open_song(self, path: str | Path) -> None:
+        """As ``AudioSession.open_song``: the engine process opens the song at the next
+        ``start`` (the song is read, and the model for it loaded, there)."""
         self._pending_song = path
         self._grid = None
 
@@ -420,6 +421,7 @@ class ProcessSession:
         if pending is not None:
             self._request("open", str(pending))
             self._song = str(pending)
+            self.live_input = False  # as the engine process's session: a song now plays
         else:
             self._request("start", self.live_input)
 

@@ -227,6 +227,26 @@ class AudioSession:
 
     # -- song -------------------------------------------------------------------------------
 
+    def open_song(self, path: str | Path) -> None:
+        """Go to a song (from another song or from the input device): load the model for a
+        recording (the source's default, or the one Settings names) and read the song at that
+        model's rate; the stream is started by ``start``.
+
+        Raises:
+            UserError: the model or the song cannot be used; the session still plays what it
+                played (a song, or the input device).
+        """
+        was_live = self.live_input
+        # The default model follows the source, and the song is read at its model's rate: the
+        # input device's default may run at another rate than a recording's.
+        self.live_input = False
+        try:
+            self.notice = self.load_model()
+            self.load_song(path)
+        except BaseException:
+            self.live_input = was_live
+            raise
+
     def load_song(self, path: str | Path) -> None:
         """Read a song (any format ``load_audio`` reads) at the model's rate; the stream is
         started by ``start``."""

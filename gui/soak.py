@@ -200,8 +200,7 @@ def run_window(
 
 def run_headless(path: Path, settings: SessionSettings, seconds: float) -> None:
     session = AudioSession(settings)
-    session.load_model()
-    session.load_song(path)
+    session.open_song(path)
     session.start()
     source, engine = session.source, session.engine
     assert source is not None and engine is not None

@@ -375,8 +375,7 @@ class LivestemsWindow(QMainWindow):
         self.clear_message()
         session = self.session
         try:
-            session.notice = session.load_model()
-            session.load_song(path)
+            session.open_song(path)
             session.start()
         except UserError as error:
             self.show_message(str(error))

@@ -15,8 +15,13 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from livestems.gui.session import IDENTITY, SessionSettings
-from livestems.gui.settings_store import ini_store, load_session_settings
+from livestems.gui.settings_store import ini_store, load_session_settings, save_session_settings
 from livestems.gui.window import LivestemsWindow
+from livestems.realtime.runtime.catalog import (
+    DEFAULT_LIVE_INPUT_MODEL,
+    DEFAULT_MODEL,
+    bundled_model_file,
+)
 from tests.helpers.gui import SAMPLE_RATE, WAIT_MS, make_window
 
 
@@ -257,3 +262,34 @@ def test_a_song_dropped_on_the_window_opens(
     source = identity_window.session.source
     assert source is not None and source.duration == pytest.approx(3.0, abs=0.01)
     assert "dropped.flac" in identity_window.windowTitle()
+
+
+@pytest.mark.parametrize("engine_process", [False, True], ids=["in-process", "engine-process"])
+def test_from_the_input_device_to_a_song_the_window_plays_the_songs_default_model(
+    qtbot: QtBot, jack_server: object, settings_path: Path, song_file: Path, engine_process: bool
+) -> None:
+    """File > Separate the input device, then File > Open: the song plays through the default
+    for a recording, read at that model's rate, with its beat grid (the window leaves live input
+    in the engine's process as well as in its own)."""
+    if bundled_model_file() is None:
+        pytest.skip("this checkout has no bundled model")
+    store = ini_store(str(settings_path))
+    save_session_settings(store, SessionSettings(provider="cpu"))  # the model: BUNDLED
+    window = LivestemsWindow(
+        store, None, open_midi=False, open_demo=False, engine_process=engine_process
+    )
+    qtbot.addWidget(window)
+    window.show()
+    session = window.session
+    try:
+        window.open_live_input()
+        assert session.running, window.message.text()
+        assert session.live_input
+        assert session.model_name == f"{DEFAULT_LIVE_INPUT_MODEL}.onnx"
+        assert window.open_song(song_file), window.message.text()
+        assert not session.live_input
+        assert session.model_name == f"{DEFAULT_MODEL}.onnx"
+        assert session.song_name == song_file.name
+        qtbot.waitUntil(lambda: window.grid is not None, timeout=60_000)
+    finally:
+        window.shutdown()

@@ -13,7 +13,6 @@ import pytest
 
 from livestems.realtime.commands.cli import main
 from livestems.realtime.runtime import catalog
-from livestems.realtime.runtime.onnx_model import OnnxHopModel
 
 SCORES = Path(__file__).resolve().parents[2] / "models" / "recipes" / "scores-valid.json"
 COMPUTE_BOUND = 0.35  # of the hop, per-hop p99 on one core (issue 16)
@@ -79,14 +78,3 @@ def test_livestems_models_marks_each_default(capsys: pytest.CaptureFixture[str])
         f"{catalog.DEFAULT_MODEL}.onnx": "default for a recording)",
         f"{catalog.DEFAULT_LIVE_INPUT_MODEL}.onnx": "default for live input)",
     }
-
-
-def test_both_defaults_run_at_one_sample_rate() -> None:
-    # The window reads a song at the rate of the model already loaded (``open_song`` loads the
-    # model before ``load_song`` leaves live input), so when it goes from the input device to a
-    # song the live default's rate must be the song default's too.
-    rates = {
-        OnnxHopModel(catalog.find_model_file(None, live), provider="cpu").metadata.sample_rate
-        for live in (False, True)
-    }
-    assert rates == {44100}
