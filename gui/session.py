@@ -236,7 +236,10 @@ class AudioSession:
             UserError: the model or the song cannot be used; the session still plays what it
                 played (a song, or the input device).
         """
-        was_live = self.live_input
+        # What plays now, put back if the song cannot be played: the status line names the
+        # model that runs, and the next start must not find another one loaded.
+        before = (self.live_input, self.notice, self._model_key, self._processor)
+        shown = (self.model_name, self.provider, self.sample_rate, self.stems)
         # The default model follows the source, and the song is read at its model's rate: the
         # input device's default may run at another rate than a recording's.
         self.live_input = False
@@ -244,7 +247,8 @@ class AudioSession:
             self.notice = self.load_model()
             self.load_song(path)
         except BaseException:
-            self.live_input = was_live
+            self.live_input, self.notice, self._model_key, self._processor = before
+            self.model_name, self.provider, self.sample_rate, self.stems = shown
             raise
 
     def load_song(self, path: str | Path) -> None:

@@ -65,7 +65,8 @@ def test_a_song_opened_after_the_input_device_is_read_at_its_own_models_rate(
     assert (session.model_name, session.sample_rate) == (live.name, 44_100)
     with pytest.raises(UserError):
         session.open_song(broken)
-    assert session.live_input  # still on the input device
+    assert session.live_input  # still on the input device, through its model
+    assert (session.model_name, session.sample_rate) == (live.name, 44_100)
     session.open_song(song)
     assert not session.live_input
     assert (session.model_name, session.sample_rate) == (studio.name, 48_000)

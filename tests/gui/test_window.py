@@ -266,7 +266,12 @@ def test_a_song_dropped_on_the_window_opens(
 
 @pytest.mark.parametrize("engine_process", [False, True], ids=["in-process", "engine-process"])
 def test_from_the_input_device_to_a_song_the_window_plays_the_songs_default_model(
-    qtbot: QtBot, jack_server: object, settings_path: Path, song_file: Path, engine_process: bool
+    qtbot: QtBot,
+    jack_server: object,
+    settings_path: Path,
+    song_file: Path,
+    tmp_path: Path,
+    engine_process: bool,
 ) -> None:
     """File > Separate the input device, then File > Open: the song plays through the default
     for a recording, read at that model's rate, with its beat grid (the window leaves live input
@@ -285,6 +290,12 @@ def test_from_the_input_device_to_a_song_the_window_plays_the_songs_default_mode
         window.open_live_input()
         assert session.running, window.message.text()
         assert session.live_input
+        assert session.model_name == f"{DEFAULT_LIVE_INPUT_MODEL}.onnx"
+        broken = tmp_path / "broken.wav"
+        broken.write_bytes(b"RIFF not audio")
+        assert not window.open_song(broken)  # one sentence, and the input device plays on
+        assert window.message.text().startswith(f'Cannot load "{broken}"'), window.message.text()
+        assert session.running and session.live_input
         assert session.model_name == f"{DEFAULT_LIVE_INPUT_MODEL}.onnx"
         assert window.open_song(song_file), window.message.text()
         assert not session.live_input
