@@ -128,6 +128,7 @@ def _describe(session: AudioSession) -> dict[str, Any]:
         "settings": session.settings,
         "status": session.status(),
         "running": session.engine is not None,
+        "live_input": session.live_input,
         "block_size": session.settings.block_size,
     }
 
@@ -190,6 +191,9 @@ def _handle(session: AudioSession, command: str, arguments: tuple[Any, ...]) -> 
     elif command == "open":
         session.open_song(arguments[0])
         session.start()
+        return {}
+    elif command == "live":
+        session.open_live_input()
         return {}
     elif command == "load_model":
         return {"notice": session.load_model()}
@@ -378,6 +382,7 @@ class ProcessSession:
         self.model_name, self.notice = described["model_name"], described["notice"]
         self.song_name, self.settings = described["song_name"], described["settings"]
         self._status, self._running = described["status"], described["running"]
+        self.live_input = described["live_input"]
         if "error" in reply:
             raise UserError(reply["error"])
         if self._running:
@@ -398,6 +403,11 @@ class ProcessSession:
     def load_model(self) -> str | None:
         notice: str | None = self._request("load_model")["notice"]
         return notice
+
+    def open_live_input(self) -> None:
+        """As ``AudioSession.open_live_input``, in the engine process."""
+        self.shared.slots[RUNNING] = 0.0
+        self._request("live")
 
     def open_song(self, path: str | Path) -> None:
         """As ``AudioSession.open_song``: the engine process opens the song at the next
@@ -421,7 +431,6 @@ class ProcessSession:
         if pending is not None:
             self._request("open", str(pending))
             self._song = str(pending)
-            self.live_input = False  # as the engine process's session: a song now plays
         else:
             self._request("start", self.live_input)
 

@@ -251,13 +251,31 @@ class AudioSession:
             self.model_name, self.provider, self.sample_rate, self.stems = shown
             raise
 
+    def open_live_input(self) -> None:
+        """Separate the input device (the source's default model, or the one Settings names)
+        instead of the song, and start the stream.
+
+        Raises:
+            UserError: the input device cannot be opened; the song plays on from where it was.
+        """
+        source = self.source
+        song_playing = None if self.live_input or source is None else source.playing
+        position = source.seconds if source is not None else 0.0
+        was_live, self.live_input = self.live_input, True
+        try:
+            self.start()
+        except UserError:
+            self.live_input = was_live
+            if song_playing is not None:
+                self.start(position, song_playing)
+            raise
+
     def load_song(self, path: str | Path) -> None:
         """Read a song (any format ``load_audio`` reads) at the model's rate; the stream is
         started by ``start``."""
         self.song = load_audio(path, self.sample_rate)
         self.song_path = Path(path)
         self.song_name = self.song_path.name
-        self.live_input = False
         with self._grid_lock:
             self.grid = None
         self._grid_loader.start(self.song_path, self.song, self.sample_rate)

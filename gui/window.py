@@ -396,11 +396,9 @@ class LivestemsWindow(QMainWindow):
 
     def open_live_input(self) -> None:
         self.clear_message()
-        self.session.live_input = True
         try:
-            self.session.start()
+            self.session.open_live_input()
         except UserError as error:
-            self.session.live_input = False
             self.show_message(str(error))
         self._started()
 

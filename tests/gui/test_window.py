@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -302,5 +303,42 @@ def test_from_the_input_device_to_a_song_the_window_plays_the_songs_default_mode
         assert session.model_name == f"{DEFAULT_MODEL}.onnx"
         assert session.song_name == song_file.name
         qtbot.waitUntil(lambda: window.grid is not None, timeout=60_000)
+    finally:
+        window.shutdown()
+
+
+@pytest.mark.parametrize("engine_process", [False, True], ids=["in-process", "engine-process"])
+def test_an_input_device_that_cannot_open_leaves_the_song_playing(
+    qtbot: QtBot,
+    jack_server: object,
+    settings_path: Path,
+    model_file: Path,
+    song_file: Path,
+    engine_process: bool,
+) -> None:
+    """File > Separate the input device with an input device that is not there: one sentence,
+    and the song plays on from where it was, through the same model."""
+    store = ini_store(str(settings_path))
+    save_session_settings(store, SessionSettings(model=str(model_file)))
+    window = LivestemsWindow(store, song_file, open_midi=False, engine_process=engine_process)
+    qtbot.addWidget(window)
+    window.show()
+    session = window.session
+    try:
+        session.apply_settings(replace(session.settings, input_device="no such input device"))
+        qtbot.waitUntil(
+            lambda: session.source is not None and session.source.seconds > 0.5, timeout=WAIT_MS
+        )
+        assert session.source is not None
+        model, position = session.model_name, session.source.seconds
+        window.open_live_input()
+        assert window.message.isVisible() and "no such input device" in window.message.text()
+        assert session.running and not session.live_input
+        assert session.model_name == model
+        qtbot.waitUntil(
+            lambda: session.source is not None and session.source.seconds > position,
+            timeout=WAIT_MS,
+        )
+        assert window.transport.isEnabled()
     finally:
         window.shutdown()
