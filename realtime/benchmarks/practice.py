@@ -2,15 +2,18 @@
 
     python -m livestems.realtime.benchmarks.practice [--model M.onnx] [--seconds 20]
                                                    [--block-size 256] [--tempo 0.8]
-                                                   [--transpose -2] [--readme README.md]
+                                                   [--transpose -2] [--loop 2]
+                                                   [--readme README.md]
 
 Starts a JACK dummy server of its own and plays the bundled demo song (else a generated one)
-through the engine twice in one run, at the same block size: as recorded, then at the given
-tempo and transposition (Rubber Band in the worker). For each it prints under-runs (engine and
-practice source), device xruns, the model's compute per hop (p50, p99) and the worker's
-refill time per call (p50, p99: reading the song, stretching, the ring), and the stretched
-run's worker time against the plain run's. Figures, not a pass/fail. ``--readme`` also puts the
-table between the README's ``<!-- practice-benchmark:begin -->`` and ``:end -->`` lines.
+through the engine three times in one run, at the same block size: as recorded, then at the
+given tempo and transposition (Rubber Band in the worker), then the same round a loop A-B of
+``--loop`` seconds from 10 s in (where the stretcher goes from B back to A every pass). For each
+it prints under-runs (engine and practice source), device xruns, the model's compute per hop
+(p50, p99) and the worker's refill time per call (p50, p99, max: reading the song, stretching,
+the ring), and the stretched run's worker time against the plain run's. Figures, not a
+pass/fail. ``--readme`` also puts the table between the README's
+``<!-- practice-benchmark:begin -->`` and ``:end -->`` lines.
 
 Thread contract: the main thread runs this script and reads telemetry after each run; the
 engine has its worker thread and PortAudio its callback thread, as in ``livestems play``.
@@ -33,10 +36,20 @@ from ..io.generated_song import generated_song
 from ..runtime.catalog import bundled_demo_song, resolve_model
 
 
-def _play(model, audio, block_size: int, seconds: float, tempo: float, transpose: float) -> dict:  # noqa: ANN001
+def _play(  # noqa: PLR0913
+    model,  # noqa: ANN001
+    audio: np.ndarray,
+    block_size: int,
+    seconds: float,
+    tempo: float,
+    transpose: float,
+    loop: tuple[float, float] | None = None,
+) -> dict:
     engine = Engine.for_model(model, audio, block_size, practice=True)
     assert engine.source is not None
-    engine.source.set_loop(0.0, engine.source.duration)
+    start, end = loop if loop is not None else (0.0, engine.source.duration)
+    engine.source.set_loop(start, end)
+    engine.source.seek(start)
     engine.set_tempo(tempo)
     engine.set_transpose(transpose)
     engine.reset()
@@ -59,6 +72,7 @@ def _play(model, audio, block_size: int, seconds: float, tempo: float, transpose
         "hop_p99": p99,
         "refill_p50": float(np.percentile(refills, 50)) if calls else float("nan"),
         "refill_p99": float(np.percentile(refills, 99)) if calls else float("nan"),
+        "refill_max": float(refills.max()) if calls else float("nan"),
         "hop_ms": 1000.0 * engine.processor.preset.hop / engine.settings.sample_rate,
         "block_ms": 1000.0 * block_size / engine.settings.sample_rate,
         "played_s": snapshot.samples_played / engine.settings.sample_rate,
@@ -72,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-size", type=arguments.block_size, default=256)
     parser.add_argument("--tempo", type=float, default=0.8)
     parser.add_argument("--transpose", type=float, default=-2.0)
+    parser.add_argument(
+        "--loop", type=arguments.seconds(), default=2.0,
+        help="the third run's loop A-B, this long, from 10 s into the song",
+    )  # fmt: skip
     parser.add_argument("--readme", help="replace this README's practice-benchmark block")
     args = parser.parse_args(argv)
     model = resolve_model(args.model, "cpu")
@@ -86,6 +104,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"tempo {args.tempo:g}, transpose {args.transpose:+g}",
                 _play(model, audio, args.block_size, args.seconds, args.tempo, args.transpose),
             ),
+            (
+                f"the same, looping {args.loop:g} s (A-B)",
+                _play(
+                    model,
+                    audio,
+                    args.block_size,
+                    args.seconds,
+                    args.tempo,
+                    args.transpose,
+                    loop=(10.0, 10.0 + args.loop),
+                ),  # fmt: skip
+            ),
         ]
     finally:
         server.stop()
@@ -94,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({runs[0][1]['block_ms']:.2f} ms), {args.seconds:g} s each, JACK dummy server",
         "",
         "| playback | under-runs | source under-runs | xruns | model per hop p50 / p99 (ms) "
-        "| refill per block p50 / p99 (ms) | worker per block p99 (% of block) |",
+        "| refill per block p50 / p99 / max (ms) | worker per block p99 (% of block) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, run in runs:
@@ -102,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(
             f"| {name} | {run['underruns']} | {run['source_underruns']} | {run['xruns']} "
             f"| {run['hop_p50']:.3f} / {run['hop_p99']:.3f} "
-            f"| {run['refill_p50']:.3f} / {run['refill_p99']:.3f} "
+            f"| {run['refill_p50']:.3f} / {run['refill_p99']:.3f} / {run['refill_max']:.3f} "
             f"| {worker / run['block_ms']:.1f} |"
         )
     plain, stretched = runs[0][1], runs[1][1]

@@ -15,7 +15,8 @@ Thread contract (DESIGN.md, "The data path"; the engine calls each side from its
   is the worker's), and applies the control threads' requests (seek, tempo, key).
 - **Control threads**: ``play``, ``pause``, ``seek``, ``set_loop``, ``set_tempo``,
   ``set_transpose``, ``set_count_in``, ``set_grid``: checked, then one attribute store each;
-  the worker sees them at its next refill, so a control acts within ``lead_samples``.
+  the worker sees them at its next refill, so a control acts within ``lead_samples``. The first
+  tempo or key away from the song's also builds the two Rubber Band stretchers, before its store.
 - ``restart`` only while the engine is stopped.
 
 Song time. Seek, loop A-B and the transport's clock are in song time whatever the tempo: the
@@ -24,10 +25,19 @@ Stretched, output sample k after a (re)start at song sample p stands for p + sum
 over the samples before it (Rubber Band is primed so that it adds no delay: ``tempo_key``).
 
 Click-free. A tempo or key change while stretching is Rubber Band's ratio change (smooth). The
-first change away from the song's own tempo and key starts the stretcher at the position, primed
-with the song before it, so its output continues the direct signal; back at 1.0 and 0 it goes on
-stretching at those ratios until the next discontinuity (a seek, a loop restart, a count-in),
-where it returns to the direct signal.
+first change away from the song's own tempo and key starts a stretcher primed with the song
+before its position, so its output continues the direct signal (faded in over ``ENGAGE_FADE``);
+back at 1.0 and 0 it goes on stretching at those ratios until the next discontinuity (a seek, a
+loop restart, a count-in), where it returns to the direct signal.
+
+No dropouts. A stretcher gives its first output only after 16-17 chunks of song (14 ms of work
+measured here), and a final flush at B costs as much (12 ms): either, in one refill, would leave
+the callback short of a 5.8 ms block. So the worker never does either at once. A second stretcher
+(the spare) takes over where one would start: at ``ENGAGE_AHEAD`` past a change made mid-play
+(the song plays on as recorded until there), and at A for a loop played stretched. It is started
+at that point and fed one chunk per refill beforehand; the stretcher playing B is fed on past B
+and its output cut there, instead of flushed. After a seek the change is heard at once, and the
+stretcher starts there, in one refill, as the jump's price.
 """
 
 from __future__ import annotations
@@ -44,6 +54,10 @@ CHUNK = 256
 #: Output samples over which the stretcher's first samples fade in from the direct signal
 #: (~12 ms at 44.1 kHz): the same song position, but its waveform's slope changes with the tempo.
 ENGAGE_FADE = 512
+#: Song samples the first tempo or key away from the song's (mid-play, not after a jump) waits
+#: before it is heard (~190 ms at 44.1 kHz): the spare stretcher is started there and fed a chunk
+#: per call meanwhile, and its start-up takes 16-17 chunks before its first output.
+ENGAGE_AHEAD = 32 * CHUNK
 #: Beats per count-in (one 4/4 bar).
 COUNT_IN_BEATS = 4
 #: The count-in's tempo when the song has no beat grid.
@@ -83,6 +97,14 @@ class PracticeSource(FileSource):
         self.underruns = 0
         self._stretcher: TempoKeyStretcher | None = None
         self._stretching = False
+        # A second stretcher, primed at loop A and fed ahead while the loop plays stretched, so
+        # that the jump from B to A costs the worker no more than any other chunk (``_spare_*``).
+        self._spare: TempoKeyStretcher | None = None
+        self._spare_at: int | None = None  # the song sample it is primed at (A), or None
+        self._spare_fed = 0  # song sample it is fed up to
+        self._spare_out: np.ndarray | None = None  # its first output, once it has some
+        self._engage_at: int | None = None  # where a tempo or key change will be heard
+        self._engage_now = True  # the next chunk follows a jump: a change is heard at once
         self._song_time = 0.0  # song sample of the next stretched output sample
         self._engaged_at = 0  # song sample where the stretcher started
         self._fade_done = ENGAGE_FADE
@@ -100,14 +122,24 @@ class PracticeSource(FileSource):
     def set_tempo(self, tempo: float) -> None:
         tempo = check_tempo(tempo)
         if tempo != 1.0:
-            require_rubber_band()  # here, in one sentence, not later in the worker
-        self.tempo = tempo
+            self._build_stretcher()
+        self.tempo = tempo  # after the build: the worker engages when it sees this store
 
     def set_transpose(self, semitones: float) -> None:
         semitones = check_transpose(semitones)
         if semitones != 0.0:
-            require_rubber_band()
+            self._build_stretcher()
         self.transpose = semitones
+
+    def _build_stretcher(self) -> None:
+        """Rubber Band, set up on the control thread the first time a tempo or key asks for it:
+        one sentence here when it is missing, not later in the worker, and its set-up (2-6 ms
+        measured here, most of a device block) is not the worker's, which would have made the
+        callback run dry on the block the stretcher engages."""
+        require_rubber_band()
+        if self._stretcher is None:
+            self._stretcher = TempoKeyStretcher(self.sample_rate, self.n_channels)
+            self._spare = TempoKeyStretcher(self.sample_rate, self.n_channels)
 
     def set_count_in(self, enabled: bool) -> None:
         self.count_in = bool(enabled)
@@ -160,6 +192,7 @@ class PracticeSource(FileSource):
         self._written = 0
         self._sounding = []
         self._stretching = False
+        self._engage_now, self._engage_at = True, None
         self._song_done = self.position >= self.n_samples and not self.loop_end
         self.finished = False
         self._count_in_left = 0
@@ -201,6 +234,7 @@ class PracticeSource(FileSource):
             if self._seek_request is not None:
                 self.position, self._seek_request = self._seek_request, None
                 self._stretching = False
+                self._engage_now, self._engage_at = True, None
                 if self.position >= self.n_samples and not self.loop_end:
                     self._song_done = True
                     break
@@ -217,12 +251,16 @@ class PracticeSource(FileSource):
 
     def _write_song(self) -> None:
         """One chunk of the song from ``position``: direct, or through the stretcher."""
+        if self._stretching and self.loop_end and not self.count_in:
+            self._write_stretched_loop()
+            return
         end = self._song_end()
         if self.position >= end:
             if self.loop_end:
                 # the loop's last samples are still in the stretcher: hear them, then jump
                 self._flush_stretcher()
                 self.position = self.loop_start
+                self._engage_now, self._engage_at = True, None
                 if self.count_in:
                     self._start_count_in()
                 return
@@ -233,6 +271,8 @@ class PracticeSource(FileSource):
         chunk = self.audio[start : start + n_in]
         tempo, semitones = self.tempo, self.transpose
         if not self._stretching and (tempo != 1.0 or semitones != 0.0):
+            if self._engage_ahead(start, end, tempo, semitones):
+                return
             if self._stretcher is None:
                 self._stretcher = TempoKeyStretcher(self.sample_rate, self.n_channels)
             self._stretcher.set(tempo, semitones)
@@ -240,21 +280,113 @@ class PracticeSource(FileSource):
             self._stretching = True
             self._song_time = float(start)
             self._engaged_at, self._fade_done = start, 0
-        self.position = start + n_in
+        self._engage_now = False
         if not self._stretching:
-            times = (start + np.arange(n_in)) / self.sample_rate
-            self._write(chunk, times)
+            self._write_direct(start, n_in)
             return
+        self.position = start + n_in
         stretcher = self._stretcher
         assert stretcher is not None
         stretcher.set(tempo, semitones)
-        stretched = stretcher.process(chunk)
+        self._write_stretched(stretcher.process(chunk), tempo)
+
+    def _write_direct(self, start: int, n_in: int) -> None:
+        """The song as recorded, ``n_in`` samples from ``start``."""
+        self.position = start + n_in
+        times = (start + np.arange(n_in)) / self.sample_rate
+        self._write(self.audio[start : start + n_in], times)
+
+    def _engage_ahead(self, start: int, end: int, tempo: float, semitones: float) -> bool:
+        """The first tempo or key away from the song's, mid-play: the song goes on as recorded
+        up to ``ENGAGE_AHEAD`` samples on, while the spare, started there, is fed a chunk per
+        call; there it takes over with its first output ready. Starting a stretcher where the
+        change came would cost one block the whole start-up. False: start it here (after a
+        jump, where the change is heard at once, or too near B or the end to feed ahead)."""
+        if self._engage_now or self._spare is None:
+            return False
+        at = self._engage_at
+        if at is None or at < start:
+            at = start + ENGAGE_AHEAD
+            if at + CHUNK >= end:
+                return False
+            self._engage_at = at
+        self._feed_spare(at, tempo, semitones)
+        if start < at:
+            self._write_direct(start, min(CHUNK, at - start))
+            return True
+        self._engage_at = None
+        return self._take_spare(at, tempo)
+
+    def _take_spare(self, at: int, tempo: float) -> bool:
+        """The spare, primed at song sample ``at`` and fed ahead, becomes the stretcher (its
+        first output written, faded in from the song at ``at``); False when it is not ready."""
+        spare, out = self._spare, self._spare_out
+        if spare is None or self._spare_at != at or out is None:
+            return False
+        self._stretcher, self._spare = spare, self._stretcher
+        self._spare_at, self._spare_out = None, None
+        self._stretching = True  # also after B at the song's end, where the flush left it
+        self.position = self._spare_fed
+        self._song_time = float(at)
+        self._engaged_at, self._fade_done = at, 0
+        self._write_stretched(out, tempo)
+        return True
+
+    def _write_stretched(self, stretched: np.ndarray, tempo: float) -> None:
         if self._fade_done < ENGAGE_FADE and stretched.shape[0]:
             self._fade_in(stretched)
         # Song time of each output sample: the tempo is the song samples per output sample.
         times = (self._song_time + tempo * np.arange(stretched.shape[0])) / self.sample_rate
         self._song_time += tempo * stretched.shape[0]
         self._write(stretched, times)
+
+    def _write_stretched_loop(self) -> None:
+        """One chunk while loop A-B plays stretched. The stretcher is fed past B (the song goes
+        on there) and its output is cut where song time reaches B: no final flush, which costs
+        the worker as much as a device block. Then the spare, primed at A and fed a chunk per
+        call beside this one, takes over with its first output ready: no start-up either."""
+        tempo, semitones = self.tempo, self.transpose
+        self._feed_spare(self.loop_start, tempo, semitones)
+        start = self.position
+        n_in = min(CHUNK, self.n_samples - start)
+        if n_in <= 0:  # B at the song's end: nothing past it to feed
+            self._flush_stretcher()
+            self._jump_to_loop_start(tempo)
+            return
+        stretcher = self._stretcher
+        assert stretcher is not None
+        stretcher.set(tempo, semitones)
+        stretched = stretcher.process(self.audio[start : start + n_in])
+        self.position = start + n_in
+        to_b = max(0, int(np.ceil((self.loop_end - self._song_time) / tempo)))
+        self._write_stretched(stretched[:to_b], tempo)
+        if stretched.shape[0] >= to_b:
+            self._jump_to_loop_start(tempo)
+
+    def _feed_spare(self, at: int, tempo: float, semitones: float) -> None:
+        """Prime the spare at song sample ``at``, or feed it one chunk until its first output is
+        there."""
+        spare = self._spare
+        if spare is None or (self._spare_at == at and self._spare_out is not None):
+            return
+        spare.set(tempo, semitones)
+        if self._spare_at != at:
+            spare.start(self.audio, at)
+            self._spare_at, self._spare_fed, self._spare_out = at, at, None
+            return
+        n_in = min(CHUNK, self.n_samples - self._spare_fed)
+        out = spare.process(self.audio[self._spare_fed : self._spare_fed + n_in], n_in < CHUNK)
+        self._spare_fed += n_in
+        if out.shape[0]:
+            self._spare_out = out
+
+    def _jump_to_loop_start(self, tempo: float) -> None:
+        """From B to A: the spare goes on from where it was fed, when it is ready; else the
+        stretcher starts again at A on the next chunk (as after a seek)."""
+        if not self._take_spare(self.loop_start, tempo):
+            self._stretching = False
+            self.position = self.loop_start
+            self._engage_now, self._engage_at = True, None
 
     def _fade_in(self, stretched: np.ndarray) -> None:
         """Blend the stretcher's first ``ENGAGE_FADE`` samples in from the direct signal (a

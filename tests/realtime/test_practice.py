@@ -16,9 +16,12 @@ from livestems.realtime.engine.processor import IdentityHopModel, StreamProcesso
 from livestems.realtime.engine.sources import FileSource  # noqa: E402
 from livestems.realtime.errors import UserError  # noqa: E402
 from livestems.realtime.practice.practice_source import (  # noqa: E402
+    CHUNK,
     COUNT_IN_BEATS,
+    ENGAGE_AHEAD,
     PracticeSource,
 )
+from livestems.realtime.practice.tempo_key import TempoKeyStretcher  # noqa: E402
 
 RATE = 44100
 BLOCK = 256
@@ -147,6 +150,96 @@ def test_seeking_and_looping_stay_in_song_time_at_another_tempo() -> None:
     slope = np.polyfit(np.arange(first.shape[0]) / RATE, first, 1)[0]
     assert slope == pytest.approx(0.8, rel=0.005)
     assert source.seconds == pytest.approx(float(times[-1]))
+
+
+def play_counting_stretcher_work(
+    source: PracticeSource, seconds: float, monkeypatch: pytest.MonkeyPatch, during=None
+) -> tuple[np.ndarray, list[int], list[bool]]:
+    """``play``, also counting the song samples Rubber Band takes in at each refill, and
+    whether each feed was a final flush (the real stretcher still runs)."""
+    fed: list[int] = [0]  # the first entry: the restart's refill
+    flushed: list[bool] = []
+    process = TempoKeyStretcher.process
+
+    def counted(self: TempoKeyStretcher, chunk: np.ndarray, final: bool = False) -> np.ndarray:
+        fed[-1] += chunk.shape[0]
+        flushed.append(final)
+        return process(self, chunk, final)
+
+    monkeypatch.setattr(TempoKeyStretcher, "process", counted)
+    source.restart()
+    buffer = np.zeros((BLOCK, source.n_columns), np.float32)
+    blocks = []
+    for index in range(int(seconds * RATE) // BLOCK):
+        if during is not None:
+            during(source, index * BLOCK)
+        source.read_block_into(buffer)
+        blocks.append(buffer.copy())
+        fed.append(0)
+        source.refill()
+    return np.concatenate(blocks), fed[1:], flushed
+
+
+def test_a_loop_at_another_tempo_comes_round_with_no_burst_of_stretching_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From B back to A the worker feeds Rubber Band no more than on any other block: the
+    stretcher is not flushed at B (a final flush processed some 8,700 samples in 12 ms here) and
+    the one that goes on from A was started and fed ahead, a chunk at a time (starting one at A
+    took 16 chunks, 14 ms, before its first output): either would leave the callback short."""
+    source = PracticeSource(tone(440.0, 8.0), RATE, lead_samples=4 * BLOCK)
+    source.set_tempo(0.8)
+    source.set_loop(2.0, 3.0)
+    source.seek(2.0)
+    out, fed, flushed = play_counting_stretcher_work(source, 6.0, monkeypatch)
+    times = out[:, -1]
+    wraps = np.flatnonzero(np.diff(times) < -0.5)
+    assert len(wraps) == 4 and source.underruns == 0
+    assert times.min() >= 2.0 - 1e-3 and times.max() <= 3.0 + 1e-3
+    assert not any(flushed)
+    # after the start at A (the seek, a jump: started at once): a block's worth of song (256
+    # samples at 0.8 is 205) and one chunk for the spare, with room for a chunk more
+    assert max(fed[wraps[0] // BLOCK - 40 :]) <= 4 * CHUNK
+
+
+def test_a_tempo_or_key_change_mid_song_is_heard_soon_with_no_burst_of_stretching_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first change away from the song's tempo and key, mid-play, is heard within
+    ``ENGAGE_AHEAD`` (and the ring's lead) of the change, and the stretcher it needs was started
+    and fed ahead a chunk per block, not all in the block where it took over."""
+    source = PracticeSource(tone(440.0, 6.0), RATE, lead_samples=4 * BLOCK)
+    change_at = RATE // BLOCK * BLOCK  # 1 s
+
+    def change(source: PracticeSource, sample: int) -> None:
+        if sample == change_at:
+            source.set_tempo(0.8)
+            source.set_transpose(-2.0)
+
+    out, fed, _ = play_counting_stretcher_work(source, 3.0, monkeypatch, during=change)
+    times = out[:, -1]
+    slope = np.diff(times) * RATE  # song samples per sample heard: 1, then the tempo
+    heard = change_at + int(np.argmax(np.abs(slope[change_at:] - 0.8) < 0.01))
+    assert heard - change_at <= ENGAGE_AHEAD + 8 * BLOCK
+    assert np.abs(slope[heard + BLOCK :] - 0.8).max() < 0.01
+    assert peak_frequency(out[-RATE // 2 :, 0]) == pytest.approx(440.0 * 2 ** (-2 / 12), rel=2e-3)
+    assert max(fed) <= 4 * CHUNK and source.underruns == 0
+
+
+def test_a_loop_that_ends_where_the_song_ends_comes_round_at_another_tempo() -> None:
+    song = tone(440.0, 4.0)
+    source = PracticeSource(song, RATE)
+    source.set_tempo(1.25)
+    source.set_transpose(2.0)
+    source.set_loop(3.0, 4.0)
+    source.seek(3.0)
+    times = play(source, 3.0)[:, -1]
+    assert times.min() >= 3.0 - 1e-3 and times.max() <= 4.0 + 1e-3
+    wraps = np.flatnonzero(np.diff(times) < -0.5)
+    assert len(wraps) == 3  # a second of song lasts 0.8 s: 3 s hold three passes and more
+    passes = np.diff(np.concatenate([[0], wraps])) / RATE
+    assert passes == pytest.approx([0.8, 0.8, 0.8], abs=0.02)
+    assert not source.finished
 
 
 def test_with_count_in_the_loops_first_beat_falls_on_the_grid() -> None:
