@@ -97,8 +97,9 @@ class PracticeSource(FileSource):
         self.underruns = 0
         self._stretcher: TempoKeyStretcher | None = None
         self._stretching = False
-        # A second stretcher, primed at loop A and fed ahead while the loop plays stretched, so
-        # that the jump from B to A costs the worker no more than any other chunk (``_spare_*``).
+        # A second stretcher, primed where one would otherwise start (loop A, or ENGAGE_AHEAD
+        # past a change) and fed ahead, so that taking over there costs the worker no more than
+        # any other chunk (``_spare_*``).
         self._spare: TempoKeyStretcher | None = None
         self._spare_at: int | None = None  # the song sample it is primed at (A), or None
         self._spare_fed = 0  # song sample it is fed up to
@@ -329,7 +330,8 @@ class PracticeSource(FileSource):
         self.position = self._spare_fed
         self._song_time = float(at)
         self._engaged_at, self._fade_done = at, 0
-        self._write_stretched(out, tempo)
+        # A loop shorter than the spare's first output: no song time past B (or the end).
+        self._write_stretched(out[: max(0, int(np.ceil((self._song_end() - at) / tempo)))], tempo)
         return True
 
     def _write_stretched(self, stretched: np.ndarray, tempo: float) -> None:
@@ -375,7 +377,9 @@ class PracticeSource(FileSource):
             self._spare_at, self._spare_fed, self._spare_out = at, at, None
             return
         n_in = min(CHUNK, self.n_samples - self._spare_fed)
-        out = spare.process(self.audio[self._spare_fed : self._spare_fed + n_in], n_in < CHUNK)
+        if n_in < CHUNK:
+            return  # too near the song's end to be ready: a stretcher starts there instead
+        out = spare.process(self.audio[self._spare_fed : self._spare_fed + n_in])
         self._spare_fed += n_in
         if out.shape[0]:
             self._spare_out = out
