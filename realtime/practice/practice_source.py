@@ -274,8 +274,8 @@ class PracticeSource(FileSource):
         if not self._stretching and (tempo != 1.0 or semitones != 0.0):
             if self._engage_ahead(start, end, tempo, semitones):
                 return
-            if self._stretcher is None:
-                self._stretcher = TempoKeyStretcher(self.sample_rate, self.n_channels)
+            # Built by set_tempo / set_transpose before their store: never allocated here.
+            assert self._stretcher is not None
             self._stretcher.set(tempo, semitones)
             self._stretcher.start(self.audio, start)
             self._stretching = True
