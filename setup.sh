@@ -86,5 +86,8 @@ if [ "$gpu" -eq 1 ]; then
   .venv/bin/python -m pip uninstall --quiet --yes onnxruntime onnxruntime-gpu
   "${pip[@]}" onnxruntime-gpu
 fi
+# librosa's beat tracker compiles its numba kernels at first use, about 30 s on 2 cores: once
+# here, into numba's cache on disk, rather than while the first song waits for its beat grid.
+.venv/bin/python -m livestems.realtime.practice.beat_grid_child --compile
 .venv/bin/livestems devices | tail -n 1
 echo "setup.sh: ready; run .venv/bin/livestems"

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import importlib.util
 import json
 import math
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic_file import atomic_write
+from .beat_grid_child import answer, start_analysis
 
 #: Bumped whenever ``analyse`` would give another grid for the same song: older cache entries
 #: are then never read (the version is part of the key and of the entry).
@@ -175,6 +178,12 @@ def _librosa() -> Any:  # noqa: ANN401 - the librosa module, or None without the
     except ImportError:
         return None
     return librosa
+
+
+def _librosa_installed() -> bool:
+    # Without importing it: the loader's process is the engine's, where importing librosa
+    # (a second of bytecode under the GIL) is what the analysis process is there to avoid.
+    return importlib.util.find_spec("librosa") is not None
 
 
 NO_LIBROSA = "Beat tracking needs librosa: pip install 'livestems[practice]'."
@@ -434,20 +443,27 @@ class BeatGridCache:
         text = f"{ANALYSIS_VERSION}|{resolved}|{stat.st_size}|{stat.st_mtime_ns}"
         return self.folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
 
-    def grid(self, path: Path, audio: np.ndarray, sample_rate: int) -> BeatGrid:
-        """The cached grid of ``path``, or ``analyse(audio, sample_rate)`` stored for next
-        time. A corrupt entry is analysed again and replaced; a cache that cannot be written
-        only costs the next load an analysis. Without librosa nothing is stored."""
+    def grid(
+        self,
+        path: Path,
+        audio: np.ndarray,
+        sample_rate: int,
+        analyser: Callable[[np.ndarray, int], BeatGrid] | None = None,
+    ) -> BeatGrid:
+        """The cached grid of ``path``, or ``analyser(audio, sample_rate)`` (``analyse`` by
+        default) stored for next time. A corrupt entry is analysed again and replaced; a
+        cache that cannot be written only costs the next load an analysis. Without librosa
+        nothing is stored; an analyser that raises stores nothing either."""
         entry = self.entry(path)
         if entry is not None:
             try:
                 return BeatGrid.from_json(entry.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError):
                 pass  # missing, or corrupt (a disk error, an old format): analyse again
-        if _librosa() is None:
+        if not _librosa_installed():
             return BeatGrid.unavailable(NO_LIBROSA)
         self.analyses += 1
-        grid = analyse(audio, sample_rate)
+        grid = (analyser or analyse)(audio, sample_rate)
         if entry is not None:
             try:
                 with atomic_write(entry) as handle:
@@ -470,7 +486,9 @@ def grid_for_file(
 
 
 class BeatGridLoader:
-    """Analyses a song's grid on a background thread while it starts playing.
+    """Finds a song's grid on a background thread while it starts playing: from the cache,
+    else analysed in a process of its own (``beat_grid_child``), so that the analysis never
+    holds the GIL of the process the engine plays in.
 
     Args:
         on_done: called with each song's grid, on the background thread, when it is ready
@@ -491,17 +509,23 @@ class BeatGridLoader:
         self._generation = 0
         self._result: BeatGrid | None = None
         self._done = threading.Event()
+        # The analysis process of the current song, killed when a new song replaces it.
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, path: Path | None, audio: np.ndarray, sample_rate: int) -> None:
         """Start analysing a song (``path`` ``None``: no file, nothing cached). ``audio``
         [shape=(n_samples, n_channels), float32] is read on the background thread: the
-        caller does not change it afterwards. The previous song's result is dropped."""
+        caller does not change it afterwards. The previous song's result is dropped, and its
+        analysis stopped."""
         with self._lock:
             self._generation += 1
             generation = self._generation
             self._result = None
             self._done = threading.Event()
             done = self._done
+            process, self._process = self._process, None
+        if process is not None:
+            process.kill()
         # A daemon: quitting while a long song is analysed must not wait for it.
         thread = threading.Thread(
             target=self._run,
@@ -528,11 +552,27 @@ class BeatGridLoader:
         audio: np.ndarray,
         sample_rate: int,
     ) -> None:
+        def in_a_process(samples: np.ndarray, rate: int) -> BeatGrid:
+            process = start_analysis(samples, rate)
+            with self._lock:
+                if generation == self._generation:
+                    self._process = process
+                else:
+                    process.kill()  # replaced while it started: its answer is not wanted
+            reply = answer(process)
+            with self._lock:
+                if self._process is process:
+                    self._process = None
+            if "error" in reply:
+                raise RuntimeError(reply["error"])
+            return BeatGrid.from_json(reply["grid"])
+
         try:
             if path is None:
-                grid = analyse(audio, sample_rate)
+                grid = in_a_process(audio, sample_rate)
             else:
-                grid = grid_for_file(path, audio, sample_rate, self.cache)
+                cache = self.cache if self.cache is not None else BeatGridCache()
+                grid = cache.grid(path, audio, sample_rate, in_a_process)
         except Exception as error:  # noqa: BLE001 - any failure is "no grid", never a crash
             grid = BeatGrid.unavailable(f"Beat tracking failed: {_one_sentence(error)}")
         with self._lock:

@@ -3,8 +3,6 @@ a pipe), the same telemetry comes back (through shared memory)."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -58,15 +56,19 @@ def test_spectrograms_and_transport_come_back_through_shared_memory(
     qtbot.wait(100)
     window.set_loop_end()
     qtbot.keyClick(window, Qt.Key.Key_L)
-    positions = []
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        qtbot.wait(20)
-        positions.append(source.seconds)
     assert window.loop_start is not None and window.loop_end is not None
-    late = [p for p in positions[10:]]  # after the first messages have arrived
-    assert min(late) >= window.loop_start - 0.05 and max(late) <= window.loop_end + 0.05
-    assert sum(1 for a, b in zip(late, late[1:], strict=False) if b < a) >= 2
+    # Song time, read until it has gone back three times. Counted from the first wrap (once
+    # the loop has reached the engine): a loaded machine may take a while to get there.
+    positions: list[float] = []
+
+    def wrapped(times: int) -> bool:
+        positions.append(source.seconds)
+        return sum(1 for a, b in zip(positions, positions[1:], strict=False) if b < a) >= times
+
+    qtbot.waitUntil(lambda: wrapped(3), timeout=WAIT_MS)
+    first_wrap = next(i for i in range(len(positions) - 1) if positions[i + 1] < positions[i])
+    looping = positions[first_wrap + 1 :]
+    assert min(looping) >= window.loop_start - 0.05 and max(looping) <= window.loop_end + 0.05
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: not source.playing, timeout=WAIT_MS)
 
@@ -98,7 +100,7 @@ def test_practice_controls_and_the_beat_grid_cross_to_the_engine_process(
 
     qtbot.waitUntil(applied, timeout=WAIT_MS)
     # The test song's grid (found or not) reaches the window's label.
-    qtbot.waitUntil(lambda: window.grid is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.grid is not None, timeout=120_000)
     assert window.practice.grid_label.text() != "" and window.practice.grid_label.toolTip()
     window.set_tempo_percent(10)  # checked in this process: one sentence, nothing sent
     assert "empo" in window.message.text()

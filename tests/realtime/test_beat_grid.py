@@ -5,8 +5,13 @@ rendered the same however the stream is blocked, without allocating, and the cou
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.practice import beat_grid
+from livestems.realtime.practice import beat_grid, beat_grid_child
 from livestems.realtime.practice.beat_grid import (
     BeatGrid,
     BeatGridCache,
@@ -48,9 +53,9 @@ def click_track(bpm: float, seconds: float, first: float = 0.25) -> tuple[np.nda
     times = np.arange(first, seconds - 0.1, 60.0 / bpm)
     out = np.zeros((int(seconds * RATE), 2), np.float32)
     loud, soft = 0.8 * click_sound(RATE, accent=True), 0.5 * click_sound(RATE, accent=False)
-    for index, time in enumerate(times):
+    for index, at in enumerate(times):
         sound = loud if index % 4 == 0 else soft
-        start = int(round(time * RATE))
+        start = int(round(at * RATE))
         out[start : start + sound.shape[0]] += sound[:, None]
     return out, times
 
@@ -196,6 +201,7 @@ def test_without_librosa_there_is_no_grid_nothing_raises_and_nothing_is_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(beat_grid, "_librosa", lambda: None)
+    monkeypatch.setattr(beat_grid, "_librosa_installed", lambda: False)
     audio, _ = click_track(120.0, 2.0)
     song = tmp_path / "song.wav"
     sf.write(song, audio, RATE)
@@ -319,6 +325,112 @@ def test_a_failing_analysis_ends_as_no_grid_in_one_sentence() -> None:
     assert grid is not None and not grid.available
     assert grid.reason.startswith("Beat tracking failed: ") and is_one_sentence(grid.reason)
     assert delivered == [grid]
+
+
+@needs_librosa
+def test_the_loader_analyses_in_a_process_of_its_own(
+    tmp_path: Path, click_file: tuple[Path, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine plays in the loader's process: an analysis there would hold its GIL.
+    def not_here(audio: np.ndarray, sample_rate: int) -> BeatGrid:
+        raise AssertionError("analysed in the loader's process")
+
+    monkeypatch.setattr(beat_grid, "analyse", not_here)
+    path, audio = click_file
+    cache = BeatGridCache(tmp_path / "cache")
+    with pytest.raises(AssertionError):
+        cache.grid(path, audio, RATE)  # in this process, the patched analysis runs
+    for song in (path, None):
+        loader = BeatGridLoader(cache=cache)
+        loader.start(song, audio, RATE)
+        grid = loader.wait(timeout=120.0)
+        assert grid is not None and grid.available, grid
+        assert grid.bpm == pytest.approx(120.0, abs=1.0)
+    assert cache.analyses == 2 and len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+
+@needs_librosa
+def test_a_new_song_stops_the_analysis_of_the_one_it_replaces(tmp_path: Path) -> None:
+    long_song, _ = click_track(100.0, 240.0)
+    short_song, _ = click_track(120.0, 8.0)
+    loader = BeatGridLoader(cache=BeatGridCache(tmp_path / "cache"))
+    loader.start(None, long_song, RATE)
+    deadline = time.monotonic() + 60.0
+    while loader._process is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first = loader._process
+    assert first is not None
+    loader.start(None, short_song, RATE)
+    assert first.wait(timeout=30.0) == -signal.SIGKILL
+    grid = loader.wait(timeout=120.0)
+    assert grid is not None and grid.bpm == pytest.approx(120.0, abs=1.0)
+
+
+def test_the_analysis_process_answers_a_cut_request_in_one_sentence() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", beat_grid_child.MODULE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    header = {"frames": 44100, "channels": 2, "sample_rate": RATE}
+    request = json.dumps(header).encode() + b"\n" + np.zeros((100, 2), np.float32).tobytes()
+    out, _ = process.communicate(request, timeout=120.0)
+    reply = json.loads(out)
+    assert process.returncode == 0
+    assert reply == {"error": "the song's samples ended after 800 of 352800 bytes"}
+    failed = beat_grid_child.answer(
+        subprocess.Popen(
+            [sys.executable, "-c", "exit(3)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    )
+    assert failed == {"error": "the analysis process ended with code 3"}
+
+
+def test_the_analysis_process_ends_when_the_process_that_started_it_is_gone() -> None:
+    # A parent that starts an analysis of a long song and quits at once (as the window does
+    # when it is closed): the child must not go on spending a core.
+    parent = (
+        "import numpy as np\n"
+        "from livestems.realtime.practice.beat_grid_child import start_analysis\n"
+        "noise = np.random.default_rng(0).standard_normal((44100 * 600, 2), np.float32)\n"
+        "noise *= 0.1\n"
+        "p = start_analysis(noise, 44100)\n"
+        "print(p.pid, flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", parent], capture_output=True, timeout=120.0, check=True
+    ).stdout
+    child = int(out)
+    # Its answer would take about 30 s (ten minutes of noise); orphaned, it ends in one poll.
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and running(child):
+        time.sleep(0.05)
+    assert not running(child)
+
+
+
+@needs_librosa
+def test_setup_compiles_librosas_kernels_ahead_of_the_first_song() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", beat_grid_child.MODULE, "--compile"],
+        capture_output=True,
+        text=True,
+        timeout=300.0,
+        check=True,
+    )
+    assert done.stdout.startswith("beat tracking: librosa's kernels ready in ")
+    assert done.stderr == ""  # the clicks' tuning warning is not shown
+    setup = Path(__file__).resolve().parents[2] / "setup.sh"
+    assert f"{beat_grid_child.MODULE} --compile" in setup.read_text()
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # -- clicks ---------------------------------------------------------------------------------

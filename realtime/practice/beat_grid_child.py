@@ -1,0 +1,151 @@
+"""The process a beat grid is analysed in (``-m livestems.realtime.practice.beat_grid_child``).
+
+Thread contract:
+
+- ``main`` runs as a **process of its own**; the analysis never runs in the engine's process.
+- ``start_analysis`` and ``answer`` run in the loader's process, on its **background**
+  thread, and block it (pipe writes and reads, which release the GIL) until the child has
+  the samples and until it answers. ``Popen.kill`` on the process they return may come from
+  any thread (the loader's ``start``, when a new song replaces the one analysed).
+- In the child, ``main`` (its main thread) reads the request from standard input, lowers its
+  own priority, analyses, and writes one JSON line to standard output. A daemon thread
+  (``_exit_when_orphaned``) ends the process once the process that started it is gone.
+
+Why a process: the analysis is librosa's beat tracker and chroma, whose numba kernels hold the
+GIL for hundreds of milliseconds at a time (and, compiled for the first time, for about 30 s).
+On a thread beside the engine's worker that starved the worker: with the window's engine in
+its own process, a song whose grid was not cached gave 78 under-runs in 40 s (623 when numba
+compiled too), against 3 with the grid cached. A process shares no GIL, and its raised nice
+value lets the scheduler put the audio first on a machine with few cores.
+
+Request: one line of JSON (``frames``, ``channels``, ``sample_rate``), then the samples as
+native float32, frame after frame. Answer: one line of JSON, ``{"grid": <BeatGrid.to_json()>}``
+or ``{"error": "<one sentence>"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+#: Added to the child's nice value: the analysis waits for the audio, never the other way round.
+NICE_INCREMENT = 10
+#: How often the child checks that the process that started it still runs.
+ORPHAN_POLL_S = 0.5
+MODULE = "livestems.realtime.practice.beat_grid_child"
+
+
+def start_analysis(audio: np.ndarray, sample_rate: int) -> subprocess.Popen[bytes]:
+    """Start the child and hand it ``audio`` [shape=(n_samples, n_channels) or (n_samples,),
+    float32]. Blocks while the samples go down the pipe (the child reads them at once)."""
+    samples = np.ascontiguousarray(audio, dtype=np.float32)
+    frames = samples.shape[0]
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", MODULE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    header = {"frames": frames, "channels": channels, "sample_rate": sample_rate}
+    try:
+        process.stdin.write(json.dumps(header).encode() + b"\n")
+        # The array's own buffer: no copy of a long song in this process.
+        process.stdin.write(samples.data.cast("B"))
+        process.stdin.flush()  # ``answer``'s ``communicate`` closes it
+    except OSError:
+        pass  # the child ended early (killed, or it failed to start): ``answer`` says why
+    return process
+
+
+def answer(process: subprocess.Popen[bytes]) -> dict[str, str]:
+    """Wait for the child's answer: ``{"grid": ...}``, or ``{"error": sentence}`` when it
+    failed or was killed."""
+    out, err = process.communicate()
+    line = out.decode("utf-8", "replace").strip().splitlines()
+    if line:
+        try:
+            reply = json.loads(line[-1])
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict) and ("grid" in reply or "error" in reply):
+            return {key: str(value) for key, value in reply.items()}
+    last = err.decode("utf-8", "replace").strip().splitlines()
+    why = f": {last[-1].strip()}" if last else ""
+    return {"error": f"the analysis process ended with code {process.returncode}{why}"}
+
+
+def _read_exactly(stream: object, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise EOFError(f"the song's samples ended after {got} of {size} bytes")
+        got += n
+    return buffer
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    # The loader's process ended (quit, or killed) while a long song was analysed: nobody
+    # waits for the answer, so stop spending the machine's cores on it.
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(1)
+
+
+def compile_kernels() -> float:
+    """Analyse a few seconds of clicks, so that librosa's numba kernels are compiled and
+    kept in numba's cache on disk; returns the seconds it took. ``setup.sh`` runs it once
+    (``--compile``): else the first song of a new install waits about 30 s for its grid."""
+    from .beat_grid import analyse
+
+    rate = 22050
+    audio = np.zeros(8 * rate, dtype=np.float32)
+    for start in range(rate // 4, audio.size - 512, rate // 2):  # 120 BPM
+        audio[start : start + 512] = np.hanning(512).astype(np.float32)
+    begun = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # clicks have no pitch to tune the key's chroma to
+        analyse(audio, rate)
+    return time.perf_counter() - begun
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--compile"]:
+        print(f"beat tracking: librosa's kernels ready in {compile_kernels():.1f} s")
+        return 0
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    try:
+        os.nice(NICE_INCREMENT)
+    except OSError:
+        pass  # some systems refuse; the GIL, the main reason for the process, is still apart
+    stdin = sys.stdin.buffer
+    try:
+        header = json.loads(stdin.readline())
+        frames, channels = int(header["frames"]), int(header["channels"])
+        raw = _read_exactly(stdin, frames * channels * 4)
+        audio = np.frombuffer(raw, dtype=np.float32).reshape(frames, channels)
+        # Imported here, after the samples are read: the parent's write never waits on
+        # librosa's start-up.
+        from .beat_grid import analyse
+
+        reply = {"grid": analyse(audio, int(header["sample_rate"])).to_json()}
+    except Exception as error:  # noqa: BLE001 - any failure is one sentence for the loader
+        reply = {"error": " ".join(str(error).split()) or type(error).__name__}
+    sys.stdout.write(json.dumps(reply) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
