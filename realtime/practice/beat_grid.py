@@ -9,6 +9,9 @@ Thread contract:
   atomically, so a reader sees the old one or the new one, and the last writer wins.
 - A ``BeatGrid`` is frozen: once made it is shared between threads without a lock.
   ``snap_to_bar`` and the properties only read it (control threads: the GUI snapping a loop).
+- ``start_analysis`` and ``answer`` run on a loader's background thread and block it (pipe
+  writes and reads, which release the GIL) while the samples go to the analysis process and
+  until it answers; ``kill`` on that process may come from any thread.
 - ``BeatGridLoader``: ``start`` from one control thread (the one that loads songs);
   ``result`` and ``wait`` from any thread; ``on_done`` runs on the loader's **background**
   thread, so a window hands the grid to its own thread (a Qt signal) before painting it.
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic_file import atomic_write
-from .beat_grid_child import answer, start_analysis
 
 #: Bumped whenever ``analyse`` would give another grid for the same song: older cache entries
 #: are then never read (the version is part of the key and of the entry).
@@ -480,6 +483,53 @@ def grid_for_file(
     n_channels), float32] at ``sample_rate``: from ``cache`` (the default cache folder when
     ``None``) when it was analysed before, else analysed now and stored."""
     return (cache if cache is not None else BeatGridCache()).grid(path, audio, sample_rate)
+
+
+# -- the analysis process -------------------------------------------------------------------
+
+#: The module a grid is analysed in, as a process of its own (``beat_grid_child``).
+CHILD_MODULE = "livestems.realtime.practice.beat_grid_child"
+
+
+def start_analysis(audio: np.ndarray, sample_rate: int) -> subprocess.Popen[bytes]:
+    """Start the child and hand it ``audio`` [shape=(n_samples, n_channels) or (n_samples,),
+    float32]. Blocks while the samples go down the pipe (the child reads them at once)."""
+    samples = np.ascontiguousarray(audio, dtype=np.float32)
+    frames = samples.shape[0]
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", CHILD_MODULE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    header = {"frames": frames, "channels": channels, "sample_rate": sample_rate}
+    try:
+        process.stdin.write(json.dumps(header).encode() + b"\n")
+        # The array's own buffer: no copy of a long song in this process.
+        process.stdin.write(samples.data.cast("B"))
+        process.stdin.flush()  # ``answer``'s ``communicate`` closes it
+    except OSError:
+        pass  # the child ended early (killed, or it failed to start): ``answer`` says why
+    return process
+
+
+def answer(process: subprocess.Popen[bytes]) -> dict[str, str]:
+    """Wait for the child's answer: ``{"grid": ...}``, or ``{"error": sentence}`` when it
+    failed or was killed."""
+    out, err = process.communicate()
+    line = out.decode("utf-8", "replace").strip().splitlines()
+    if line:
+        try:
+            reply = json.loads(line[-1])
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict) and ("grid" in reply or "error" in reply):
+            return {key: str(value) for key, value in reply.items()}
+    last = err.decode("utf-8", "replace").strip().splitlines()
+    why = f": {last[-1].strip()}" if last else ""
+    return {"error": f"the analysis process ended with code {process.returncode}{why}"}
 
 
 # -- the loader -------------------------------------------------------------------------------

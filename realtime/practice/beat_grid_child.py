@@ -2,13 +2,10 @@
 
 Thread contract:
 
-- ``main`` runs as a **process of its own**; the analysis never runs in the engine's process.
-- ``start_analysis`` and ``answer`` run in the loader's process, on its **background**
-  thread, and block it (pipe writes and reads, which release the GIL) until the child has
-  the samples and until it answers. ``Popen.kill`` on the process they return may come from
-  any thread (the loader's ``start``, when a new song replaces the one analysed).
-- In the child, ``main`` (its main thread) reads the request from standard input, lowers its
-  own priority, analyses, and writes one JSON line to standard output. A daemon thread
+- Nothing here runs in the engine's process: ``beat_grid.start_analysis`` starts this module
+  as a **process of its own** (the loader's side of the exchange is in ``beat_grid``).
+- ``main`` (the child's main thread) reads the request from standard input, lowers its own
+  priority, analyses, and writes one JSON line to standard output. A daemon thread
   (``_exit_when_orphaned``) ends the process once the process that started it is gone.
 
 Why a process: the analysis is librosa's beat tracker and chroma, whose numba kernels hold the
@@ -27,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -39,48 +35,6 @@ import numpy as np
 NICE_INCREMENT = 10
 #: How often the child checks that the process that started it still runs.
 ORPHAN_POLL_S = 0.5
-MODULE = "livestems.realtime.practice.beat_grid_child"
-
-
-def start_analysis(audio: np.ndarray, sample_rate: int) -> subprocess.Popen[bytes]:
-    """Start the child and hand it ``audio`` [shape=(n_samples, n_channels) or (n_samples,),
-    float32]. Blocks while the samples go down the pipe (the child reads them at once)."""
-    samples = np.ascontiguousarray(audio, dtype=np.float32)
-    frames = samples.shape[0]
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", MODULE],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    header = {"frames": frames, "channels": channels, "sample_rate": sample_rate}
-    try:
-        process.stdin.write(json.dumps(header).encode() + b"\n")
-        # The array's own buffer: no copy of a long song in this process.
-        process.stdin.write(samples.data.cast("B"))
-        process.stdin.flush()  # ``answer``'s ``communicate`` closes it
-    except OSError:
-        pass  # the child ended early (killed, or it failed to start): ``answer`` says why
-    return process
-
-
-def answer(process: subprocess.Popen[bytes]) -> dict[str, str]:
-    """Wait for the child's answer: ``{"grid": ...}``, or ``{"error": sentence}`` when it
-    failed or was killed."""
-    out, err = process.communicate()
-    line = out.decode("utf-8", "replace").strip().splitlines()
-    if line:
-        try:
-            reply = json.loads(line[-1])
-        except ValueError:
-            reply = None
-        if isinstance(reply, dict) and ("grid" in reply or "error" in reply):
-            return {key: str(value) for key, value in reply.items()}
-    last = err.decode("utf-8", "replace").strip().splitlines()
-    why = f": {last[-1].strip()}" if last else ""
-    return {"error": f"the analysis process ended with code {process.returncode}{why}"}
 
 
 def _read_exactly(stream: object, size: int) -> bytearray:

@@ -42,10 +42,12 @@ def test_spectrograms_and_transport_come_back_through_shared_memory(
     assert source is not None and source.duration == pytest.approx(6.0, abs=0.01)
     qtbot.wait(400)
     first = [strip.spectrogram.image_data() for strip in window.strips]
-    qtbot.wait(400)
-    assert all(
-        not np.array_equal(a, strip.spectrogram.image_data())
-        for a, strip in zip(first, window.strips, strict=True)
+    qtbot.waitUntil(
+        lambda: all(
+            not np.array_equal(a, strip.spectrogram.image_data())
+            for a, strip in zip(first, window.strips, strict=True)
+        ),
+        timeout=WAIT_MS,
     )
     assert "under-runs" in window.status_text()
     # Loop A-B wraps in the engine's process too.

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from livestems.realtime.practice import beat_grid, beat_grid_child
+from livestems.realtime.practice import beat_grid
 from livestems.realtime.practice.beat_grid import (
     BeatGrid,
     BeatGridCache,
@@ -368,7 +368,7 @@ def test_a_new_song_stops_the_analysis_of_the_one_it_replaces(tmp_path: Path) ->
 
 def test_the_analysis_process_answers_a_cut_request_in_one_sentence() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", beat_grid_child.MODULE],
+        [sys.executable, "-m", beat_grid.CHILD_MODULE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -379,7 +379,7 @@ def test_the_analysis_process_answers_a_cut_request_in_one_sentence() -> None:
     reply = json.loads(out)
     assert process.returncode == 0
     assert reply == {"error": "the song's samples ended after 800 of 352800 bytes"}
-    failed = beat_grid_child.answer(
+    failed = beat_grid.answer(
         subprocess.Popen(
             [sys.executable, "-c", "exit(3)"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -392,7 +392,7 @@ def test_the_analysis_process_ends_when_the_process_that_started_it_is_gone() ->
     # when it is closed): the child must not go on spending a core.
     parent = (
         "import numpy as np\n"
-        "from livestems.realtime.practice.beat_grid_child import start_analysis\n"
+        "from livestems.realtime.practice.beat_grid import start_analysis\n"
         "noise = np.random.default_rng(0).standard_normal((44100 * 600, 2), np.float32)\n"
         "noise *= 0.1\n"
         "p = start_analysis(noise, 44100)\n"
@@ -409,11 +409,10 @@ def test_the_analysis_process_ends_when_the_process_that_started_it_is_gone() ->
     assert not running(child)
 
 
-
 @needs_librosa
 def test_setup_compiles_librosas_kernels_ahead_of_the_first_song() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", beat_grid_child.MODULE, "--compile"],
+        [sys.executable, "-m", beat_grid.CHILD_MODULE, "--compile"],
         capture_output=True,
         text=True,
         timeout=300.0,
@@ -422,7 +421,8 @@ def test_setup_compiles_librosas_kernels_ahead_of_the_first_song() -> None:
     assert done.stdout.startswith("beat tracking: librosa's kernels ready in ")
     assert done.stderr == ""  # the clicks' tuning warning is not shown
     setup = Path(__file__).resolve().parents[2] / "setup.sh"
-    assert f"{beat_grid_child.MODULE} --compile" in setup.read_text()
+    assert f"{beat_grid.CHILD_MODULE} --compile" in setup.read_text()
+
 
 def running(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
