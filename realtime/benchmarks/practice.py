@@ -2,13 +2,14 @@
 
     python -m livestems.realtime.benchmarks.practice [--model M.onnx] [--seconds 20]
                                                    [--block-size 256] [--tempo 0.8]
-                                                   [--transpose -2] [--loop 2]
+                                                   [--transpose -2] [--loop 2] [--seek-every 1]
                                                    [--readme README.md]
 
 Starts a JACK dummy server of its own and plays the bundled demo song (else a generated one)
-through the engine three times in one run, at the same block size: as recorded, then at the
+through the engine four times in one run, at the same block size: as recorded, then at the
 given tempo and transposition (Rubber Band in the worker), then the same round a loop A-B of
-``--loop`` seconds from 10 s in (where the stretcher goes from B back to A every pass). For each
+``--loop`` seconds from 10 s in (where the stretcher goes from B back to A every pass), then the
+same with a seek every ``--seek-every`` seconds (where a stretcher starts from nothing). For each
 it prints under-runs (engine and practice source), device xruns, the model's compute per hop
 (p50, p99) and the worker's refill time per call (p50, p99, max: reading the song, stretching,
 the ring), and the stretched run's worker time against the plain run's. Figures, not a
@@ -22,6 +23,7 @@ engine has its worker thread and PortAudio its callback thread, as in ``livestem
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -44,6 +46,7 @@ def _play(  # noqa: PLR0913
     tempo: float,
     transpose: float,
     loop: tuple[float, float] | None = None,
+    seek_every: float | None = None,
 ) -> dict:
     engine = Engine.for_model(model, audio, block_size, practice=True)
     assert engine.source is not None
@@ -56,7 +59,15 @@ def _play(  # noqa: PLR0913
     backend = SoundDeviceBackend(engine)
     backend.start()
     try:
-        time.sleep(seconds)
+        if seek_every is None:
+            time.sleep(seconds)
+        else:
+            # Back and forth across the song, as a player does between the parts they practise.
+            targets = itertools.cycle(t for t in (5.0, 20.0, 12.0, 30.0) if t < end)
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(seek_every, left))
+                engine.source.seek(next(targets))
     finally:
         backend.stop()
         engine.close()
@@ -90,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         "--loop", type=arguments.seconds(), default=2.0,
         help="the third run's loop A-B, this long, from 10 s into the song",
     )  # fmt: skip
+    parser.add_argument(
+        "--seek-every", type=arguments.seconds(), default=1.0,
+        help="the fourth run seeks this often, stretched",
+    )  # fmt: skip
     parser.add_argument("--readme", help="replace this README's practice-benchmark block")
     args = parser.parse_args(argv)
     model = resolve_model(args.model, "cpu")
@@ -114,6 +129,18 @@ def main(argv: list[str] | None = None) -> None:
                     args.tempo,
                     args.transpose,
                     loop=(10.0, 10.0 + args.loop),
+                ),  # fmt: skip
+            ),
+            (
+                f"the same, seeking every {args.seek_every:g} s",
+                _play(
+                    model,
+                    audio,
+                    args.block_size,
+                    args.seconds,
+                    args.tempo,
+                    args.transpose,
+                    seek_every=args.seek_every,
                 ),  # fmt: skip
             ),
         ]

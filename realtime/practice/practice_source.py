@@ -36,8 +36,10 @@ the callback short of a 5.8 ms block. So the worker never does either at once. A
 (the spare) takes over where one would start: at ``ENGAGE_AHEAD`` past a change made mid-play
 (the song plays on as recorded until there), and at A for a loop played stretched. It is started
 at that point and fed one chunk per refill beforehand; the stretcher playing B is fed on past B
-and its output cut there, instead of flushed. After a seek the change is heard at once, and the
-stretcher starts there, in one refill, as the jump's price.
+and its output cut there, instead of flushed. After a seek the change is heard at once: the
+stretcher starts there, fed at most ``START_CHUNKS_PER_REFILL`` chunks per refill, and until its
+first output silence keeps the ring at its lead (15 ms of it measured at 256-sample blocks:
+the seek's price, a gap rather than a dropout); the first output fades in from it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ ENGAGE_FADE = 512
 #: before it is heard (~190 ms at 44.1 kHz): the spare stretcher is started there and fed a chunk
 #: per call meanwhile, and its start-up takes 16-17 chunks before its first output.
 ENGAGE_AHEAD = 32 * CHUNK
+#: Song chunks a refill may feed a stretcher started after a seek before its first output: its
+#: 16-17 chunks of start-up spread over 4-5 refills (a loop's restart has the spare instead).
+START_CHUNKS_PER_REFILL = 4
 #: Beats per count-in (one 4/4 bar).
 COUNT_IN_BEATS = 4
 #: The count-in's tempo when the song has no beat grid.
@@ -109,6 +114,9 @@ class PracticeSource(FileSource):
         self._song_time = 0.0  # song sample of the next stretched output sample
         self._engaged_at = 0  # song sample where the stretcher started
         self._fade_done = ENGAGE_FADE
+        self._fade_from_silence = False  # the stretcher's first output follows start-up silence
+        self._quiet_start = False  # after a seek in a refill: the stretcher starts in silence
+        self._start_chunks_left: int | None = None  # this refill's budget (None: no limit)
         self._seek_request: int | None = None
         self._count_in_left = 0  # output samples of count-in still to write
         self._count_in_pending = False
@@ -199,7 +207,7 @@ class PracticeSource(FileSource):
         self._count_in_left = 0
         self._count_in_pending = self.count_in
         self.heard_seconds = self.position / self.sample_rate
-        self.refill()
+        self._fill(None)  # no callback is waiting: a stretcher may start in one go
 
     # -- audio callback -------------------------------------------------------------------------
 
@@ -230,11 +238,18 @@ class PracticeSource(FileSource):
 
     def refill(self) -> None:
         """Write the ring ``lead_samples`` ahead of the callback."""
+        self._fill(START_CHUNKS_PER_REFILL)
+
+    def _fill(self, start_chunks: int | None) -> None:
+        self._start_chunks_left = start_chunks
         ring = self._ring
         while self.playing and ring.fill() < self.lead_samples and not self._song_done:
             if self._seek_request is not None:
                 self.position, self._seek_request = self._seek_request, None
                 self._stretching = False
+                # A callback waits on this refill (not on ``restart``'s): a stretcher that
+                # starts here starts over several refills, in silence.
+                self._quiet_start = start_chunks is not None
                 self._engage_now, self._engage_at = True, None
                 if self.position >= self.n_samples and not self.loop_end:
                     self._song_done = True
@@ -281,6 +296,7 @@ class PracticeSource(FileSource):
             self._stretching = True
             self._song_time = float(start)
             self._engaged_at, self._fade_done = start, 0
+            self._fade_from_silence = False
         self._engage_now = False
         if not self._stretching:
             self._write_direct(start, n_in)
@@ -289,10 +305,13 @@ class PracticeSource(FileSource):
         stretcher = self._stretcher
         assert stretcher is not None
         stretcher.set(tempo, semitones)
-        self._write_stretched(stretcher.process(chunk), tempo)
+        stretched = stretcher.process(chunk)
+        if not self._starting_up(stretched):
+            self._write_stretched(stretched, tempo)
 
     def _write_direct(self, start: int, n_in: int) -> None:
         """The song as recorded, ``n_in`` samples from ``start``."""
+        self._quiet_start = False  # no stretcher starts: the seek is heard at once
         self.position = start + n_in
         times = (start + np.arange(n_in)) / self.sample_rate
         self._write(self.audio[start : start + n_in], times)
@@ -330,6 +349,7 @@ class PracticeSource(FileSource):
         self.position = self._spare_fed
         self._song_time = float(at)
         self._engaged_at, self._fade_done = at, 0
+        self._fade_from_silence = False
         # A loop shorter than the spare's first output: no song time past B (or the end).
         self._write_stretched(out[: max(0, int(np.ceil((self._song_end() - at) / tempo)))], tempo)
         return True
@@ -360,10 +380,30 @@ class PracticeSource(FileSource):
         stretcher.set(tempo, semitones)
         stretched = stretcher.process(self.audio[start : start + n_in])
         self.position = start + n_in
+        if self._starting_up(stretched):
+            return
         to_b = max(0, int(np.ceil((self.loop_end - self._song_time) / tempo)))
         self._write_stretched(stretched[:to_b], tempo)
         if stretched.shape[0] >= to_b:
             self._jump_to_loop_start(tempo)
+
+    def _starting_up(self, stretched: np.ndarray) -> bool:
+        """Whether the stretcher, fed a chunk that gave ``stretched``, is still starting up
+        and this refill has fed it all it may: then silence (at the song time it starts from)
+        fills the ring to its lead, and the refill ends without an under-run."""
+        if stretched.shape[0]:
+            self._quiet_start = False
+        if not self._quiet_start or self._fade_done or self._start_chunks_left is None:
+            return False
+        self._start_chunks_left -= 1
+        if self._start_chunks_left > 0:
+            return False
+        n = self.lead_samples - self._ring.fill()
+        if n > 0:
+            times = np.full(n, self._song_time / self.sample_rate)
+            self._write(np.zeros((n, self.n_channels), np.float32), times, in_song=False)
+            self._fade_from_silence = True
+        return True
 
     def _feed_spare(self, at: int, tempo: float, semitones: float) -> None:
         """Prime the spare at song sample ``at``, or feed it one chunk until its first output is
@@ -398,8 +438,11 @@ class PracticeSource(FileSource):
         n = min(ENGAGE_FADE - self._fade_done, stretched.shape[0])
         index = self._fade_done + np.arange(n)
         weight = (0.5 - 0.5 * np.cos(np.pi * (index + 1) / ENGAGE_FADE))[:, None]
-        direct = self.audio[np.minimum(self._engaged_at + index, self.n_samples - 1)]
-        stretched[:n] = weight * stretched[:n] + (1.0 - weight) * direct
+        if self._fade_from_silence:
+            stretched[:n] *= weight
+        else:
+            direct = self.audio[np.minimum(self._engaged_at + index, self.n_samples - 1)]
+            stretched[:n] = weight * stretched[:n] + (1.0 - weight) * direct
         self._fade_done += n
 
     def _flush_stretcher(self) -> None:

@@ -19,6 +19,8 @@ from livestems.realtime.practice.practice_source import (  # noqa: E402
     CHUNK,
     COUNT_IN_BEATS,
     ENGAGE_AHEAD,
+    ENGAGE_FADE,
+    START_CHUNKS_PER_REFILL,
     PracticeSource,
 )
 from livestems.realtime.practice.tempo_key import TempoKeyStretcher  # noqa: E402
@@ -224,6 +226,41 @@ def test_a_tempo_or_key_change_mid_song_is_heard_soon_with_no_burst_of_stretchin
     assert np.abs(slope[heard + BLOCK :] - 0.8).max() < 0.01
     assert peak_frequency(out[-RATE // 2 :, 0]) == pytest.approx(440.0 * 2 ** (-2 / 12), rel=2e-3)
     assert max(fed) <= 4 * CHUNK and source.underruns == 0
+
+
+def test_a_seek_at_another_tempo_starts_the_stretcher_in_silence_with_no_burst_of_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a seek a new stretcher starts where the seek lands; its 16-17 chunks of start-up
+    (14 ms of Rubber Band's work here, in one refill) are spread over refills of at most
+    ``START_CHUNKS_PER_REFILL`` chunks, while silence keeps the ring at its lead: a short gap,
+    and the first output fades in from it, instead of a dropout."""
+    source = PracticeSource(tone(440.0, 8.0), RATE, lead_samples=4 * BLOCK)
+    source.set_tempo(0.8)
+    source.set_transpose(-2.0)
+    seek_at = RATE // BLOCK * BLOCK  # 1 s
+    target = 5.0 + 0.25 / 440.0  # on the tone's crest: a step there would be its whole level
+
+    def seek(source: PracticeSource, sample: int) -> None:
+        if sample == seek_at:
+            source.seek(target)
+
+    out, fed, _ = play_counting_stretcher_work(source, 2.0, monkeypatch, during=seek)
+    assert source.underruns == 0
+    # the refill with the first output may go on to the block's own chunk (before: all 16-17)
+    assert max(fed[seek_at // BLOCK :]) <= (START_CHUNKS_PER_REFILL + 1) * CHUNK
+    times, audio = out[:, -1], out[:, 0]
+    landed = seek_at + int(np.argmax(times[seek_at:] >= 5.0))
+    # what was on its way plays out first (the lead), then the gap, at the seek's song time
+    assert landed - seek_at <= 5 * BLOCK
+    sounding = landed + int(np.argmax(audio[landed:] != 0.0))
+    gap = audio[landed:sounding]
+    assert np.all(gap == 0.0) and 0 < gap.shape[0] <= 8 * BLOCK
+    assert np.all(times[landed:sounding] == pytest.approx(target, abs=1 / RATE))
+    # faded in: no step larger than the tone's own (0.3 at 440 Hz, two semitones down)
+    own = 0.3 * 2 * np.pi * 440.0 * 2 ** (-2 / 12) / RATE
+    assert np.abs(np.diff(audio[sounding - 1 : sounding + ENGAGE_FADE])).max() <= 1.2 * own
+    assert peak_frequency(audio[-RATE // 2 :]) == pytest.approx(440.0 * 2 ** (-2 / 12), rel=2e-3)
 
 
 @pytest.mark.parametrize("loop", [(3.0, 4.0), (3.95, 4.0), (2.0, 2.05)])

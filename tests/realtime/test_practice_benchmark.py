@@ -1,5 +1,6 @@
-"""The practice benchmark runs its three playbacks (as recorded, stretched, stretched round a
-loop) on a JACK dummy server of its own and writes its table into a README's block."""
+"""The practice benchmark runs its four playbacks (as recorded, stretched, stretched round a
+loop, stretched with seeks) on a JACK dummy server of its own and writes its table into a
+README's block."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from livestems.realtime.backends.jack_server import jackd_available  # noqa: E40
 
 
 @pytest.mark.slow
-def test_the_practice_benchmark_plays_three_ways_and_fills_the_readme_block(
+def test_the_practice_benchmark_plays_four_ways_and_fills_the_readme_block(
     tmp_path: Path,
 ) -> None:
     if not jackd_available():
@@ -30,7 +31,8 @@ def test_the_practice_benchmark_plays_three_ways_and_fills_the_readme_block(
     result = subprocess.run(
         [
             sys.executable, "-m", "livestems.realtime.benchmarks.practice",
-            "--model", "lstm-ultra", "--seconds", "1", "--loop", "0.5", "--readme", str(readme),
+            "--model", "lstm-ultra", "--seconds", "1", "--loop", "0.5", "--seek-every", "0.4",
+            "--readme", str(readme),
         ],
         capture_output=True, text=True, timeout=120, env=dict(os.environ),
     )  # fmt: skip
@@ -40,7 +42,8 @@ def test_the_practice_benchmark_plays_three_ways_and_fills_the_readme_block(
         "| as recorded",
         "| tempo 0.8, transpose -2",
         "| the same, looping 0.5 s (A-B)",
+        "| the same, seeking every 0.4 s",
     ]
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
-    assert "| the same, looping 0.5 s (A-B) |" in text
+    assert "| the same, seeking every 0.4 s |" in text
