@@ -23,6 +23,7 @@ engine has its worker thread and PortAudio its callback thread, as in ``livestem
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import time
 from pathlib import Path
@@ -112,36 +113,21 @@ def main(argv: list[str] | None = None) -> None:
     demo = bundled_demo_song()
     audio = load_audio(demo, rate) if demo is not None else generated_song(30.0, rate)
     server = JackServer("practice", rate, args.block_size, wait_for="portaudio").start()
+    play = functools.partial(_play, model, audio, args.block_size, args.seconds)
     try:
         runs = [
-            ("as recorded", _play(model, audio, args.block_size, args.seconds, 1.0, 0.0)),
+            ("as recorded", play(1.0, 0.0)),
             (
                 f"tempo {args.tempo:g}, transpose {args.transpose:+g}",
-                _play(model, audio, args.block_size, args.seconds, args.tempo, args.transpose),
+                play(args.tempo, args.transpose),
             ),
             (
                 f"the same, looping {args.loop:g} s (A-B)",
-                _play(
-                    model,
-                    audio,
-                    args.block_size,
-                    args.seconds,
-                    args.tempo,
-                    args.transpose,
-                    loop=(10.0, 10.0 + args.loop),
-                ),  # fmt: skip
+                play(args.tempo, args.transpose, loop=(10.0, 10.0 + args.loop)),
             ),
             (
                 f"the same, seeking every {args.seek_every:g} s",
-                _play(
-                    model,
-                    audio,
-                    args.block_size,
-                    args.seconds,
-                    args.tempo,
-                    args.transpose,
-                    seek_every=args.seek_every,
-                ),  # fmt: skip
+                play(args.tempo, args.transpose, seek_every=args.seek_every),
             ),
         ]
     finally:

@@ -31,6 +31,10 @@ import warnings
 
 import numpy as np
 
+# librosa itself is imported by ``analyse``'s first call, after the samples are read: the
+# loader's write never waits on librosa's start-up.
+from .beat_grid import analyse
+
 #: Added to the child's nice value: the analysis waits for the audio, never the other way round.
 NICE_INCREMENT = 10
 #: How often the child checks that the process that started it still runs.
@@ -61,8 +65,6 @@ def compile_kernels() -> float:
     """Analyse a few seconds of clicks, so that librosa's numba kernels are compiled and
     kept in numba's cache on disk; returns the seconds it took. ``setup.sh`` runs it once
     (``--compile``): else the first song of a new install waits about 30 s for its grid."""
-    from .beat_grid import analyse
-
     rate = 22050
     audio = np.zeros(8 * rate, dtype=np.float32)
     for start in range(rate // 4, audio.size - 512, rate // 2):  # 120 BPM
@@ -89,10 +91,6 @@ def main() -> int:
         frames, channels = int(header["frames"]), int(header["channels"])
         raw = _read_exactly(stdin, frames * channels * 4)
         audio = np.frombuffer(raw, dtype=np.float32).reshape(frames, channels)
-        # Imported here, after the samples are read: the parent's write never waits on
-        # librosa's start-up.
-        from .beat_grid import analyse
-
         reply = {"grid": analyse(audio, int(header["sample_rate"])).to_json()}
     except Exception as error:  # noqa: BLE001 - any failure is one sentence for the loader
         reply = {"error": " ".join(str(error).split()) or type(error).__name__}
