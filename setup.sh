@@ -88,6 +88,8 @@ if [ "$gpu" -eq 1 ]; then
 fi
 # librosa's beat tracker compiles its numba kernels at first use, about 30 s on 2 cores: once
 # here, into numba's cache on disk, rather than while the first song waits for its beat grid.
-.venv/bin/python -m livestems.realtime.practice.beat_grid_child --compile
+# A warm-up, not a requirement: if it fails, the first grid only takes longer.
+.venv/bin/python -m livestems.realtime.practice.beat_grid_child --compile \
+  || echo "setup.sh: librosa's kernels are not compiled ahead; the first beat grid will be slow" >&2
 .venv/bin/livestems devices | tail -n 1
 echo "setup.sh: ready; run .venv/bin/livestems"
