@@ -5,8 +5,9 @@ Thread contract:
 - Nothing here runs in the engine's process: ``beat_grid.start_analysis`` starts this module
   as a **process of its own** (the loader's side of the exchange is in ``beat_grid``).
 - ``main`` (the child's main thread) reads the request from standard input, lowers its own
-  priority, analyses, and writes one JSON line to standard output. A daemon thread
-  (``_exit_when_orphaned``) ends the process once the process that started it is gone.
+  priority, analyses, and writes one JSON line to standard output. It ends once the process
+  that started it is gone: killed by the kernel on Linux (``_die_with_parent``), else by a
+  daemon thread's poll (``_exit_when_orphaned``).
 
 Why a process: the analysis is librosa's beat tracker and chroma, whose numba kernels hold the
 GIL for hundreds of milliseconds at a time (and, compiled for the first time, for about 30 s).
@@ -22,8 +23,10 @@ or ``{"error": "<one sentence>"}``.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -39,6 +42,8 @@ from .beat_grid import analyse
 NICE_INCREMENT = 10
 #: How often the child checks that the process that started it still runs.
 ORPHAN_POLL_S = 0.5
+#: prctl's option for the signal a process gets when its parent ends (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 
 
 def _read_exactly(stream: object, size: int) -> bytearray:
@@ -61,6 +66,20 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
+def _die_with_parent(parent: int) -> None:
+    # On Linux the kernel kills this process when the thread that started it ends: at once,
+    # even while a numba kernel holds the GIL that ``_exit_when_orphaned`` would need to run.
+    # (That thread is the loader's, which waits for the answer.) Elsewhere the poll does it.
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:  # the parent was gone before the request took hold
+            os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
 def compile_kernels() -> float:
     """Analyse a few seconds of clicks, so that librosa's numba kernels are compiled and
     kept in numba's cache on disk; returns the seconds it took. ``setup.sh`` runs it once
@@ -80,7 +99,7 @@ def main() -> int:
     if sys.argv[1:] == ["--compile"]:
         print(f"beat tracking: librosa's kernels ready in {compile_kernels():.1f} s")
         return 0
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    _die_with_parent(os.getppid())
     try:
         os.nice(NICE_INCREMENT)
     except OSError:

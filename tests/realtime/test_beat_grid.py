@@ -402,7 +402,7 @@ def test_the_analysis_process_ends_when_the_process_that_started_it_is_gone() ->
         [sys.executable, "-c", parent], capture_output=True, timeout=120.0, check=True
     ).stdout
     child = int(out)
-    # Its answer would take about 30 s (ten minutes of noise); orphaned, it ends in one poll.
+    # Its answer would take about 30 s (ten minutes of noise); orphaned, it ends at once.
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline and running(child):
         time.sleep(0.05)
