@@ -37,8 +37,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     ),
     Benchmark(
         "python -m livestems.realtime.benchmarks.practice",
-        "under-runs and worker time per block at tempo 0.8 and transpose -2, and round a loop "
-        "A-B, next to plain playback",
+        "under-runs and worker time per block at tempo 0.8 and transpose -2, round a loop A-B "
+        "and with a seek a second, next to plain playback",
         "jackd, practice extra",
     ),
     Benchmark(
