@@ -228,16 +228,21 @@ def test_a_tempo_or_key_change_mid_song_is_heard_soon_with_no_burst_of_stretchin
     assert max(fed) <= 4 * CHUNK and source.underruns == 0
 
 
+@pytest.mark.parametrize("loop", [None, (4.0, 6.0)])
 def test_a_seek_at_another_tempo_starts_the_stretcher_in_silence_with_no_burst_of_work(
-    monkeypatch: pytest.MonkeyPatch,
+    loop: tuple[float, float] | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a seek a new stretcher starts where the seek lands; its 16-17 chunks of start-up
     (14 ms of Rubber Band's work here, in one refill) are spread over refills of at most
     ``START_CHUNKS_PER_REFILL`` chunks, while silence keeps the ring at its lead: a short gap,
-    and the first output fades in from it, instead of a dropout."""
+    and the first output fades in from it, instead of a dropout. Also into loop A-B played
+    stretched, whose chunks take another path (fed past B, the spare at A)."""
     source = PracticeSource(tone(440.0, 8.0), RATE, lead_samples=4 * BLOCK)
     source.set_tempo(0.8)
     source.set_transpose(-2.0)
+    if loop is not None:
+        source.set_loop(*loop)
+        source.seek(loop[0])
     seek_at = RATE // BLOCK * BLOCK  # 1 s
     target = 5.0 + 0.25 / 440.0  # on the tone's crest: a step there would be its whole level
 
@@ -245,7 +250,7 @@ def test_a_seek_at_another_tempo_starts_the_stretcher_in_silence_with_no_burst_o
         if sample == seek_at:
             source.seek(target)
 
-    out, fed, _ = play_counting_stretcher_work(source, 2.0, monkeypatch, during=seek)
+    out, fed, _ = play_counting_stretcher_work(source, 3.0, monkeypatch, during=seek)
     assert source.underruns == 0
     # the refill with the first output may go on to the block's own chunk (before: all 16-17)
     assert max(fed[seek_at // BLOCK :]) <= (START_CHUNKS_PER_REFILL + 1) * CHUNK
@@ -261,6 +266,9 @@ def test_a_seek_at_another_tempo_starts_the_stretcher_in_silence_with_no_burst_o
     own = 0.3 * 2 * np.pi * 440.0 * 2 ** (-2 / 12) / RATE
     assert np.abs(np.diff(audio[sounding - 1 : sounding + ENGAGE_FADE])).max() <= 1.2 * own
     assert peak_frequency(audio[-RATE // 2 :]) == pytest.approx(440.0 * 2 ** (-2 / 12), rel=2e-3)
+    if loop is not None:  # and the loop comes round from there
+        assert loop[0] - 1e-3 <= times.min() and times.max() <= loop[1] + 1e-3
+        assert len(np.flatnonzero(np.diff(times[landed:]) < -0.5)) == 1
 
 
 @pytest.mark.parametrize("loop", [(3.0, 4.0), (3.95, 4.0), (2.0, 2.05)])
